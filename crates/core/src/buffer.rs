@@ -1,0 +1,277 @@
+//! Buffering a request body up to a limit without ever losing it.
+//!
+//! Layers need the whole body to work out [`crate::RequestFacts`], but a
+//! body over the limit, or one that fails half-way, must still reach the
+//! upstream exactly as it came. [`collect_limited`] reads up to the limit and
+//! returns a [`ReplayBody`] that yields what was read and then the rest of
+//! the original body (or its error), so nothing is dropped.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http_body_util::{BodyExt, Full};
+//! use llm_layers_core::buffer::{collect_limited, Collected};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let body = Full::new(Bytes::from_static(b"0123456789"));
+//! let Collected::Incomplete { body, reason } = collect_limited(body, 4).await else {
+//!     panic!("over the limit");
+//! };
+//! assert_eq!(body.collect().await.unwrap().to_bytes(), "0123456789");
+//! # let _ = reason;
+//! # });
+//! ```
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
+
+use crate::facts::Opaque;
+
+/// The result of [`collect_limited`].
+pub enum Collected<B: Body> {
+    /// The whole body, within the limit. `body` replays it.
+    Complete {
+        /// The complete body bytes.
+        bytes: Bytes,
+        /// A body that yields the same bytes (and trailers, if any).
+        body: ReplayBody<B>,
+    },
+    /// The body was over the limit or failed: `body` forwards it untouched.
+    Incomplete {
+        /// A body that yields everything the original would have.
+        body: ReplayBody<B>,
+        /// [`Opaque::TooLarge`] or [`Opaque::BodyError`].
+        reason: Opaque,
+    },
+}
+
+/// Reads `body` into memory if it holds at most `limit` bytes.
+pub async fn collect_limited<B>(mut body: B, limit: usize) -> Collected<B>
+where
+    B: Body + Unpin,
+{
+    if body.size_hint().lower() > limit as u64 {
+        return Collected::Incomplete {
+            body: ReplayBody::passthrough(Bytes::new(), Some(body)),
+            reason: Opaque::TooLarge,
+        };
+    }
+    let mut buffer = BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => {
+                let bytes = buffer.freeze();
+                return Collected::Complete {
+                    body: ReplayBody::complete(bytes.clone(), None),
+                    bytes,
+                };
+            }
+            Some(Err(error)) => {
+                return Collected::Incomplete {
+                    body: ReplayBody {
+                        prefix: Some(buffer.freeze()).filter(|b| !b.is_empty()),
+                        trailers: None,
+                        rest: None,
+                        error: Some(error),
+                    },
+                    reason: Opaque::BodyError,
+                };
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(mut data) => {
+                    let over = buffer.len() + data.remaining() > limit;
+                    buffer.extend_from_slice(&data.copy_to_bytes(data.remaining()));
+                    if over {
+                        return Collected::Incomplete {
+                            body: ReplayBody::passthrough(buffer.freeze(), Some(body)),
+                            reason: Opaque::TooLarge,
+                        };
+                    }
+                }
+                Err(frame) => {
+                    // Trailers end the body.
+                    let trailers = frame.into_trailers().ok();
+                    let bytes = buffer.freeze();
+                    return Collected::Complete {
+                        body: ReplayBody::complete(bytes.clone(), trailers),
+                        bytes,
+                    };
+                }
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// A body made of bytes already read, then what is left of the original
+    /// body (or the error it failed with).
+    pub struct ReplayBody<B: Body> {
+        prefix: Option<Bytes>,
+        trailers: Option<HeaderMap>,
+        #[pin]
+        rest: Option<B>,
+        error: Option<B::Error>,
+    }
+}
+
+impl<B: Body> ReplayBody<B> {
+    /// A body that yields `bytes`, then `trailers` if any.
+    pub fn complete(bytes: Bytes, trailers: Option<HeaderMap>) -> Self {
+        ReplayBody {
+            prefix: Some(bytes).filter(|b| !b.is_empty()),
+            trailers,
+            rest: None,
+            error: None,
+        }
+    }
+
+    /// A body that yields `prefix`, then everything `rest` yields.
+    pub fn passthrough(prefix: Bytes, rest: Option<B>) -> Self {
+        ReplayBody {
+            prefix: Some(prefix).filter(|b| !b.is_empty()),
+            trailers: None,
+            rest,
+            error: None,
+        }
+    }
+}
+
+impl<B> Body for ReplayBody<B>
+where
+    B: Body,
+    B::Data: Buf,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        if let Some(prefix) = this.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        if let Some(error) = this.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        if let Some(rest) = this.rest.as_pin_mut() {
+            return rest.poll_frame(cx).map(|frame| {
+                frame.map(|frame| {
+                    frame.map(|frame| {
+                        frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+                    })
+                })
+            });
+        }
+        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none()
+            && self.error.is_none()
+            && self.trailers.is_none()
+            && self.rest.as_ref().is_none_or(|rest| rest.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        match &self.rest {
+            Some(rest) => {
+                let hint = rest.size_hint();
+                let mut total = SizeHint::new();
+                total.set_lower(hint.lower() + prefix);
+                if let Some(upper) = hint.upper() {
+                    total.set_upper(upper + prefix);
+                }
+                total
+            }
+            None => SizeHint::with_exact(prefix),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+    use std::collections::VecDeque;
+
+    #[tokio::test]
+    async fn small_bodies_are_collected_and_replayed() {
+        let Collected::Complete { bytes, body } =
+            collect_limited(Full::new(Bytes::from_static(b"abc")), 3).await
+        else {
+            panic!("expected complete");
+        };
+        assert_eq!(bytes, "abc");
+        assert_eq!(body.size_hint().exact(), Some(3));
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "abc");
+    }
+
+    #[tokio::test]
+    async fn large_bodies_are_forwarded_whole() {
+        let body = Chunks((0..10).map(|i| Bytes::from(vec![i as u8; 100])).collect());
+        let Collected::Incomplete { body, reason } = collect_limited(body, 250).await else {
+            panic!("expected incomplete");
+        };
+        assert_eq!(reason, Opaque::TooLarge);
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(all.len(), 1000);
+        assert!(all
+            .chunks(100)
+            .enumerate()
+            .all(|(i, c)| c.iter().all(|&b| b == i as u8)));
+    }
+
+    /// A body of several chunks whose size is not announced.
+    struct Chunks(VecDeque<Bytes>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = &'static str;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+        }
+    }
+
+    struct Failing(bool);
+
+    impl Body for Failing {
+        type Data = Bytes;
+        type Error = &'static str;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            let first = std::mem::replace(&mut self.0, false);
+            Poll::Ready(Some(if first {
+                Ok(Frame::data(Bytes::from_static(b"ab")))
+            } else {
+                Err("reset")
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_bodies_replay_what_was_read_then_the_error() {
+        let Collected::Incomplete { mut body, reason } = collect_limited(Failing(true), 100).await
+        else {
+            panic!("expected incomplete");
+        };
+        assert_eq!(reason, Opaque::BodyError);
+        assert_eq!(
+            body.frame().await.unwrap().unwrap().into_data().unwrap(),
+            "ab"
+        );
+        assert_eq!(body.frame().await.unwrap().err(), Some("reset"));
+    }
+}

@@ -1,0 +1,218 @@
+//! The canonical request key and the credential fingerprint.
+//!
+//! The key is blake3 over, in this order and each length-prefixed: the
+//! method, the target (authority + path + query, the `key` query parameter
+//! left out), the credential fingerprint (or a marker for none), and the
+//! digest of the canonical JSON body (see [`crate::canonical`]). The body
+//! digest is the only costly part and is computed once per request; keys
+//! with another partition or a namespace are derived from it cheaply.
+
+use std::fmt;
+
+use http::HeaderMap;
+
+const KEY_CONTEXT: &str = "llm-layers 2026-11 canonical request key v1";
+const CREDENTIAL_CONTEXT: &str = "llm-layers 2026-11 credential fingerprint v1";
+const BODY_CONTEXT: &str = "llm-layers 2026-11 canonical body v1";
+
+/// Headers that carry provider credentials, in the order they are hashed.
+pub const CREDENTIAL_HEADERS: [&str; 4] =
+    ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+
+/// The query parameter Gemini accepts an API key in.
+pub const CREDENTIAL_QUERY_PARAM: &str = "key";
+
+macro_rules! digest_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; 32]);
+
+        impl $name {
+            /// The full 32 bytes.
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+
+            /// Wraps 32 bytes (e.g. read back from a store).
+            pub fn from_bytes(bytes: [u8; 32]) -> Self {
+                Self(bytes)
+            }
+
+            /// Lower-case hex of all 32 bytes.
+            pub fn to_hex(&self) -> String {
+                blake3::Hash::from_bytes(self.0).to_hex().to_string()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({}…)"), &self.to_hex()[..12])
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+    };
+}
+
+digest_type! {
+    /// The 32-byte canonical key of a request. Two requests share it only when
+    /// method, target, credential and canonical body are all equal.
+    CanonicalKey
+}
+
+digest_type! {
+    /// blake3 of a request's credential headers. The raw credential is never
+    /// kept; this fingerprint cannot be turned back into it.
+    CredentialFingerprint
+}
+
+digest_type! {
+    /// blake3 of the canonical JSON body alone.
+    BodyDigest
+}
+
+impl CanonicalKey {
+    /// A key for a separate namespace (application, tenant): the same request
+    /// in two namespaces gets two keys.
+    pub fn in_namespace(&self, namespace: &str) -> CanonicalKey {
+        let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
+        hasher.update(b"namespace");
+        hasher.update(&self.0);
+        update_field(&mut hasher, namespace.as_bytes());
+        CanonicalKey(*hasher.finalize().as_bytes())
+    }
+}
+
+/// Derives the key from its parts; `credential` is `None` for a request sent
+/// without credentials, or for a key shared across credentials.
+pub fn derive_key(
+    method: &str,
+    target: &str,
+    credential: Option<&CredentialFingerprint>,
+    body: &BodyDigest,
+) -> CanonicalKey {
+    let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
+    update_field(&mut hasher, method.as_bytes());
+    update_field(&mut hasher, target.as_bytes());
+    match credential {
+        Some(fingerprint) => {
+            hasher.update(&[1]);
+            hasher.update(&fingerprint.0);
+        }
+        None => {
+            hasher.update(&[0]);
+        }
+    }
+    hasher.update(&body.0);
+    CanonicalKey(*hasher.finalize().as_bytes())
+}
+
+/// Digest of a canonical body (as written by the canonical writer).
+pub(crate) fn body_digest(canonical_body: &[u8]) -> BodyDigest {
+    let mut hasher = blake3::Hasher::new_derive_key(BODY_CONTEXT);
+    hasher.update(canonical_body);
+    BodyDigest(*hasher.finalize().as_bytes())
+}
+
+/// Fingerprints the credentials a request carries: every credential header
+/// present (see [`CREDENTIAL_HEADERS`]) and the `key` query parameter.
+/// `None` when the request carries none.
+pub fn credential_fingerprint(
+    headers: &HeaderMap,
+    query_key: Option<&str>,
+) -> Option<CredentialFingerprint> {
+    let mut hasher = blake3::Hasher::new_derive_key(CREDENTIAL_CONTEXT);
+    let mut found = false;
+    for name in CREDENTIAL_HEADERS {
+        for value in headers.get_all(name) {
+            found = true;
+            update_field(&mut hasher, name.as_bytes());
+            update_field(&mut hasher, value.as_bytes());
+        }
+    }
+    if let Some(key) = query_key {
+        found = true;
+        update_field(&mut hasher, CREDENTIAL_QUERY_PARAM.as_bytes());
+        update_field(&mut hasher, key.as_bytes());
+    }
+    found.then(|| CredentialFingerprint(*hasher.finalize().as_bytes()))
+}
+
+/// Splits the `key` credential parameter out of a query string: returns the
+/// query without it and the key's raw value.
+pub(crate) fn split_query_credential(query: &str) -> (String, Option<&str>) {
+    let mut kept = String::with_capacity(query.len());
+    let mut credential = None;
+    for pair in query.split('&') {
+        if let Some(value) = pair.strip_prefix("key=") {
+            credential = Some(value);
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push('&');
+        }
+        kept.push_str(pair);
+    }
+    (kept, credential)
+}
+
+fn update_field(hasher: &mut blake3::Hasher, bytes: &[u8]) {
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_depends_on_the_value_and_never_shows_it() {
+        let mut a = HeaderMap::new();
+        a.insert("authorization", "Bearer sk-secret-a".parse().unwrap());
+        let mut b = HeaderMap::new();
+        b.insert("authorization", "Bearer sk-secret-b".parse().unwrap());
+        let fa = credential_fingerprint(&a, None).unwrap();
+        let fb = credential_fingerprint(&b, None).unwrap();
+        assert_ne!(fa, fb);
+        assert_eq!(fa, credential_fingerprint(&a, None).unwrap());
+        assert!(!format!("{fa:?} {fa}").contains("secret"));
+        assert_eq!(credential_fingerprint(&HeaderMap::new(), None), None);
+    }
+
+    #[test]
+    fn the_same_value_in_another_header_is_another_credential() {
+        let mut a = HeaderMap::new();
+        a.insert("x-api-key", "k".parse().unwrap());
+        let mut b = HeaderMap::new();
+        b.insert("api-key", "k".parse().unwrap());
+        assert_ne!(
+            credential_fingerprint(&a, None),
+            credential_fingerprint(&b, None)
+        );
+    }
+
+    #[test]
+    fn query_key_is_split_out() {
+        assert_eq!(
+            split_query_credential("alt=sse&key=abc&x=1"),
+            ("alt=sse&x=1".to_owned(), Some("abc"))
+        );
+        assert_eq!(
+            split_query_credential("alt=sse"),
+            ("alt=sse".to_owned(), None)
+        );
+    }
+
+    #[test]
+    fn namespaces_separate_keys() {
+        let body = body_digest(b"{}");
+        let key = derive_key("POST", "h/p", None, &body);
+        assert_ne!(key.in_namespace("a"), key.in_namespace("b"));
+        assert_ne!(key.in_namespace("a"), key);
+    }
+}

@@ -1,0 +1,28 @@
+//! Provider knowledge shared by every llm-layers layer.
+//!
+//! - [`RequestFacts`]: the API kind, model, stream flag, body and canonical
+//!   key of a request, worked out once and kept in its extensions.
+//! - [`usage`]: token usage from JSON responses and SSE streams of OpenAI,
+//!   Anthropic and Gemini, in one meaning for all.
+//! - [`sse`]: an incremental Server-Sent Events parser.
+//! - [`tap`]: a body wrapper that lets a layer watch a stream go by.
+//! - [`buffer`]: buffering a request body up to a limit without losing it.
+//!
+//! Layers depend on this crate, never on each other.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod buffer;
+mod canonical;
+pub mod facts;
+mod json_scan;
+pub mod key;
+pub mod sse;
+pub mod tap;
+pub mod usage;
+
+pub use api::{ApiKind, Provider};
+pub use facts::{Opaque, RequestFacts};
+pub use key::{BodyDigest, CanonicalKey, CredentialFingerprint};
+pub use sse::{SseEvent, SseParser};
+pub use usage::{StreamCompletion, StreamUsage, Usage};

@@ -1,0 +1,1 @@
+pub use llm_layers_core as core;
