@@ -1,0 +1,80 @@
+//! How a mock server behaves.
+
+use std::time::Duration;
+
+use crate::fault::Fault;
+
+/// Settings of a [`crate::MockServer`]. `Default` gives an instant, plain
+/// HTTP server on an ephemeral loopback port.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Serve HTTPS with a self-signed certificate made at start.
+    pub tls: bool,
+    /// Delay before the response head (time to first byte).
+    pub latency: Duration,
+    /// Delay before each streamed chunk after the first.
+    pub chunk_delay: Duration,
+    /// Delay after accepting a TCP connection, before the TLS handshake and
+    /// the first request: stands for the network round trips of connection
+    /// set-up that loopback does not have.
+    pub connect_delay: Duration,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How long an emulated OpenAI prompt-cache entry lives after its last use.
+    pub prompt_cache_ttl: Duration,
+    /// A fault injected into every request (a request's own
+    /// `x-mock-fault` header takes precedence).
+    pub fault: Option<Fault>,
+    /// How many recent requests [`crate::MockServer::recent_requests`] keeps.
+    pub recent_requests: usize,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            port: 0,
+            tls: false,
+            latency: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+            connect_delay: Duration::ZERO,
+            max_body_bytes: 8 << 20,
+            prompt_cache_ttl: Duration::from_secs(300),
+            fault: None,
+            recent_requests: 64,
+        }
+    }
+}
+
+impl MockConfig {
+    /// Serve HTTPS.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Set the time to first byte.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Set the delay between streamed chunks.
+    pub fn chunk_delay(mut self, delay: Duration) -> Self {
+        self.chunk_delay = delay;
+        self
+    }
+
+    /// Set the connection set-up delay.
+    pub fn connect_delay(mut self, delay: Duration) -> Self {
+        self.connect_delay = delay;
+        self
+    }
+
+    /// Inject a fault into every request.
+    pub fn fault(mut self, fault: Option<Fault>) -> Self {
+        self.fault = fault;
+        self
+    }
+}

@@ -1,0 +1,305 @@
+//! Turns one HTTP request into the provider's answer, with latency and
+//! faults applied.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::body::MockBody;
+use crate::config::MockConfig;
+use crate::fault::{Fault, FAULT_HEADER, LATENCY_HEADER, RETRY_AFTER_HEADER};
+use crate::prompt_cache::PromptCache;
+use crate::reply::{ApiError, Call, ErrorShape, Reply};
+use crate::stats::{Counters, RecordedRequest};
+use crate::{anthropic, openai};
+
+/// Everything the handlers share.
+pub(crate) struct State {
+    pub config: MockConfig,
+    pub counters: Counters,
+    pub prompt_cache: PromptCache,
+    pub fault: std::sync::Mutex<Option<Fault>>,
+    request_ids: AtomicU64,
+}
+
+impl State {
+    pub fn new(config: MockConfig) -> State {
+        State {
+            fault: std::sync::Mutex::new(config.fault),
+            config,
+            counters: Counters::default(),
+            prompt_cache: PromptCache::default(),
+            request_ids: AtomicU64::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> crate::MockStats {
+        self.counters.snapshot(self.prompt_cache.len())
+    }
+}
+
+/// The connection is dropped without an answer (the `reset` fault).
+#[derive(Debug, thiserror::Error)]
+#[error("mock upstream reset the connection")]
+pub(crate) struct ConnectionReset;
+
+type Answer = Result<Response<MockBody>, ConnectionReset>;
+
+pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Answer {
+    let path = request.uri().path().to_owned();
+    if let Some(command) = path.strip_prefix("/__mock/") {
+        return Ok(admin(&state, command, request.method()));
+    }
+    state.counters.count_request(&path);
+    let fault = match requested_fault(&request) {
+        Ok(fault) => fault.or(*state.fault.lock().unwrap_or_else(|e| e.into_inner())),
+        Err(message) => {
+            return Ok(json_response(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"error": {"message": message, "type": "mock_error"}}),
+            ))
+        }
+    };
+    let latency = header_number(&request, LATENCY_HEADER)
+        .map(Duration::from_millis)
+        .unwrap_or(state.config.latency);
+    let retry_after = header_number(&request, RETRY_AFTER_HEADER).unwrap_or(1);
+    let partition = llm_layers_core::key::credential_fingerprint(request.headers(), None)
+        .map_or_else(
+            || "anonymous".to_owned(),
+            |fingerprint| fingerprint.to_hex(),
+        );
+    let method = request.method().to_string();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or(path.clone(), |p| p.to_string());
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match Limited::new(request.into_body(), state.config.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    kind: "request_too_large",
+                    message: "Request exceeds the maximum allowed number of bytes.".into(),
+                    shape: shape_for(&path),
+                }
+                .body(),
+            ))
+        }
+    };
+    state.counters.record(
+        RecordedRequest {
+            method,
+            path: path_and_query,
+            content_type,
+            body: body.clone(),
+        },
+        state.config.recent_requests,
+    );
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(fault) = fault {
+        state.counters.count_fault();
+        if fault == Fault::Reset {
+            return Err(ConnectionReset);
+        }
+        if let Some(status) = fault.status() {
+            return Ok(fault_response(&path, fault, status, retry_after));
+        }
+    }
+    let call = Call {
+        body: &body,
+        partition: &partition,
+        cache: &state.prompt_cache,
+        openai_ttl: state.config.prompt_cache_ttl,
+    };
+    let reply = match path.as_str() {
+        "/v1/chat/completions" => openai::chat(&call),
+        "/v1/completions" => openai::completions(&call),
+        "/v1/responses" => openai::responses(&call),
+        "/v1/embeddings" => openai::embeddings(&call),
+        "/v1/messages" => anthropic::messages(&call),
+        _ => {
+            return Ok(json_response(
+                StatusCode::NOT_FOUND,
+                &ApiError {
+                    status: StatusCode::NOT_FOUND,
+                    kind: "not_found_error",
+                    message: format!("Unknown path {path}"),
+                    shape: shape_for(&path),
+                }
+                .body(),
+            ))
+        }
+    };
+    let request_id = state.request_ids.fetch_add(1, Ordering::Relaxed);
+    let mut response = match reply {
+        Err(error) => json_response(error.status, &error.body()),
+        Ok(Reply::Json(value)) => {
+            let bytes = Bytes::from(value.to_string());
+            let body = match fault {
+                Some(Fault::Cut | Fault::Stall) => {
+                    let half = bytes.len() / 2;
+                    MockBody::paced(
+                        vec![bytes.slice(..half), bytes.slice(half..)],
+                        Duration::ZERO,
+                        fault,
+                    )
+                }
+                _ => MockBody::full(bytes),
+            };
+            with_content_type(Response::new(body), "application/json")
+        }
+        Ok(Reply::Stream(events)) => {
+            let body = MockBody::paced(events, state.config.chunk_delay, fault);
+            with_content_type(Response::new(body), "text/event-stream; charset=utf-8")
+        }
+    };
+    provider_headers(&mut response, &path, request_id);
+    Ok(response)
+}
+
+fn shape_for(path: &str) -> ErrorShape {
+    if path.ends_with("/messages") {
+        ErrorShape::Anthropic
+    } else {
+        ErrorShape::OpenAi
+    }
+}
+
+fn requested_fault<B>(request: &Request<B>) -> Result<Option<Fault>, String> {
+    match request.headers().get(FAULT_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map_err(|_| "x-mock-fault is not text".to_owned())?
+            .parse()
+            .map(Some)
+            .map_err(|error: crate::fault::UnknownFault| error.to_string()),
+    }
+}
+
+fn header_number<B>(request: &Request<B>, name: &str) -> Option<u64> {
+    request
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn fault_response(path: &str, fault: Fault, status: u16, retry_after: u64) -> Response<MockBody> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (kind, message) = match fault {
+        Fault::RateLimit => (
+            "rate_limit_error",
+            "Rate limit reached. Please try again later.",
+        ),
+        Fault::Overloaded => ("overloaded_error", "Overloaded"),
+        Fault::Unavailable => (
+            "service_unavailable",
+            "The server is temporarily unavailable.",
+        ),
+        _ => (
+            "server_error",
+            "The server had an error while processing your request.",
+        ),
+    };
+    let error = ApiError {
+        status,
+        kind,
+        message: message.to_owned(),
+        shape: shape_for(path),
+    };
+    let mut response = json_response(status, &error.body());
+    if fault == Fault::RateLimit {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    }
+    response
+}
+
+fn provider_headers(response: &mut Response<MockBody>, path: &str, request_id: u64) {
+    let headers = response.headers_mut();
+    let id = HeaderValue::from_str(&format!("req_mock_{request_id:016x}"))
+        .unwrap_or(HeaderValue::from_static("req_mock"));
+    if shape_for(path) == ErrorShape::Anthropic {
+        headers.insert("request-id", id);
+        headers.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("999"),
+        );
+    } else {
+        headers.insert("x-request-id", id);
+        headers.insert("openai-processing-ms", HeaderValue::from_static("1"));
+        headers.insert("openai-version", HeaderValue::from_static("2020-10-01"));
+        headers.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("9999"),
+        );
+    }
+    headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("__mock_session=1; Path=/; HttpOnly"),
+    );
+}
+
+fn with_content_type(
+    mut response: Response<MockBody>,
+    content_type: &'static str,
+) -> Response<MockBody> {
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<MockBody> {
+    let mut response = with_content_type(
+        Response::new(MockBody::full(body.to_string())),
+        "application/json",
+    );
+    *response.status_mut() = status;
+    response
+}
+
+fn admin(state: &State, command: &str, method: &http::Method) -> Response<MockBody> {
+    match (method.as_str(), command) {
+        ("GET", "stats") => json_response(
+            StatusCode::OK,
+            &serde_json::to_value(state.stats()).unwrap_or_default(),
+        ),
+        ("GET", "requests") => json_response(
+            StatusCode::OK,
+            &serde_json::to_value(state.counters.recent()).unwrap_or_default(),
+        ),
+        ("POST", "reset") => {
+            state.counters.reset();
+            state.prompt_cache.clear();
+            json_response(StatusCode::OK, &serde_json::json!({"reset": true}))
+        }
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": {"message": "unknown mock endpoint", "type": "mock_error"}}),
+        ),
+    }
+}

@@ -1,0 +1,88 @@
+//! What an API handler answers, before pacing and faults are applied.
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::prompt_cache::PromptCache;
+
+/// The request as a handler sees it.
+pub struct Call<'a> {
+    /// The request body.
+    pub body: &'a [u8],
+    /// The prompt-cache partition (the credential's fingerprint).
+    pub partition: &'a str,
+    /// The server's emulated prompt caches.
+    pub cache: &'a PromptCache,
+    /// OpenAI prompt-cache TTL.
+    pub openai_ttl: std::time::Duration,
+}
+
+/// A handler's answer.
+pub enum Reply {
+    /// A JSON body with status 200.
+    Json(Value),
+    /// Server-sent events, each already framed (`event: …\ndata: …\n\n`).
+    Stream(Vec<Bytes>),
+}
+
+/// Error shapes differ by provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error":{"message","type","param","code"}}`
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`
+    Anthropic,
+}
+
+/// An error answer in the provider's shape.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Provider error type, e.g. `invalid_request_error`.
+    pub kind: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// Which provider's shape to use.
+    pub shape: ErrorShape,
+}
+
+impl ApiError {
+    /// A 400 `invalid_request_error`.
+    pub fn invalid(shape: ErrorShape, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            message: message.into(),
+            shape,
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        match self.shape {
+            ErrorShape::OpenAi => json!({
+                "error": {"message": self.message, "type": self.kind, "param": null, "code": null}
+            }),
+            ErrorShape::Anthropic => json!({
+                "type": "error",
+                "error": {"type": self.kind, "message": self.message}
+            }),
+        }
+    }
+}
+
+/// Frames one SSE event.
+pub fn sse_event(name: Option<&str>, data: &Value) -> Bytes {
+    let mut out = String::new();
+    if let Some(name) = name {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(&data.to_string());
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
