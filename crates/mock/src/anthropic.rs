@@ -14,25 +14,9 @@ const SHAPE: ErrorShape = ErrorShape::Anthropic;
 pub const MAX_BREAKPOINTS: usize = 4;
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Blocks {
-    Text(String),
-    List(Vec<Box<RawValue>>),
-}
-
-impl Blocks {
-    fn render(&self, prompt: &mut Rendered) {
-        match self {
-            Blocks::Text(text) => prompt.push_text(text),
-            Blocks::List(blocks) => blocks.iter().for_each(|block| prompt.push_block(block)),
-        }
-    }
-}
-
-#[derive(Deserialize)]
 struct Message {
     role: String,
-    content: Blocks,
+    content: Box<RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +24,7 @@ struct MessagesRequest {
     model: String,
     max_tokens: Option<u64>,
     messages: Vec<Message>,
-    system: Option<Blocks>,
+    system: Option<Box<RawValue>>,
     #[serde(default)]
     tools: Vec<Box<RawValue>>,
     #[serde(default)]
@@ -55,12 +39,12 @@ impl MessagesRequest {
         }
         if let Some(system) = &self.system {
             prompt.push_role("system");
-            system.render(&mut prompt);
+            prompt.push_content(system);
             prompt.end_block(None);
         }
         for message in &self.messages {
             prompt.push_role(&message.role);
-            message.content.render(&mut prompt);
+            prompt.push_content(&message.content);
             prompt.end_block(None);
         }
         prompt

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::answer::Answer;
-use crate::render::{tokens_for_bytes, Rendered};
+use crate::render::{tokens_for_bytes, Members, Rendered};
 use crate::reply::{sse_event, ApiError, Call, ErrorShape, Reply};
 
 const SHAPE: ErrorShape = ErrorShape::OpenAi;
@@ -22,27 +22,10 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Message content: a string or a list of parts.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Parts(Vec<Box<RawValue>>),
-}
-
-impl Content {
-    fn render(&self, prompt: &mut Rendered) {
-        match self {
-            Content::Text(text) => prompt.push_text(text),
-            Content::Parts(parts) => parts.iter().for_each(|part| prompt.push_block(part)),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct ChatMessage {
     role: String,
-    content: Option<Content>,
+    content: Option<Box<RawValue>>,
     tool_calls: Option<Box<RawValue>>,
 }
 
@@ -78,7 +61,7 @@ impl ChatRequest {
         for message in &self.messages {
             prompt.push_role(&message.role);
             if let Some(content) = &message.content {
-                content.render(&mut prompt);
+                prompt.push_content(content);
             }
             if let Some(calls) = &message.tool_calls {
                 prompt.push_text(calls.get());
@@ -241,23 +224,10 @@ pub fn completions(call: &Call) -> Result<Reply, ApiError> {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum ResponsesInput {
-    Text(String),
-    Items(Vec<ResponsesItem>),
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ResponsesItem {
-    Message { role: String, content: Content },
-    Other(Box<RawValue>),
-}
-
-#[derive(Deserialize)]
 struct ResponsesRequest {
     model: String,
-    input: ResponsesInput,
+    /// A string, or a list of items.
+    input: Box<RawValue>,
     instructions: Option<String>,
     #[serde(default)]
     tools: Vec<Box<RawValue>>,
@@ -277,23 +247,27 @@ impl ResponsesRequest {
             prompt.push_text(instructions);
             prompt.end_block(None);
         }
-        match &self.input {
-            ResponsesInput::Text(text) => {
-                prompt.push_role("user");
-                prompt.push_text(text);
-                prompt.end_block(None);
-            }
-            ResponsesInput::Items(items) => {
-                for item in items {
-                    match item {
-                        ResponsesItem::Message { role, content } => {
-                            prompt.push_role(role);
-                            content.render(&mut prompt);
-                            prompt.end_block(None);
-                        }
-                        ResponsesItem::Other(raw) => prompt.push_raw(raw),
-                    }
+        let items = serde_json::from_str::<Vec<Box<RawValue>>>(self.input.get());
+        let Ok(items) = items else {
+            prompt.push_role("user");
+            prompt.push_content(&self.input);
+            prompt.end_block(None);
+            return prompt;
+        };
+        for item in &items {
+            let message = serde_json::from_str::<Members>(item.get())
+                .ok()
+                .and_then(|members| {
+                    let role = serde_json::from_str::<String>(members.get("role")?.get()).ok()?;
+                    Some((role, members.get("content")?.to_owned()))
+                });
+            match message {
+                Some((role, content)) => {
+                    prompt.push_role(&role);
+                    prompt.push_content(&content);
+                    prompt.end_block(None);
                 }
+                None => prompt.push_raw(item),
             }
         }
         prompt

@@ -88,6 +88,24 @@ impl Rendered {
         self.text.push_str(text);
     }
 
+    /// Appends message content: a string, or a list of content blocks.
+    /// (serde's untagged enums cannot hold `RawValue`s, hence the dispatch
+    /// on the first byte.)
+    pub fn push_content(&mut self, raw: &RawValue) {
+        let text = raw.get().trim_start();
+        if text.starts_with('"') {
+            if let Ok(content) = serde_json::from_str::<String>(text) {
+                self.push_text(&content);
+            }
+        } else if text.starts_with('[') {
+            if let Ok(blocks) = serde_json::from_str::<Vec<Box<RawValue>>>(text) {
+                blocks.iter().for_each(|block| self.push_block(block));
+            }
+        } else if text != "null" {
+            self.push_text(text);
+        }
+    }
+
     /// Appends a content block: its text if it is a text block, otherwise its
     /// JSON as sent; records a breakpoint if it carries `cache_control`.
     pub fn push_block(&mut self, raw: &RawValue) {
@@ -123,7 +141,8 @@ impl Rendered {
 pub struct Members(Vec<(String, Box<RawValue>)>);
 
 impl Members {
-    fn get(&self, key: &str) -> Option<&RawValue> {
+    /// The raw value of a member.
+    pub fn get(&self, key: &str) -> Option<&RawValue> {
         self.0
             .iter()
             .find(|(name, _)| name == key)

@@ -1,0 +1,187 @@
+//! Fault injection, per request and per server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use http_body_util::BodyExt;
+use llm_layers_mock::{Fault, MockConfig, MockServer};
+
+async fn with_fault(server: &MockServer, fault: &str, body: &str, path: &str) -> Reply {
+    post(
+        &http1(),
+        server,
+        path,
+        &[("x-mock-fault", fault), ("x-mock-retry-after", "7")],
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn status_faults_answer_in_the_providers_shape() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let chat = chat_body("S", "U", false);
+    let limited = with_fault(&server, "429", &chat, "/v1/chat/completions").await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.headers["retry-after"], "7");
+    assert_eq!(limited.json()["error"]["type"], "rate_limit_error");
+    assert_eq!(
+        with_fault(&server, "500", &chat, "/v1/chat/completions")
+            .await
+            .status,
+        500
+    );
+    assert_eq!(
+        with_fault(&server, "503", &chat, "/v1/chat/completions")
+            .await
+            .status,
+        503
+    );
+    let overloaded = with_fault(&server, "529", "{}", "/v1/messages").await;
+    assert_eq!(overloaded.status, 529);
+    assert_eq!(overloaded.json()["error"]["type"], "overloaded_error");
+    assert_eq!(server.stats().faults_injected, 4);
+    let unknown = with_fault(&server, "teapot", &chat, "/v1/chat/completions").await;
+    assert_eq!(unknown.status, 400);
+}
+
+#[tokio::test]
+async fn reset_closes_the_connection_without_an_answer() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let url = format!("{}/v1/chat/completions", server.base_url());
+    let result = http1()
+        .request(request(
+            &url,
+            &[("x-mock-fault", "reset")],
+            &chat_body("S", "U", false),
+        ))
+        .await;
+    assert!(result.is_err(), "expected a transport error");
+}
+
+#[tokio::test]
+async fn cut_streams_fail_after_the_first_chunks() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let url = format!("{}/v1/chat/completions", server.base_url());
+    let response = http1()
+        .request(request(
+            &url,
+            &[("x-mock-fault", "cut")],
+            &chat_body("S", "U", true),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut received = 0;
+    let error = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => received += frame.into_data().map_or(0, |d| d.len()),
+            Some(Err(error)) => break error,
+            None => panic!("the stream ended cleanly"),
+        }
+    };
+    let whole = post(
+        &http1(),
+        &server,
+        "/v1/chat/completions",
+        &[],
+        &chat_body("S", "U", true),
+    )
+    .await;
+    assert!(received > 0, "some chunks arrived before the cut");
+    assert!(
+        received < whole.body.len(),
+        "the cut stream is shorter: {error}"
+    );
+}
+
+#[tokio::test]
+async fn stalled_streams_stop_sending_but_stay_open() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let url = format!("{}/v1/messages", server.base_url());
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let response = http1()
+        .request(request(&url, &[("x-mock-fault", "stall")], body))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first
+        .into_data()
+        .unwrap()
+        .starts_with(b"event: message_start"));
+    let stalled = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            match body.frame().await {
+                Some(Ok(_)) => continue,
+                other => return other.map(|r| r.is_ok()),
+            }
+        }
+    })
+    .await;
+    assert!(stalled.is_err(), "the stream should hang, got {stalled:?}");
+}
+
+#[tokio::test]
+async fn server_wide_faults_apply_until_cleared() {
+    let server = MockServer::start(MockConfig::default().fault(Some(Fault::ServerError)))
+        .await
+        .unwrap();
+    let client = http1();
+    let chat = chat_body("S", "U", false);
+    assert_eq!(
+        post(&client, &server, "/v1/chat/completions", &[], &chat)
+            .await
+            .status,
+        500
+    );
+    server.set_fault(None);
+    assert_eq!(
+        post(&client, &server, "/v1/chat/completions", &[], &chat)
+            .await
+            .status,
+        200
+    );
+    server.set_fault(Some(Fault::RateLimit));
+    assert_eq!(
+        post(&client, &server, "/v1/chat/completions", &[], &chat)
+            .await
+            .status,
+        429
+    );
+}
+
+#[tokio::test]
+async fn latency_and_chunk_delay_are_applied() {
+    let config = MockConfig::default()
+        .latency(Duration::from_millis(50))
+        .chunk_delay(Duration::from_millis(10));
+    let server = MockServer::start(config).await.unwrap();
+    let url = format!("{}/v1/chat/completions", server.base_url());
+    let started = Instant::now();
+    let response = http1()
+        .request(request(&url, &[], &chat_body("S", "U", true)))
+        .await
+        .unwrap();
+    let first_byte = started.elapsed();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let chunks = body
+        .split(|&b| b == b'\n')
+        .filter(|line| line.starts_with(b"data:"))
+        .count();
+    assert!(first_byte >= Duration::from_millis(50), "{first_byte:?}");
+    assert!(started.elapsed() >= Duration::from_millis(50 + 10 * (chunks as u64 - 1)));
+    let fast = Instant::now();
+    http1()
+        .request(request(
+            &url,
+            &[("x-mock-latency-ms", "0")],
+            &chat_body("S", "U", false),
+        ))
+        .await
+        .unwrap();
+    assert!(fast.elapsed() < Duration::from_millis(50) || cfg!(miri));
+}
