@@ -379,8 +379,8 @@ fn gemini_from_json(body: &[u8]) -> Option<Usage> {
         OneOrMany::One(response) => response.into_usage(),
         OneOrMany::Many(chunks) => chunks
             .into_iter()
-            .filter_map(GeminiResponse::into_usage)
-            .last(),
+            .rev()
+            .find_map(GeminiResponse::into_usage),
     }
 }
 

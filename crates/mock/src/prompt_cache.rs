@@ -133,11 +133,11 @@ impl PromptCache {
         let first_write = hit.map_or(0, |i| i + 1);
         make_room(&mut entries, hashes.len(), now);
         let mut written_to = usage.read;
-        for i in first_write..hashes.len() {
-            let breakpoint = prompt.breakpoints[i];
+        let later = hashes.iter().zip(&prompt.breakpoints).skip(first_write);
+        for (hash, breakpoint) in later {
             let tokens = tokens_for_bytes(breakpoint.end);
             if tokens >= minimum {
-                entries.insert(hashes[i], now + breakpoint.ttl);
+                entries.insert(*hash, now + breakpoint.ttl);
                 written_to = written_to.max(tokens);
             }
         }
