@@ -1,1 +1,23 @@
+//! llm-layers: Tower middleware that makes LLM API calls cheaper, faster
+//! and observable for any Rust HTTP client.
+//!
+//! This umbrella crate re-exports the workspace's crates. Today:
+//!
+//! - [`core`]: provider knowledge shared by every layer: request facts and
+//!   the canonical key, usage extraction, the SSE parser, body taps.
+//!
+//! The layers (cache, metrics, prompt prefix, resilience, connector) arrive
+//! as their crates land; see `DESIGN.md` in the shared notes for the plan.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use llm_layers::core::{ApiKind, RequestFacts};
+//!
+//! let (parts, ()) = http::Request::post("/v1/messages").body(()).unwrap().into_parts();
+//! let body = Bytes::from_static(br#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[]}"#);
+//! let facts = RequestFacts::from_parts(&parts, body);
+//! assert_eq!(facts.kind(), ApiKind::AnthropicMessages);
+//! ```
+#![warn(missing_docs)]
+
 pub use llm_layers_core as core;

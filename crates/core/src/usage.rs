@@ -139,11 +139,10 @@ impl StreamUsage {
             self.completion = StreamCompletion::Completed;
             return;
         }
-        // Cheap checks first: most chunks carry neither usage nor an error.
+        // Cheap checks first: most chunks carry neither usage nor an error
+        // (OpenAI sends `"usage":null` in every chunk with include_usage).
         let data = event.data.as_bytes();
-        let has_usage = memchr::memmem::find(data, b"\"usage\"").is_some();
-        let has_error = memchr::memmem::find(data, b"\"error\"").is_some();
-        if !has_usage && !has_error {
+        if !has_object_member(data, b"\"usage\"") && !has_object_member(data, b"\"error\"") {
             return;
         }
         let Ok(chunk) = serde_json::from_slice::<OpenAiChatResponse>(data) else {
@@ -197,6 +196,15 @@ impl StreamUsage {
             _ => {}
         }
     }
+}
+
+/// True when `data` contains `name` followed by a colon and an object
+/// (`"usage": {`), without parsing the JSON.
+fn has_object_member(data: &[u8], name: &[u8]) -> bool {
+    memchr::memmem::find_iter(data, name).any(|at| {
+        let mut rest = data[at + name.len()..].iter().copied().skip_while(u8::is_ascii_whitespace);
+        rest.next() == Some(b':') && rest.find(|b| !b.is_ascii_whitespace()) == Some(b'{')
+    })
 }
 
 #[derive(Deserialize)]
@@ -450,6 +458,14 @@ mod tests {
         );
         assert_eq!(usage_from_json(ApiKind::OpenAiChat, b"\xff{"), None);
         assert_eq!(usage_from_json(ApiKind::Unknown, br#"{"usage":{}}"#), None);
+    }
+
+    #[test]
+    fn object_member_check() {
+        assert!(has_object_member(br#"{"usage" : {"a":1}}"#, b"\"usage\""));
+        assert!(!has_object_member(br#"{"usage":null}"#, b"\"usage\""));
+        assert!(!has_object_member(br#"{"text":"usage"}"#, b"\"usage\""));
+        assert!(has_object_member(br#"{"x":"\"usage\"","usage":{}}"#, b"\"usage\""));
     }
 
     #[test]
