@@ -24,6 +24,9 @@
 //! assert_eq!(usage.model.as_deref(), Some("gpt-4o-2024-08-06"));
 //! ```
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiKind;
@@ -142,7 +145,7 @@ impl StreamUsage {
         // Cheap checks first: most chunks carry neither usage nor an error
         // (OpenAI sends `"usage":null` in every chunk with include_usage).
         let data = event.data.as_bytes();
-        if !has_object_member(data, b"\"usage\"") && !has_object_member(data, b"\"error\"") {
+        if !has_object_member(data, &USAGE_MEMBER) && !has_object_member(data, &ERROR_MEMBER) {
             return;
         }
         let Ok(chunk) = serde_json::from_slice::<OpenAiChatResponse>(data) else {
@@ -198,11 +201,15 @@ impl StreamUsage {
     }
 }
 
-/// True when `data` contains `name` followed by a colon and an object
-/// (`"usage": {`), without parsing the JSON.
-fn has_object_member(data: &[u8], name: &[u8]) -> bool {
-    memchr::memmem::find_iter(data, name).any(|at| {
-        let mut rest = data[at + name.len()..].iter().copied().skip_while(u8::is_ascii_whitespace);
+static USAGE_MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static ERROR_MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
+
+/// True when `data` contains the member `name` followed by a colon and an
+/// object (`"usage": {`), without parsing the JSON.
+fn has_object_member(data: &[u8], name: &Finder<'_>) -> bool {
+    let skip = name.needle().len();
+    name.find_iter(data).any(|at| {
+        let mut rest = data[at + skip..].iter().copied().skip_while(u8::is_ascii_whitespace);
         rest.next() == Some(b':') && rest.find(|b| !b.is_ascii_whitespace()) == Some(b'{')
     })
 }
@@ -462,10 +469,11 @@ mod tests {
 
     #[test]
     fn object_member_check() {
-        assert!(has_object_member(br#"{"usage" : {"a":1}}"#, b"\"usage\""));
-        assert!(!has_object_member(br#"{"usage":null}"#, b"\"usage\""));
-        assert!(!has_object_member(br#"{"text":"usage"}"#, b"\"usage\""));
-        assert!(has_object_member(br#"{"x":"\"usage\"","usage":{}}"#, b"\"usage\""));
+        let usage = &USAGE_MEMBER;
+        assert!(has_object_member(br#"{"usage" : {"a":1}}"#, usage));
+        assert!(!has_object_member(br#"{"usage":null}"#, usage));
+        assert!(!has_object_member(br#"{"text":"usage"}"#, usage));
+        assert!(has_object_member(br#"{"x":"\"usage\"","usage":{}}"#, usage));
     }
 
     #[test]
