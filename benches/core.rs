@@ -60,9 +60,13 @@ fn canonical_key(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("blake3_raw", size), &body, |b, body| {
             b.iter(|| black_box(blake3::hash(body)))
         });
-        group.bench_with_input(BenchmarkId::new("serde_json_value", size), &body, |b, body| {
-            b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(body).unwrap()))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("serde_json_value", size),
+            &body,
+            |b, body| {
+                b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(body).unwrap()))
+            },
+        );
     }
     group.finish();
 }

@@ -42,9 +42,18 @@ async fn call(client: &HttpClient, url: &str, label: &str, body: serde_json::Val
     let started = Instant::now();
     let response = client.request(request).await.expect("mock answers");
     let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let millis = started.elapsed().as_secs_f64() * 1000.0;
-    assert!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&bytes));
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
 
     let usage = if facts.stream() {
         let mut parser = SseParser::new();
@@ -58,7 +67,10 @@ async fn call(client: &HttpClient, url: &str, label: &str, body: serde_json::Val
         label: label.to_owned(),
         model: facts.model().unwrap_or("?").to_owned(),
         stream: facts.stream(),
-        key: facts.canonical_key().map(|k| k.to_hex()[..12].to_owned()).unwrap_or_default(),
+        key: facts
+            .canonical_key()
+            .map(|k| k.to_hex()[..12].to_owned())
+            .unwrap_or_default(),
         usage: usage.expect("the mock reports usage"),
         millis,
     }
@@ -66,14 +78,17 @@ async fn call(client: &HttpClient, url: &str, label: &str, body: serde_json::Val
 
 #[tokio::main]
 async fn main() {
-    let server = MockServer::start(MockConfig::default()).await.expect("mock starts");
+    let server = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let base = server.base_url();
     let chat = format!("{base}/v1/chat/completions");
     let messages = format!("{base}/v1/messages");
     let instructions = "You maintain a workflow of pricing nodes. Keep every rule. ".repeat(200);
 
-    let mut outcomes = vec![
+    let mut outcomes =
+        vec![
         call(&client, &chat, "chat", serde_json::json!({
             "model": "gpt-4o-mini",
             "messages": [{"role": "user", "content": "Say hello"}]
@@ -88,13 +103,21 @@ async fn main() {
         })).await,
     ];
     for task in 1..=3 {
-        outcomes.push(call(&client, &chat, &format!("long prompt, task {task}"), serde_json::json!({
-            "model": "gpt-4o",
-            "messages": [
-                {"role": "system", "content": instructions},
-                {"role": "user", "content": format!("Task {task}: add a node")}
-            ]
-        })).await);
+        outcomes.push(
+            call(
+                &client,
+                &chat,
+                &format!("long prompt, task {task}"),
+                serde_json::json!({
+                    "model": "gpt-4o",
+                    "messages": [
+                        {"role": "system", "content": instructions},
+                        {"role": "user", "content": format!("Task {task}: add a node")}
+                    ]
+                }),
+            )
+            .await,
+        );
     }
 
     println!("llm-layers quickstart against the mock at {base}\n");
@@ -105,8 +128,14 @@ async fn main() {
     for o in &outcomes {
         println!(
             "{:<22} {:<18} {:>6} {:>13} {:>7} {:>7} {:>7} {:>8.2}",
-            o.label, o.model, o.stream, o.key, o.usage.input_tokens,
-            o.usage.cache_read_tokens, o.usage.output_tokens, o.millis
+            o.label,
+            o.model,
+            o.stream,
+            o.key,
+            o.usage.input_tokens,
+            o.usage.cache_read_tokens,
+            o.usage.output_tokens,
+            o.millis
         );
     }
     let stats = server.stats();

@@ -15,16 +15,20 @@ const LIMIT: usize = 4096;
 
 /// Buffers, records facts, forwards; returns the facts, the status and the
 /// answer's body.
-async fn through_layer(server: &MockServer, body: Bytes) -> (RequestFacts, http::StatusCode, Bytes) {
+async fn through_layer(
+    server: &MockServer,
+    body: Bytes,
+) -> (RequestFacts, http::StatusCode, Bytes) {
     let request = http::Request::post(format!("{}/v1/chat/completions", server.base_url()))
         .header("content-type", "application/json")
         .body(Full::new(body))
         .unwrap();
     let (mut parts, body) = request.into_parts();
-    let (facts, body): (RequestFacts, ReplayBody<Full<Bytes>>) = match collect_limited(body, LIMIT).await {
-        Collected::Complete { bytes, body } => (RequestFacts::from_parts(&parts, bytes), body),
-        Collected::Incomplete { body, reason } => (RequestFacts::opaque(&parts, reason), body),
-    };
+    let (facts, body): (RequestFacts, ReplayBody<Full<Bytes>>) =
+        match collect_limited(body, LIMIT).await {
+            Collected::Complete { bytes, body } => (RequestFacts::from_parts(&parts, bytes), body),
+            Collected::Incomplete { body, reason } => (RequestFacts::opaque(&parts, reason), body),
+        };
     facts.insert_into(&mut parts.extensions);
     let client = Client::builder(TokioExecutor::new()).build_http::<ReplayBody<Full<Bytes>>>();
     let response = client
@@ -43,7 +47,9 @@ fn last_body(server: &MockServer) -> Bytes {
 #[tokio::test]
 async fn understood_requests_arrive_unchanged() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
-    let body = Bytes::from_static(br#"{ "model": "gpt-4o", "messages": [ {"role":"user","content":"hi"} ] }"#);
+    let body = Bytes::from_static(
+        br#"{ "model": "gpt-4o", "messages": [ {"role":"user","content":"hi"} ] }"#,
+    );
     let (facts, status, _) = through_layer(&server, body.clone()).await;
     assert_eq!(facts.kind(), ApiKind::OpenAiChat);
     assert!(facts.is_understood());

@@ -209,7 +209,10 @@ static ERROR_MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"
 fn has_object_member(data: &[u8], name: &Finder<'_>) -> bool {
     let skip = name.needle().len();
     name.find_iter(data).any(|at| {
-        let mut rest = data[at + skip..].iter().copied().skip_while(u8::is_ascii_whitespace);
+        let mut rest = data[at + skip..]
+            .iter()
+            .copied()
+            .skip_while(u8::is_ascii_whitespace);
         rest.next() == Some(b':') && rest.find(|b| !b.is_ascii_whitespace()) == Some(b'{')
     })
 }
