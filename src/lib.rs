@@ -5,8 +5,10 @@
 //!
 //! - [`core`]: provider knowledge shared by every layer: request facts and
 //!   the canonical key, usage extraction, the SSE parser, body taps.
+//! - [`connector`]: `HyperConnector`, the pooled TLS client at the bottom of
+//!   the stack, which reports connections opened and reused.
 //!
-//! The layers (cache, metrics, prompt prefix, resilience, connector) arrive
+//! The layers (cache, metrics, prompt prefix, resilience) arrive
 //! as their crates land; see `DESIGN.md` in the shared notes for the plan.
 //!
 //! ```
@@ -20,4 +22,5 @@
 //! ```
 #![warn(missing_docs)]
 
+pub use llm_layers_connector as connector;
 pub use llm_layers_core as core;

@@ -29,6 +29,9 @@ pub struct MockConfig {
     pub fault: Option<Fault>,
     /// How many recent requests [`crate::MockServer::recent_requests`] keeps.
     pub recent_requests: usize,
+    /// Close an HTTP/1.1 connection that has waited this long for its next
+    /// request, as real servers' keep-alive timeouts do.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for MockConfig {
@@ -43,6 +46,7 @@ impl Default for MockConfig {
             prompt_cache_ttl: Duration::from_secs(300),
             fault: None,
             recent_requests: 64,
+            idle_timeout: None,
         }
     }
 }
@@ -69,6 +73,12 @@ impl MockConfig {
     /// Set the connection set-up delay.
     pub fn connect_delay(mut self, delay: Duration) -> Self {
         self.connect_delay = delay;
+        self
+    }
+
+    /// Close idle HTTP/1.1 connections after `timeout`.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
@@ -142,11 +142,18 @@ async fn accept(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<Stat
 async fn serve(stream: TcpStream, tls: Option<TlsAcceptor>, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let delay = state.config.connect_delay;
+    let idle_timeout = state.config.idle_timeout;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let service = service_fn(move |request| handle(state.clone(), request));
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if let Some(timeout) = idle_timeout {
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(timeout);
+    }
     let result = match tls {
         Some(acceptor) => match acceptor.accept(stream).await {
             Ok(stream) => {

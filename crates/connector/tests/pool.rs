@@ -1,0 +1,308 @@
+//! The connector against the mock over TLS on loopback, its self-signed
+//! certificate added as a root.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use llm_layers_connector::{
+    ConnectionUse, ConnectorError, HyperConnector, HyperConnectorBuilder, Roots,
+};
+use llm_layers_mock::{MockConfig, MockServer};
+use tower::ServiceExt;
+
+type Connector = HyperConnector<Full<Bytes>>;
+
+fn builder(mock: &MockServer) -> HyperConnectorBuilder {
+    HyperConnector::builder().add_root_certificate(mock.certificate_der().unwrap().clone())
+}
+
+fn embeddings(mock: &MockServer) -> http::Request<Full<Bytes>> {
+    http::Request::post(format!("{}/v1/embeddings", mock.base_url()))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(
+            br#"{"model":"e","input":"hi"}"#,
+        )))
+        .unwrap()
+}
+
+/// Sends a request, reads the whole body, returns the connection it used.
+async fn send(
+    connector: &Connector,
+    request: http::Request<Full<Bytes>>,
+) -> Result<ConnectionUse, ConnectorError> {
+    let response = connector.clone().oneshot(request).await?;
+    assert_eq!(response.status(), 200);
+    let connection = response
+        .extensions()
+        .get::<ConnectionUse>()
+        .cloned()
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    Ok(connection)
+}
+
+async fn concurrently(
+    connector: &Connector,
+    mock: &MockServer,
+    count: usize,
+) -> Vec<ConnectionUse> {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let connector = connector.clone();
+            let request = embeddings(mock);
+            tokio::spawn(async move { send(&connector, request).await.unwrap() })
+        })
+        .collect();
+    let mut uses = Vec::new();
+    for task in tasks {
+        uses.push(task.await.unwrap());
+    }
+    uses
+}
+
+#[tokio::test]
+async fn sequential_requests_open_exactly_one_connection() {
+    let mock = MockServer::start(MockConfig::default().tls(true))
+        .await
+        .unwrap();
+    let connector: Connector = builder(&mock).build().unwrap();
+    let first = send(&connector, embeddings(&mock)).await.unwrap();
+    assert!(!first.reused);
+    for _ in 1..200 {
+        let connection = send(&connector, embeddings(&mock)).await.unwrap();
+        assert!(connection.reused);
+        assert_eq!(connection.connection_id, first.connection_id);
+    }
+    let stats = connector.stats();
+    assert_eq!(mock.stats().connections, 1);
+    assert_eq!(stats.opened, 1);
+    assert_eq!((stats.requests, stats.reused), (200, 199));
+    assert!((stats.reuse_ratio - 199.0 / 200.0).abs() < 1e-9);
+    assert!(stats.tls_handshake_p50_ms.is_some());
+    assert_eq!(stats.by_host["localhost"].opened, 1);
+}
+
+#[tokio::test]
+async fn concurrent_http1_requests_open_at_most_one_connection_each() {
+    let mock = MockServer::start(
+        MockConfig::default()
+            .tls(true)
+            .latency(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    let connector: Connector = builder(&mock).http1_only(true).build().unwrap();
+    let uses = concurrently(&connector, &mock, 16).await;
+    assert!(uses.iter().all(|u| !u.http2));
+    let opened = connector.stats().opened;
+    assert!((2..=16).contains(&opened), "{opened}");
+    assert_eq!(mock.stats().connections, opened);
+    // A second wave reuses the warm connections.
+    concurrently(&connector, &mock, 16).await;
+    assert!(connector.stats().opened <= 16);
+    assert!(connector.stats().reused >= 16);
+}
+
+#[tokio::test]
+async fn concurrent_http2_requests_share_one_connection() {
+    let mock = MockServer::start(
+        MockConfig::default()
+            .tls(true)
+            .latency(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    let connector: Connector = builder(&mock).http2_only(true).build().unwrap();
+    let uses = concurrently(&connector, &mock, 16).await;
+    assert!(uses.iter().all(|u| u.http2));
+    assert_eq!(connector.stats().opened, 1);
+    assert_eq!(mock.stats().connections, 1);
+
+    // With ALPN (the default), a warm HTTP/2 connection takes the whole wave.
+    let alpn: Connector = builder(&mock).build().unwrap();
+    send(&alpn, embeddings(&mock)).await.unwrap();
+    concurrently(&alpn, &mock, 16).await;
+    assert_eq!(alpn.stats().opened, 1);
+}
+
+#[tokio::test]
+async fn after_the_idle_timeout_a_new_connection_is_opened() {
+    let mock = MockServer::start(MockConfig::default().tls(true))
+        .await
+        .unwrap();
+    let connector: Connector = builder(&mock)
+        .idle_timeout(Some(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    let first = send(&connector, embeddings(&mock)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = send(&connector, embeddings(&mock)).await.unwrap();
+    assert!(!second.reused);
+    assert_ne!(first.connection_id, second.connection_id);
+    assert_eq!(connector.stats().opened, 2);
+    assert_eq!(mock.stats().connections, 2);
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_while_idle_does_not_fail_the_next_request() {
+    let mock = MockServer::start(
+        MockConfig::default()
+            .tls(true)
+            .idle_timeout(Some(Duration::from_millis(100))),
+    )
+    .await
+    .unwrap();
+    let connector: Connector = builder(&mock).http1_only(true).build().unwrap();
+    send(&connector, embeddings(&mock)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = send(&connector, embeddings(&mock)).await.unwrap();
+    assert!(!again.reused, "the closed connection was replaced");
+    assert_eq!(connector.stats().opened, 2);
+}
+
+#[tokio::test]
+async fn an_unknown_root_is_a_tls_error() {
+    let mock = MockServer::start(MockConfig::default().tls(true))
+        .await
+        .unwrap();
+    for connector in [
+        HyperConnector::builder().build::<Full<Bytes>>().unwrap(),
+        HyperConnector::builder()
+            .roots(Roots::None)
+            .build::<Full<Bytes>>()
+            .unwrap(),
+    ] {
+        let error = send(&connector, embeddings(&mock)).await.unwrap_err();
+        assert!(matches!(error, ConnectorError::Tls(_)), "{error:?}");
+        assert_eq!(error.kind(), "tls");
+        assert!(error.request_not_sent());
+    }
+    assert_eq!(mock.stats().requests_total, 0);
+}
+
+#[tokio::test]
+async fn refused_connections_and_stalled_handshakes_are_typed() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let connector: Connector = HyperConnector::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let refused = http::Request::post(format!("http://127.0.0.1:{port}/v1/embeddings"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let error = send(&connector, refused).await.unwrap_err();
+    assert!(matches!(error, ConnectorError::Connect(_)), "{error:?}");
+
+    // A server that accepts TCP but never answers the TLS handshake.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let stalled = http::Request::post(format!("https://localhost:{port}/v1/embeddings"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let error = send(&connector, stalled).await.unwrap_err();
+    assert!(matches!(error, ConnectorError::Timeout(_)), "{error:?}");
+    keep.abort();
+}
+
+#[tokio::test]
+async fn a_reset_connection_is_upstream_closed() {
+    let mock = MockServer::start(MockConfig::default().tls(true))
+        .await
+        .unwrap();
+    let connector: Connector = builder(&mock).build().unwrap();
+    let mut request = embeddings(&mock);
+    request
+        .headers_mut()
+        .insert("x-mock-fault", "reset".parse().unwrap());
+    let error = send(&connector, request).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConnectorError::UpstreamClosed(_) | ConnectorError::Io(_)
+        ),
+        "{error:?}"
+    );
+    assert!(!error.request_not_sent());
+}
+
+#[tokio::test]
+async fn max_in_flight_caps_concurrent_connections() {
+    let mock = MockServer::start(
+        MockConfig::default()
+            .tls(true)
+            .latency(Duration::from_millis(40)),
+    )
+    .await
+    .unwrap();
+    let connector: Connector = builder(&mock)
+        .http1_only(true)
+        .max_in_flight(Some(2))
+        .build()
+        .unwrap();
+    concurrently(&connector, &mock, 8).await;
+    assert!(connector.stats().opened <= 2, "{:?}", connector.stats());
+    assert_eq!(connector.stats().requests, 8);
+}
+
+#[test]
+fn pool_figures_reach_the_metrics_recorder() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mock = MockServer::start(MockConfig::default().tls(true))
+                .await
+                .unwrap();
+            let connector: Connector = builder(&mock).build().unwrap();
+            for _ in 0..3 {
+                send(&connector, embeddings(&mock)).await.unwrap();
+            }
+        });
+    });
+    let mut opened = 0;
+    let mut new = 0;
+    let mut reused = 0;
+    let mut tls_samples = 0;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let labels: Vec<(String, String)> = key
+            .key()
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        let has = |k: &str, v: &str| labels.iter().any(|(a, b)| a == k && b == v);
+        match (key.key().name(), value) {
+            ("llm_connector_connections_opened_total", DebugValue::Counter(n)) => opened += n,
+            ("llm_connector_requests_total", DebugValue::Counter(n))
+                if has("connection", "new") =>
+            {
+                new += n
+            }
+            ("llm_connector_requests_total", DebugValue::Counter(n))
+                if has("connection", "reused") =>
+            {
+                reused += n
+            }
+            ("llm_connector_handshake_seconds", DebugValue::Histogram(samples))
+                if has("phase", "tls") =>
+            {
+                tls_samples += samples.len()
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((opened, new, reused, tls_samples), (1, 1, 2, 1));
+}
