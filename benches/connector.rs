@@ -28,10 +28,15 @@ async fn one(connector: &Connector, url: &str) {
     response.into_body().collect().await.unwrap();
 }
 
-fn connector(mock: &MockServer, configure: impl FnOnce(HyperConnectorBuilder) -> HyperConnectorBuilder) -> Connector {
-    configure(HyperConnector::builder().add_root_certificate(mock.certificate_der().unwrap().clone()))
-        .build()
-        .unwrap()
+fn connector(
+    mock: &MockServer,
+    configure: impl FnOnce(HyperConnectorBuilder) -> HyperConnectorBuilder,
+) -> Connector {
+    configure(
+        HyperConnector::builder().add_root_certificate(mock.certificate_der().unwrap().clone()),
+    )
+    .build()
+    .unwrap()
 }
 
 fn sequential(c: &mut Criterion) {
@@ -43,7 +48,9 @@ fn sequential(c: &mut Criterion) {
     let pooled = connector(&mock, |b| b);
     let fresh = connector(&mock, |b| b.max_idle_per_host(0));
     let mut group = c.benchmark_group("connector_sequential_tls");
-    group.bench_function("pooled", |b| b.iter(|| runtime.block_on(one(&pooled, &url))));
+    group.bench_function("pooled", |b| {
+        b.iter(|| runtime.block_on(one(&pooled, &url)))
+    });
     group.bench_function("new_connection_per_request", |b| {
         b.iter(|| runtime.block_on(one(&fresh, &url)))
     });
@@ -70,7 +77,10 @@ fn concurrent(c: &mut Criterion) {
     group.throughput(Throughput::Elements(32));
     for (name, connector) in [
         ("http1", connector(&mock, |b| b.http1_only(true))),
-        ("http1_idle_32", connector(&mock, |b| b.http1_only(true).max_idle_per_host(32))),
+        (
+            "http1_idle_32",
+            connector(&mock, |b| b.http1_only(true).max_idle_per_host(32)),
+        ),
         ("http2", connector(&mock, |b| b.http2_only(true))),
     ] {
         group.bench_function(name, |b| {
@@ -90,7 +100,10 @@ fn concurrent(c: &mut Criterion) {
             })
         });
         let stats = connector.stats();
-        println!("{name}: {} requests over {} connection(s)", stats.requests, stats.opened);
+        println!(
+            "{name}: {} requests over {} connection(s)",
+            stats.requests, stats.opened
+        );
     }
     group.finish();
 }

@@ -108,7 +108,7 @@ fn sse(c: &mut Criterion) {
         b.iter(|| {
             let mut parser = SseParser::new();
             let mut tracker = StreamUsage::new(ApiKind::OpenAiChat);
-            parser.feed(black_box(&stream), |event| tracker.observe(&event));
+            parser.feed(black_box(&stream), |event| tracker.observe(event));
             tracker.usage().map(|u| u.output_tokens)
         })
     });

@@ -58,7 +58,7 @@ async fn call(client: &HttpClient, url: &str, label: &str, body: serde_json::Val
     let usage = if facts.stream() {
         let mut parser = SseParser::new();
         let mut tracker = StreamUsage::new(facts.kind());
-        parser.feed(&bytes, |event| tracker.observe(&event));
+        parser.feed(&bytes, |event| tracker.observe(event));
         tracker.usage().cloned()
     } else {
         usage_from_json(facts.kind(), &bytes)

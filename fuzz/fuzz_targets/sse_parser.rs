@@ -9,7 +9,7 @@ fn parse(chunks: &[&[u8]]) -> Vec<SseEvent> {
     let mut parser = SseParser::with_max_event_bytes(1 << 16);
     let mut events = Vec::new();
     for chunk in chunks {
-        parser.feed(chunk, |event| events.push(event));
+        parser.feed(chunk, |event| events.push(event.clone()));
     }
     parser.finish();
     events

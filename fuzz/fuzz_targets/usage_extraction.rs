@@ -24,7 +24,7 @@ fuzz_target!(|input: (u8, &[u8])| {
     }
     let mut parser = SseParser::new();
     let mut tracker = StreamUsage::new(kind);
-    parser.feed(bytes, |event| tracker.observe(&event));
+    parser.feed(bytes, |event| tracker.observe(event));
     if let Some(usage) = tracker.usage() {
         assert!(usage.uncached_input_tokens() <= usage.input_tokens);
     }

@@ -1,60 +1,10 @@
-//! Typed errors, so that the metrics and resilience layers can classify a
-//! failure without matching strings.
+//! Sorting hyper-util's errors into the core's [`UpstreamError`] kinds.
 
-use std::error::Error as StdError;
+use llm_layers_core::error::find_in_chain as find;
+pub use llm_layers_core::error::{BoxError, UpstreamError};
 
-/// What went wrong on the way to the provider.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectorError {
-    /// The TCP connection could not be made (refused, unreachable, DNS).
-    #[error("connecting to the upstream: {0}")]
-    Connect(#[source] BoxError),
-    /// The TLS handshake failed (unknown root, bad certificate, protocol).
-    #[error("TLS handshake with the upstream: {0}")]
-    Tls(#[source] BoxError),
-    /// Connecting, the TLS handshake or the response head took too long.
-    #[error("timed out talking to the upstream: {0}")]
-    Timeout(#[source] BoxError),
-    /// The upstream closed the connection before the response head.
-    #[error("the upstream closed the connection: {0}")]
-    UpstreamClosed(#[source] BoxError),
-    /// Reading or writing the connection failed.
-    #[error("I/O with the upstream: {0}")]
-    Io(#[source] BoxError),
-    /// The request could not be sent as given (e.g. a URI without a host).
-    #[error("invalid request: {0}")]
-    InvalidRequest(#[source] BoxError),
-    /// Anything else hyper reported.
-    #[error("upstream request failed: {0}")]
-    Other(#[source] BoxError),
-}
-
-/// A boxed error.
-pub type BoxError = Box<dyn StdError + Send + Sync>;
-
-impl ConnectorError {
-    /// A short, stable name for metrics labels.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ConnectorError::Connect(_) => "connect",
-            ConnectorError::Tls(_) => "tls",
-            ConnectorError::Timeout(_) => "timeout",
-            ConnectorError::UpstreamClosed(_) => "upstream_closed",
-            ConnectorError::Io(_) => "io",
-            ConnectorError::InvalidRequest(_) => "invalid_request",
-            ConnectorError::Other(_) => "other",
-        }
-    }
-
-    /// Whether the request certainly never reached the upstream, so that
-    /// sending it again cannot do anything twice.
-    pub fn request_not_sent(&self) -> bool {
-        matches!(
-            self,
-            ConnectorError::Connect(_) | ConnectorError::Tls(_) | ConnectorError::InvalidRequest(_)
-        )
-    }
-}
+/// The connector's error: the core's transport error taxonomy.
+pub type ConnectorError = UpstreamError;
 
 /// The connector's own failure while opening a connection.
 #[derive(Debug, thiserror::Error)]
@@ -111,16 +61,4 @@ pub(crate) fn classify(error: hyper_util::client::legacy::Error) -> ConnectorErr
         return ConnectorError::InvalidRequest(error.into());
     }
     ConnectorError::Other(error.into())
-}
-
-/// The first error of type `T` in `error`'s source chain.
-fn find<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(candidate) = current {
-        if let Some(found) = candidate.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = candidate.source();
-    }
-    None
 }

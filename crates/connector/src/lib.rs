@@ -55,6 +55,6 @@ mod service;
 mod stats;
 
 pub use builder::{BuildError, HyperConnectorBuilder, Roots};
-pub use error::{BoxError, ConnectorError};
+pub use error::{BoxError, ConnectorError, UpstreamError};
 pub use service::{HyperConnector, ResponseFuture};
 pub use stats::{names, ConnectionUse, HostSnapshot, PoolSnapshot};

@@ -7,13 +7,17 @@
 //! - [`sse`]: an incremental Server-Sent Events parser.
 //! - [`tap`]: a body wrapper that lets a layer watch a stream go by.
 //! - [`buffer`]: buffering a request body up to a limit without losing it.
+//! - [`error`]: the transport failures every layer classifies by type.
+//! - [`cache_status`]: the cache's decision, read by outer layers.
 //!
 //! Layers depend on this crate, never on each other.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod buffer;
+pub mod cache_status;
 mod canonical;
+pub mod error;
 pub mod facts;
 mod json_scan;
 pub mod key;
@@ -22,6 +26,8 @@ pub mod tap;
 pub mod usage;
 
 pub use api::{ApiKind, Provider};
+pub use cache_status::{CacheOutcome, CacheStatus};
+pub use error::{find_upstream_error, UpstreamError};
 pub use facts::{Opaque, RequestFacts};
 pub use key::{BodyDigest, CanonicalKey, CredentialFingerprint};
 pub use sse::{SseEvent, SseParser};

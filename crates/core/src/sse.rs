@@ -12,8 +12,8 @@
 //!
 //! let mut parser = SseParser::new();
 //! let mut events = Vec::new();
-//! parser.feed(b"event: message_start\r\ndata: {\"a\"", |e| events.push(e));
-//! parser.feed(b":1}\r\n\r\ndata: [DONE]\n\n", |e| events.push(e));
+//! parser.feed(b"event: message_start\r\ndata: {\"a\"", |e| events.push(e.clone()));
+//! parser.feed(b":1}\r\n\r\ndata: [DONE]\n\n", |e| events.push(e.clone()));
 //! assert_eq!(events[0].event.as_deref(), Some("message_start"));
 //! assert_eq!(events[0].data, "{\"a\":1}");
 //! assert!(events[1].is_done());
@@ -41,15 +41,17 @@ impl SseEvent {
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 << 20;
 
 /// The parser's state between chunks.
+///
+/// Events are handed to the callback by reference and their buffers are
+/// reused for the next event, so parsing allocates nothing per event once
+/// warm; clone an event to keep it.
 #[derive(Debug)]
 pub struct SseParser {
     /// A line not yet terminated.
     line: Vec<u8>,
-    /// The event being assembled.
-    event: Option<String>,
-    data: Vec<u8>,
+    /// The event being assembled (`data` without its final newline).
+    current: SseEvent,
     has_data: bool,
-    id: Option<String>,
     /// The previous chunk ended in CR: a leading LF belongs to that line end.
     after_cr: bool,
     /// The current event went over the limit and is being skipped.
@@ -76,10 +78,8 @@ impl SseParser {
     pub fn with_max_event_bytes(max_event_bytes: usize) -> Self {
         SseParser {
             line: Vec::new(),
-            event: None,
-            data: Vec::new(),
+            current: SseEvent::default(),
             has_data: false,
-            id: None,
             after_cr: false,
             skipping: false,
             discarding_line: false,
@@ -95,7 +95,7 @@ impl SseParser {
 
     /// Feeds the next chunk of the stream, calling `on_event` for each event
     /// completed by it.
-    pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(SseEvent)) {
+    pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(&SseEvent)) {
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -150,7 +150,7 @@ impl SseParser {
         if self.discarding_line {
             return;
         }
-        if self.line.len() + self.data.len() + bytes.len() > self.max_event_bytes {
+        if self.line.len() + self.current.data.len() + bytes.len() > self.max_event_bytes {
             if !self.skipping {
                 self.start_skipping();
             }
@@ -165,11 +165,11 @@ impl SseParser {
         self.skipping = true;
         self.oversized_events += 1;
         self.line = Vec::new();
-        self.data = Vec::new();
+        self.current.data = String::new();
         self.has_data = false;
     }
 
-    fn process_line(&mut self, line: &[u8], on_event: &mut impl FnMut(SseEvent)) {
+    fn process_line(&mut self, line: &[u8], on_event: &mut impl FnMut(&SseEvent)) {
         if line.is_empty() {
             self.dispatch(on_event);
             return;
@@ -186,46 +186,39 @@ impl SseParser {
         };
         match field {
             b"data" => {
-                if self.data.len() + value.len() + 1 > self.max_event_bytes {
+                if self.current.data.len() + value.len() + 1 > self.max_event_bytes {
                     self.start_skipping();
                     return;
                 }
                 if self.has_data {
-                    self.data.push(b'\n');
+                    self.current.data.push('\n');
                 }
-                self.data.extend_from_slice(value);
+                self.current.data.push_str(&String::from_utf8_lossy(value));
                 self.has_data = true;
             }
-            b"event" => self.event = Some(lossy(value)),
-            b"id" if !value.contains(&0) => self.id = Some(lossy(value)),
+            b"event" => self.current.event = Some(lossy(value)),
+            b"id" if !value.contains(&0) => self.current.id = Some(lossy(value)),
             _ => {}
         }
     }
 
-    fn dispatch(&mut self, on_event: &mut impl FnMut(SseEvent)) {
+    fn dispatch(&mut self, on_event: &mut impl FnMut(&SseEvent)) {
         if self.skipping {
             self.skipping = false;
             self.reset_event();
             return;
         }
-        if !self.has_data {
-            self.event = None;
-            return;
+        if self.has_data {
+            on_event(&self.current);
         }
-        let data = std::mem::take(&mut self.data);
-        let data = String::from_utf8(data)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
-        on_event(SseEvent {
-            event: self.event.take(),
-            data,
-            id: self.id.clone(),
-        });
-        self.has_data = false;
+        self.reset_event();
     }
 
+    /// Clears the event for the next one; the last event id persists, as
+    /// the standard says.
     fn reset_event(&mut self) {
-        self.event = None;
-        self.data.clear();
+        self.current.event = None;
+        self.current.data.clear();
         self.has_data = false;
         self.skipping = false;
     }
@@ -243,7 +236,7 @@ mod tests {
         let mut parser = SseParser::new();
         let mut events = Vec::new();
         for chunk in chunks {
-            parser.feed(chunk, |event| events.push(event));
+            parser.feed(chunk, |event| events.push(event.clone()));
         }
         events
     }
@@ -298,9 +291,9 @@ mod tests {
     fn oversized_events_are_skipped_and_the_stream_recovers() {
         let mut parser = SseParser::with_max_event_bytes(16);
         let mut events = Vec::new();
-        parser.feed(b"data: 0123456789", |e| events.push(e));
-        parser.feed(b"0123456789\ndata: more\n\n", |e| events.push(e));
-        parser.feed(b"data: ok\n\n", |e| events.push(e));
+        parser.feed(b"data: 0123456789", |e| events.push(e.clone()));
+        parser.feed(b"0123456789\ndata: more\n\n", |e| events.push(e.clone()));
+        parser.feed(b"data: ok\n\n", |e| events.push(e.clone()));
         assert_eq!(parser.oversized_events(), 1);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].data, "ok");

@@ -410,7 +410,7 @@ mod tests {
     fn stream_usage(kind: ApiKind, stream: &str) -> StreamUsage {
         let mut parser = SseParser::new();
         let mut tracker = StreamUsage::new(kind);
-        parser.feed(stream.as_bytes(), |event| tracker.observe(&event));
+        parser.feed(stream.as_bytes(), |event| tracker.observe(event));
         tracker
     }
 

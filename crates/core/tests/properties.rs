@@ -52,10 +52,10 @@ fn parse_in_pieces(bytes: &[u8], cuts: &[usize]) -> Vec<SseEvent> {
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
     cuts.sort_unstable();
     for cut in cuts {
-        parser.feed(&bytes[start..cut], |e| events.push(e));
+        parser.feed(&bytes[start..cut], |e| events.push(e.clone()));
         start = cut;
     }
-    parser.feed(&bytes[start..], |e| events.push(e));
+    parser.feed(&bytes[start..], |e| events.push(e.clone()));
     events
 }
 

@@ -9,7 +9,7 @@ use llm_layers_mock::{MockConfig, MockServer};
 fn events(body: &[u8]) -> Vec<llm_layers_core::SseEvent> {
     let mut parser = SseParser::new();
     let mut events = Vec::new();
-    parser.feed(body, |event| events.push(event));
+    parser.feed(body, |event| events.push(event.clone()));
     events
 }
 
