@@ -1,0 +1,29 @@
+//! How the metrics layer behaves.
+
+/// Settings of a [`crate::MetricsLayer`]; `Default` is documented per field.
+#[derive(Clone, Debug)]
+pub struct MetricsConfig {
+    /// Distinct `model` label values before the rest become `other`.
+    /// Default 100.
+    pub max_models: usize,
+    /// Emit OpenTelemetry GenAI names for duration and tokens. Default false.
+    pub opentelemetry_names: bool,
+    /// Largest request body buffered to learn the model when no earlier
+    /// layer did; larger bodies pass through and count as model `unknown`.
+    /// Default 32 MiB.
+    pub max_request_bytes: usize,
+    /// Largest non-streamed response body kept to read its usage; usage of
+    /// larger bodies is not counted. Default 8 MiB.
+    pub max_response_bytes: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            max_models: 100,
+            opentelemetry_names: false,
+            max_request_bytes: 32 << 20,
+            max_response_bytes: 8 << 20,
+        }
+    }
+}
