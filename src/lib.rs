@@ -7,8 +7,10 @@
 //!   the canonical key, usage extraction, the SSE parser, body taps.
 //! - [`connector`]: `HyperConnector`, the pooled TLS client at the bottom of
 //!   the stack, which reports connections opened and reused.
+//! - [`metrics`]: `MetricsLayer`, calls, latency, time to first chunk,
+//!   tokens, errors and cache outcomes per model.
 //!
-//! The layers (cache, metrics, prompt prefix, resilience) arrive
+//! The other layers (cache, prompt prefix, resilience) arrive
 //! as their crates land; see `DESIGN.md` in the shared notes for the plan.
 //!
 //! ```
@@ -24,3 +26,4 @@
 
 pub use llm_layers_connector as connector;
 pub use llm_layers_core as core;
+pub use llm_layers_metrics as metrics;

@@ -83,12 +83,15 @@ impl ErrorKind {
             return match upstream {
                 UpstreamError::Connect(_) | UpstreamError::Tls(_) => ErrorKind::Connect,
                 UpstreamError::Timeout(_) => ErrorKind::Timeout,
-                UpstreamError::UpstreamClosed(_) | UpstreamError::Io(_) => ErrorKind::UpstreamClosed,
+                UpstreamError::UpstreamClosed(_) | UpstreamError::Io(_) => {
+                    ErrorKind::UpstreamClosed
+                }
                 UpstreamError::InvalidRequest(_) => ErrorKind::Client,
                 UpstreamError::Other(_) => ErrorKind::Other,
             };
         }
-        if llm_layers_core::error::find_in_chain::<tower::timeout::error::Elapsed>(error).is_some() {
+        if llm_layers_core::error::find_in_chain::<tower::timeout::error::Elapsed>(error).is_some()
+        {
             return ErrorKind::Timeout;
         }
         match llm_layers_core::error::find_in_chain::<std::io::Error>(error) {
@@ -116,9 +119,15 @@ mod tests {
 
     #[test]
     fn errors_by_type() {
-        assert_eq!(ErrorKind::from_error(&tower::timeout::error::Elapsed::new()), ErrorKind::Timeout);
+        assert_eq!(
+            ErrorKind::from_error(&tower::timeout::error::Elapsed::new()),
+            ErrorKind::Timeout
+        );
         let upstream = UpstreamError::Connect("refused".into());
         assert_eq!(ErrorKind::from_error(&upstream), ErrorKind::Connect);
-        assert_eq!(ErrorKind::from_error(&std::io::Error::other("x")), ErrorKind::Other);
+        assert_eq!(
+            ErrorKind::from_error(&std::io::Error::other("x")),
+            ErrorKind::Other
+        );
     }
 }

@@ -9,7 +9,8 @@ use crate::classify::{ErrorKind, ERROR_KINDS};
 use crate::names::{self, Names};
 
 /// Token kinds, in label order.
-pub(crate) const TOKEN_KINDS: [&str; 5] = ["input", "output", "cache_read", "cache_write", "reasoning"];
+pub(crate) const TOKEN_KINDS: [&str; 5] =
+    ["input", "output", "cache_read", "cache_write", "reasoning"];
 
 const CACHE_LABELS: [&str; 7] = ["none", "hit", "miss", "bypass", "refresh", "stale", "other"];
 /// `ok`, then every error kind.

@@ -50,8 +50,8 @@ pub const OTEL_TIME_TO_FIRST_CHUNK: &str = "gen_ai.client.time_to_first_chunk";
 /// minutes: give them to the exporter for the duration and first-chunk
 /// histograms.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 18] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
-    600.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0,
+    120.0, 600.0,
 ];
 
 /// Histogram buckets for tokens per call (the OpenTelemetry token histogram).
@@ -102,16 +102,40 @@ impl Names {
     /// Describes every metric (unit and meaning) to the recorder.
     pub fn describe(self) {
         use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-        describe_counter!(REQUESTS, Unit::Count, "LLM calls by provider, model, outcome and cache outcome.");
-        describe_histogram!(self.duration(), Unit::Seconds, "LLM call duration, until the response body ends.");
-        describe_histogram!(self.time_to_first_chunk(), Unit::Seconds, "Time to the first body chunk of streamed LLM responses.");
+        describe_counter!(
+            REQUESTS,
+            Unit::Count,
+            "LLM calls by provider, model, outcome and cache outcome."
+        );
+        describe_histogram!(
+            self.duration(),
+            Unit::Seconds,
+            "LLM call duration, until the response body ends."
+        );
+        describe_histogram!(
+            self.time_to_first_chunk(),
+            Unit::Seconds,
+            "Time to the first body chunk of streamed LLM responses."
+        );
         if self.otel {
-            describe_histogram!(OTEL_TOKEN_USAGE, Unit::Count, "Tokens per LLM call, by token type.");
+            describe_histogram!(
+                OTEL_TOKEN_USAGE,
+                Unit::Count,
+                "Tokens per LLM call, by token type."
+            );
         } else {
             describe_counter!(TOKENS, Unit::Count, "Tokens the provider billed, by kind.");
         }
-        describe_counter!(TOKENS_SAVED, Unit::Count, "Tokens of answers served from the response cache, by kind.");
+        describe_counter!(
+            TOKENS_SAVED,
+            Unit::Count,
+            "Tokens of answers served from the response cache, by kind."
+        );
         describe_counter!(ERRORS, Unit::Count, "Failed LLM calls by error kind.");
-        describe_gauge!(IN_FLIGHT, Unit::Count, "LLM calls whose response has not ended.");
+        describe_gauge!(
+            IN_FLIGHT,
+            Unit::Count,
+            "LLM calls whose response has not ended."
+        );
     }
 }

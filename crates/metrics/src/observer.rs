@@ -39,7 +39,12 @@ pub(crate) struct CallStart {
 }
 
 impl CallStart {
-    pub fn new(registry: Arc<Registry>, kind: ApiKind, model: Option<&str>, started: Instant) -> CallStart {
+    pub fn new(
+        registry: Arc<Registry>,
+        kind: ApiKind,
+        model: Option<&str>,
+        started: Instant,
+    ) -> CallStart {
         let entry = registry.entry(kind.provider(), model);
         let in_flight = InFlight::new(&entry.handles.in_flight);
         CallStart {
@@ -68,9 +73,17 @@ impl CallStart {
 
 /// How usage is read from the body.
 enum UsageReader {
-    Sse { parser: SseParser, usage: StreamUsage },
+    Sse {
+        parser: SseParser,
+        usage: StreamUsage,
+    },
     /// The body's frames (reference-counted, not copied) up to a limit.
-    Json { frames: Vec<Bytes>, size: usize, limit: usize, overflowed: bool },
+    Json {
+        frames: Vec<Bytes>,
+        size: usize,
+        limit: usize,
+        overflowed: bool,
+    },
     None,
 }
 
@@ -84,7 +97,12 @@ pub struct CallObserver {
 }
 
 impl CallObserver {
-    pub(crate) fn new(call: CallStart, status_error: Option<ErrorKind>, cache: Option<CacheOutcome>, sse: bool) -> CallObserver {
+    pub(crate) fn new(
+        call: CallStart,
+        status_error: Option<ErrorKind>,
+        cache: Option<CacheOutcome>,
+        sse: bool,
+    ) -> CallObserver {
         let reader = if status_error.is_some() {
             UsageReader::None
         } else if sse {
@@ -119,7 +137,11 @@ impl CallObserver {
                 }
                 usage.usage().cloned()
             }
-            UsageReader::Json { frames, overflowed: false, .. } => match frames.as_slice() {
+            UsageReader::Json {
+                frames,
+                overflowed: false,
+                ..
+            } => match frames.as_slice() {
                 [one] => usage_from_json(call.kind, one),
                 many => usage_from_json(call.kind, &many.concat()),
             },
@@ -156,7 +178,12 @@ impl<E> BodyObserver<E> for CallObserver {
         }
         match &mut self.reader {
             UsageReader::Sse { parser, usage } => parser.feed(data, |event| usage.observe(event)),
-            UsageReader::Json { frames, size, limit, overflowed } => {
+            UsageReader::Json {
+                frames,
+                size,
+                limit,
+                overflowed,
+            } => {
                 *size += data.len();
                 if *size > *limit {
                     *overflowed = true;

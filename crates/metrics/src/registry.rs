@@ -115,7 +115,11 @@ impl Registry {
             self.cache_hits.fetch_add(1, Ordering::Relaxed);
         }
         let mut stats = entry.stats.lock().unwrap_or_else(|e| e.into_inner());
-        stats.call(finished.duration, finished.time_to_first_chunk, finished.error);
+        stats.call(
+            finished.duration,
+            finished.time_to_first_chunk,
+            finished.error,
+        );
         if let Some(usage) = finished.usage {
             let counts = [
                 usage.input_tokens,

@@ -56,7 +56,8 @@ where
         match RequestFacts::from_extensions(&parts.extensions) {
             Some(facts) => {
                 let call = CallStart::new(registry, facts.kind(), facts.model(), started);
-                let request = Request::from_parts(parts, ReplayBody::passthrough(Bytes::new(), Some(body)));
+                let request =
+                    Request::from_parts(parts, ReplayBody::passthrough(Bytes::new(), Some(body)));
                 ResponseFuture {
                     state: State::Calling {
                         future: inner.call(request),
@@ -132,7 +133,11 @@ where
         loop {
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {
-                StateProjection::Collecting { collect, parts, inner } => {
+                StateProjection::Collecting {
+                    collect,
+                    parts,
+                    inner,
+                } => {
                     let collected = ready!(collect.as_mut().poll(cx));
                     let (Some(mut parts), Some(mut inner), Some(registry)) =
                         (parts.take(), inner.take(), this.registry.take())
@@ -140,11 +145,20 @@ where
                         unreachable!("the collecting state is left once");
                     };
                     let (facts, body) = match collected {
-                        Collected::Complete { bytes, body } => (RequestFacts::from_parts(&parts, bytes), body),
-                        Collected::Incomplete { body, reason } => (RequestFacts::opaque(&parts, reason), body),
+                        Collected::Complete { bytes, body } => {
+                            (RequestFacts::from_parts(&parts, bytes), body)
+                        }
+                        Collected::Incomplete { body, reason } => {
+                            (RequestFacts::opaque(&parts, reason), body)
+                        }
                     };
                     facts.insert_into(&mut parts.extensions);
-                    *this.call = Some(CallStart::new(registry, facts.kind(), facts.model(), *this.started));
+                    *this.call = Some(CallStart::new(
+                        registry,
+                        facts.kind(),
+                        facts.model(),
+                        *this.started,
+                    ));
                     let future = inner.call(Request::from_parts(parts, body));
                     this.state.set(State::Calling { future });
                 }
@@ -165,12 +179,18 @@ where
     }
 }
 
-fn observe<ResBody>(call: CallStart, response: Response<ResBody>) -> Response<TapBody<ResBody, CallObserver>>
+fn observe<ResBody>(
+    call: CallStart,
+    response: Response<ResBody>,
+) -> Response<TapBody<ResBody, CallObserver>>
 where
     ResBody: Body<Data = Bytes>,
 {
     let status_error = ErrorKind::from_status(response.status());
-    let cache = response.extensions().get::<CacheStatus>().map(|status| status.outcome);
+    let cache = response
+        .extensions()
+        .get::<CacheStatus>()
+        .map(|status| status.outcome);
     let sse = response
         .headers()
         .get(http::header::CONTENT_TYPE)

@@ -15,7 +15,8 @@ use crate::handles::TOKEN_KINDS;
 const MAX_MICROS: u64 = 3_600_000_000;
 
 fn latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_MICROS, 3).unwrap_or_else(|_| Histogram::new(3).expect("3 digits is valid"))
+    Histogram::new_with_bounds(1, MAX_MICROS, 3)
+        .unwrap_or_else(|_| Histogram::new(3).expect("3 digits is valid"))
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -46,7 +47,12 @@ impl Default for ModelStats {
 }
 
 impl ModelStats {
-    pub fn call(&mut self, duration: Duration, time_to_first_chunk: Option<Duration>, error: Option<ErrorKind>) {
+    pub fn call(
+        &mut self,
+        duration: Duration,
+        time_to_first_chunk: Option<Duration>,
+        error: Option<ErrorKind>,
+    ) {
         self.calls += 1;
         let _ = self.latency.record(micros(duration));
         if let Some(first) = time_to_first_chunk {
@@ -58,7 +64,11 @@ impl ModelStats {
     }
 
     pub fn tokens(&mut self, kind: usize, count: u64, saved: bool) {
-        let slot = if saved { &mut self.saved[kind] } else { &mut self.tokens[kind] };
+        let slot = if saved {
+            &mut self.saved[kind]
+        } else {
+            &mut self.tokens[kind]
+        };
         *slot = slot.saturating_add(count);
     }
 
@@ -85,7 +95,11 @@ impl ModelStats {
             latency_p50: ms(&self.latency, 0.50),
             latency_p95: ms(&self.latency, 0.95),
             latency_p99: ms(&self.latency, 0.99),
-            latency_avg: if self.latency.is_empty() { 0.0 } else { self.latency.mean() / 1000.0 },
+            latency_avg: if self.latency.is_empty() {
+                0.0
+            } else {
+                self.latency.mean() / 1000.0
+            },
             ttfc_p50: ms(&self.time_to_first_chunk, 0.50),
             ttfc_p95: ms(&self.time_to_first_chunk, 0.95),
         }
@@ -103,7 +117,10 @@ impl ModelStats {
         snapshot.by_model.insert(label.to_owned(), self.snapshot());
         for (kind, count) in ERROR_KINDS.iter().zip(self.errors) {
             if count > 0 {
-                *snapshot.errors.entry(format!("{label}:{}", kind.as_str())).or_default() += count;
+                *snapshot
+                    .errors
+                    .entry(format!("{label}:{}", kind.as_str()))
+                    .or_default() += count;
             }
         }
     }
@@ -175,14 +192,34 @@ mod tests {
         let mut stats = ModelStats::default();
         // 1..=1000 ms, once each.
         for ms in 1..=1000u64 {
-            stats.call(Duration::from_millis(ms), Some(Duration::from_millis(ms / 10 + 1)), None);
+            stats.call(
+                Duration::from_millis(ms),
+                Some(Duration::from_millis(ms / 10 + 1)),
+                None,
+            );
         }
         let snapshot = stats.snapshot();
         let close = |got: f64, want: f64| (got - want).abs() <= want * 0.001 + 0.001;
-        assert!(close(snapshot.latency_p50, 500.0), "{}", snapshot.latency_p50);
-        assert!(close(snapshot.latency_p95, 950.0), "{}", snapshot.latency_p95);
-        assert!(close(snapshot.latency_p99, 990.0), "{}", snapshot.latency_p99);
-        assert!(close(snapshot.latency_avg, 500.5), "{}", snapshot.latency_avg);
+        assert!(
+            close(snapshot.latency_p50, 500.0),
+            "{}",
+            snapshot.latency_p50
+        );
+        assert!(
+            close(snapshot.latency_p95, 950.0),
+            "{}",
+            snapshot.latency_p95
+        );
+        assert!(
+            close(snapshot.latency_p99, 990.0),
+            "{}",
+            snapshot.latency_p99
+        );
+        assert!(
+            close(snapshot.latency_avg, 500.5),
+            "{}",
+            snapshot.latency_avg
+        );
         assert!(close(snapshot.ttfc_p50, 51.0), "{}", snapshot.ttfc_p50);
         assert_eq!(snapshot.calls, 1000);
     }
