@@ -1,1 +1,119 @@
-fn main() {}
+//! MetricsLayer overhead against the same in-process upstream without the
+//! layer, with the Prometheus recorder installed: per non-streamed request
+//! (request facts already known, as behind another layer, and worked out by
+//! the layer itself), and per chunk of a streamed response.
+//!
+//! `cargo bench --bench metrics`
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use llm_layers::core::RequestFacts;
+use llm_layers::metrics::MetricsLayer;
+use tower::{service_fn, Layer, Service, ServiceExt};
+
+const REQUEST: &[u8] = br#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Count the nodes in the workflow and report back."}]}"#;
+const ANSWER: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"There are twelve nodes."},"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":0}}}"#;
+const CHUNKS: usize = 200;
+
+/// A response body of pre-made frames.
+struct Frames(VecDeque<Bytes>);
+
+impl Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn stream_frames() -> VecDeque<Bytes> {
+    let mut frames: VecDeque<Bytes> = (0..CHUNKS)
+        .map(|i| Bytes::from(format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" w{i}\"}}}}],\"usage\":null}}\n\n")))
+        .collect();
+    frames.push_back(Bytes::from_static(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":31,\"completion_tokens\":200}}\n\ndata: [DONE]\n\n"));
+    frames
+}
+
+fn request(with_facts: bool) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::post("https://api.openai.com/v1/chat/completions")
+        .body(Full::new(Bytes::from_static(REQUEST)))
+        .unwrap();
+    if with_facts {
+        let (mut parts, body) = request.into_parts();
+        RequestFacts::from_parts(&parts, Bytes::from_static(REQUEST)).insert_into(&mut parts.extensions);
+        request = http::Request::from_parts(parts, body);
+    }
+    request
+}
+
+async fn drive<S, B>(service: &mut S, request: http::Request<Full<Bytes>>)
+where
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+}
+
+/// The in-process upstream: a JSON answer with usage.
+fn json_upstream<B>() -> impl Service<http::Request<B>, Response = http::Response<Full<Bytes>>, Error = Infallible> + Clone {
+    service_fn(|_request: http::Request<B>| async {
+        let mut response = http::Response::new(Full::new(Bytes::from_static(ANSWER)));
+        response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    })
+}
+
+/// The in-process upstream: an SSE stream of 200 chunks and usage.
+fn stream_upstream<B>() -> impl Service<http::Request<B>, Response = http::Response<Frames>, Error = Infallible> + Clone {
+    service_fn(|_request: http::Request<B>| async {
+        let mut response = http::Response::new(Frames(stream_frames()));
+        response.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    })
+}
+
+fn overhead(c: &mut Criterion) {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("recorder");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+
+    let mut group = c.benchmark_group("metrics_per_request");
+    let mut bare = json_upstream();
+    group.bench_function("without_layer", |b| b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut bare, request)), BatchSize::SmallInput));
+    let mut layered = MetricsLayer::default().layer(json_upstream());
+    group.bench_function("with_layer_facts_known", |b| {
+        b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut layered, request)), BatchSize::SmallInput)
+    });
+    group.bench_function("with_layer_facts_worked_out", |b| {
+        b.iter_batched(|| request(false), |request| runtime.block_on(drive(&mut layered, request)), BatchSize::SmallInput)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("metrics_streamed_200_chunks");
+    let mut bare = stream_upstream();
+    group.bench_function("without_layer", |b| b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut bare, request)), BatchSize::SmallInput));
+    let mut layered = MetricsLayer::default().layer(stream_upstream());
+    group.bench_function("with_layer", |b| b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut layered, request)), BatchSize::SmallInput));
+    group.finish();
+    // Keep the exporter's handle alive and prove it saw the calls.
+    assert!(handle.render().contains("llm_requests_total"));
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = overhead
+}
+criterion_main!(benches);
