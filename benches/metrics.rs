@@ -29,7 +29,10 @@ struct Frames(VecDeque<Bytes>);
 impl Body for Frames {
     type Data = Bytes;
     type Error = Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
     }
 }
@@ -48,7 +51,8 @@ fn request(with_facts: bool) -> http::Request<Full<Bytes>> {
         .unwrap();
     if with_facts {
         let (mut parts, body) = request.into_parts();
-        RequestFacts::from_parts(&parts, Bytes::from_static(REQUEST)).insert_into(&mut parts.extensions);
+        RequestFacts::from_parts(&parts, Bytes::from_static(REQUEST))
+            .insert_into(&mut parts.extensions);
         request = http::Request::from_parts(parts, body);
     }
     request
@@ -66,19 +70,26 @@ where
 }
 
 /// The in-process upstream: a JSON answer with usage.
-fn json_upstream<B>() -> impl Service<http::Request<B>, Response = http::Response<Full<Bytes>>, Error = Infallible> + Clone {
+fn json_upstream<B>(
+) -> impl Service<http::Request<B>, Response = http::Response<Full<Bytes>>, Error = Infallible> + Clone
+{
     service_fn(|_request: http::Request<B>| async {
         let mut response = http::Response::new(Full::new(Bytes::from_static(ANSWER)));
-        response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+        response
+            .headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
         Ok::<_, Infallible>(response)
     })
 }
 
 /// The in-process upstream: an SSE stream of 200 chunks and usage.
-fn stream_upstream<B>() -> impl Service<http::Request<B>, Response = http::Response<Frames>, Error = Infallible> + Clone {
+fn stream_upstream<B>(
+) -> impl Service<http::Request<B>, Response = http::Response<Frames>, Error = Infallible> + Clone {
     service_fn(|_request: http::Request<B>| async {
         let mut response = http::Response::new(Frames(stream_frames()));
-        response.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+        response
+            .headers_mut()
+            .insert("content-type", "text/event-stream".parse().unwrap());
         Ok::<_, Infallible>(response)
     })
 }
@@ -87,25 +98,53 @@ fn overhead(c: &mut Criterion) {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("recorder");
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
 
     let mut group = c.benchmark_group("metrics_per_request");
     let mut bare = json_upstream();
-    group.bench_function("without_layer", |b| b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut bare, request)), BatchSize::SmallInput));
+    group.bench_function("without_layer", |b| {
+        b.iter_batched(
+            || request(true),
+            |request| runtime.block_on(drive(&mut bare, request)),
+            BatchSize::SmallInput,
+        )
+    });
     let mut layered = MetricsLayer::default().layer(json_upstream());
     group.bench_function("with_layer_facts_known", |b| {
-        b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut layered, request)), BatchSize::SmallInput)
+        b.iter_batched(
+            || request(true),
+            |request| runtime.block_on(drive(&mut layered, request)),
+            BatchSize::SmallInput,
+        )
     });
     group.bench_function("with_layer_facts_worked_out", |b| {
-        b.iter_batched(|| request(false), |request| runtime.block_on(drive(&mut layered, request)), BatchSize::SmallInput)
+        b.iter_batched(
+            || request(false),
+            |request| runtime.block_on(drive(&mut layered, request)),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 
     let mut group = c.benchmark_group("metrics_streamed_200_chunks");
     let mut bare = stream_upstream();
-    group.bench_function("without_layer", |b| b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut bare, request)), BatchSize::SmallInput));
+    group.bench_function("without_layer", |b| {
+        b.iter_batched(
+            || request(true),
+            |request| runtime.block_on(drive(&mut bare, request)),
+            BatchSize::SmallInput,
+        )
+    });
     let mut layered = MetricsLayer::default().layer(stream_upstream());
-    group.bench_function("with_layer", |b| b.iter_batched(|| request(true), |request| runtime.block_on(drive(&mut layered, request)), BatchSize::SmallInput));
+    group.bench_function("with_layer", |b| {
+        b.iter_batched(
+            || request(true),
+            |request| runtime.block_on(drive(&mut layered, request)),
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
     // Keep the exporter's handle alive and prove it saw the calls.
     assert!(handle.render().contains("llm_requests_total"));

@@ -19,12 +19,28 @@ use tower::{Layer, ServiceExt};
 /// Installs the Prometheus recorder with the crate's buckets.
 fn install_prometheus() -> PrometheusHandle {
     PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(names::DURATION.into()), &names::LATENCY_BUCKETS_SECONDS)
-        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(names::TIME_TO_FIRST_CHUNK.into()), &names::LATENCY_BUCKETS_SECONDS))
-        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(names::OTEL_TOKEN_USAGE.into()), &names::TOKEN_BUCKETS))
+        .set_buckets_for_metric(
+            Matcher::Full(names::DURATION.into()),
+            &names::LATENCY_BUCKETS_SECONDS,
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(names::TIME_TO_FIRST_CHUNK.into()),
+                &names::LATENCY_BUCKETS_SECONDS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(names::OTEL_TOKEN_USAGE.into()),
+                &names::TOKEN_BUCKETS,
+            )
+        })
         .and_then(|b| {
             let handshake = llm_layers::connector::names::HANDSHAKE_SECONDS;
-            b.set_buckets_for_metric(Matcher::Full(handshake.into()), &names::LATENCY_BUCKETS_SECONDS)
+            b.set_buckets_for_metric(
+                Matcher::Full(handshake.into()),
+                &names::LATENCY_BUCKETS_SECONDS,
+            )
         })
         .expect("bucket lists are not empty")
         .install_recorder()
@@ -39,17 +55,36 @@ pub fn metrics_router(handle: PrometheusHandle) -> axum::Router {
 #[tokio::main]
 async fn main() {
     let handle = install_prometheus();
-    let mock = MockServer::start(MockConfig::default()).await.expect("mock starts");
-    let connector: HyperConnector<ReplayBody<Full<Bytes>>> = HyperConnector::builder().build().expect("connector");
+    let mock = MockServer::start(MockConfig::default())
+        .await
+        .expect("mock starts");
+    let connector: HyperConnector<ReplayBody<Full<Bytes>>> =
+        HyperConnector::builder().build().expect("connector");
     let layer = MetricsLayer::default();
     let stats = layer.stats();
     let service = layer.layer(connector);
 
     let calls = [
-        ("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#, None),
-        ("/v1/chat/completions", r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#, None),
-        ("/v1/messages", r#"{"model":"claude-sonnet-4-5","max_tokens":32,"messages":[{"role":"user","content":"hi"}]}"#, None),
-        ("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#, Some("429")),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+        ),
+        (
+            "/v1/messages",
+            r#"{"model":"claude-sonnet-4-5","max_tokens":32,"messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+            Some("429"),
+        ),
     ];
     for (path, body, fault) in calls {
         let mut request = http::Request::post(format!("{}{path}", mock.base_url()))
@@ -57,13 +92,21 @@ async fn main() {
             .body(Full::new(Bytes::from_static(body.as_bytes())))
             .expect("request");
         if let Some(fault) = fault {
-            request.headers_mut().insert("x-mock-fault", fault.parse().expect("header"));
+            request
+                .headers_mut()
+                .insert("x-mock-fault", fault.parse().expect("header"));
         }
-        let response = service.clone().oneshot(request).await.expect("mock answers");
+        let response = service
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("mock answers");
         response.into_body().collect().await.expect("body");
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let app = metrics_router(handle.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
@@ -81,8 +124,14 @@ async fn main() {
         .expect("scrape");
     let text = scrape.into_body().collect().await.expect("body").to_bytes();
     println!("GET http://{address}/metrics\n");
-    for line in String::from_utf8_lossy(&text).lines().filter(|l| l.starts_with("llm_") && !l.contains("_bucket")) {
+    for line in String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|l| l.starts_with("llm_") && !l.contains("_bucket"))
+    {
         println!("{line}");
     }
-    println!("\nstats snapshot:\n{}", serde_json::to_string_pretty(&stats.snapshot()).expect("json"));
+    println!(
+        "\nstats snapshot:\n{}",
+        serde_json::to_string_pretty(&stats.snapshot()).expect("json")
+    );
 }

@@ -19,6 +19,7 @@ pub mod cache_status;
 mod canonical;
 pub mod error;
 pub mod facts;
+mod json_member;
 mod json_scan;
 pub mod key;
 pub mod sse;

@@ -193,7 +193,10 @@ impl SseParser {
                 if self.has_data {
                     self.current.data.push('\n');
                 }
-                self.current.data.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.current.data.push_str(text),
+                    Err(_) => self.current.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.has_data = true;
             }
             b"event" => self.current.event = Some(lossy(value)),

@@ -30,6 +30,7 @@ use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiKind;
+use crate::json_member::top_level_member;
 use crate::sse::SseEvent;
 
 /// Tokens one call consumed, in one meaning for every provider.
@@ -62,7 +63,46 @@ impl Usage {
 
 /// Extracts usage from a complete (non-streamed) JSON response body.
 /// `None` when the body is not JSON or carries no usage.
+///
+/// The top-level `usage` (and `model`) members are located without parsing
+/// the generated text in between (see [`crate::json_member`]); a body
+/// where that cannot be proven safe gets a full parse.
 pub fn usage_from_json(kind: ApiKind, body: &[u8]) -> Option<Usage> {
+    usage_from_members(kind, body).or_else(|| usage_from_full_parse(kind, body))
+}
+
+static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));
+
+/// The fast path: parse only the top-level `usage` and `model` members.
+fn usage_from_members(kind: ApiKind, body: &[u8]) -> Option<Usage> {
+    // A model that cannot be located for sure sends the body to the full parse.
+    let model = || -> Option<Option<String>> {
+        match top_level_member::<String>(body, &MODEL_KEY) {
+            Some(model) => Some(Some(model)),
+            None if MODEL_KEY.find(body).is_some() => None,
+            None => Some(None),
+        }
+    };
+    match kind {
+        ApiKind::OpenAiChat | ApiKind::OpenAiCompletions | ApiKind::OpenAiEmbeddings => {
+            let usage: OpenAiChatUsage = top_level_member(body, &USAGE_KEY)?;
+            Some(usage.into_usage(model()?))
+        }
+        ApiKind::OpenAiResponses => {
+            let usage: ResponsesUsage = top_level_member(body, &USAGE_KEY)?;
+            Some(usage.into_usage(model()?))
+        }
+        ApiKind::AnthropicMessages => {
+            let usage: AnthropicUsage = top_level_member(body, &USAGE_KEY)?;
+            Some(usage.into_usage(model()?))
+        }
+        ApiKind::GeminiGenerateContent | ApiKind::Unknown => None,
+    }
+}
+
+/// Usage by parsing the whole body.
+pub(crate) fn usage_from_full_parse(kind: ApiKind, body: &[u8]) -> Option<Usage> {
     match kind {
         ApiKind::OpenAiChat | ApiKind::OpenAiCompletions | ApiKind::OpenAiEmbeddings => {
             let response: OpenAiChatResponse = serde_json::from_slice(body).ok()?;
@@ -208,13 +248,20 @@ static ERROR_MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"
 /// object (`"usage": {`), without parsing the JSON.
 fn has_object_member(data: &[u8], name: &Finder<'_>) -> bool {
     let skip = name.needle().len();
-    name.find_iter(data).any(|at| {
-        let mut rest = data[at + skip..]
+    let mut from = 0;
+    // `find` in a loop: cheaper than building a `FindIter` for every event.
+    while let Some(found) = name.find(&data[from..]) {
+        let after = from + found + skip;
+        let mut rest = data[after..]
             .iter()
             .copied()
             .skip_while(u8::is_ascii_whitespace);
-        rest.next() == Some(b':') && rest.find(|b| !b.is_ascii_whitespace()) == Some(b'{')
-    })
+        if rest.next() == Some(b':') && rest.find(|b| !b.is_ascii_whitespace()) == Some(b'{') {
+            return true;
+        }
+        from = after;
+    }
+    false
 }
 
 #[derive(Deserialize)]
@@ -528,5 +575,73 @@ mod tests {
             "event: error\ndata: {\"type\":\"error\"}\n\n",
         );
         assert_eq!(anthropic.completion(), StreamCompletion::Failed);
+    }
+
+    mod fast_path_agrees_with_full_parse {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        /// Random JSON in which objects often carry `usage` and `model` keys,
+        /// to tempt the member search into nested lookalikes.
+        fn tempting() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                any::<u32>().prop_map(Value::from),
+                "[a-z \"usage:{}]{0,12}".prop_map(Value::String),
+                Just(json!({"prompt_tokens": 7, "completion_tokens": 9})),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("usage".to_owned()),
+                            Just("model".to_owned()),
+                            "[a-z]{1,5}"
+                        ],
+                        inner,
+                        0..4
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn whenever_the_fast_path_answers_it_agrees(
+                before in tempting(),
+                after in tempting(),
+                prompt in 0u64..1_000_000,
+                cached in 0u64..1000,
+                usage_first in any::<bool>(),
+                kind in prop_oneof![Just(ApiKind::OpenAiChat), Just(ApiKind::AnthropicMessages), Just(ApiKind::OpenAiResponses)],
+            ) {
+                let usage = json!({
+                    "prompt_tokens": prompt, "completion_tokens": 3, "input_tokens": prompt,
+                    "output_tokens": 3, "cache_read_input_tokens": cached,
+                    "prompt_tokens_details": {"cached_tokens": cached}
+                });
+                let members = [
+                    ("\"before\"", before.to_string()),
+                    ("\"usage\"", usage.to_string()),
+                    ("\"model\"", "\"m-1\"".to_owned()),
+                    ("\"after\"", after.to_string()),
+                ];
+                let mut order: Vec<usize> = vec![0, 1, 2, 3];
+                if usage_first {
+                    order.swap(0, 1);
+                }
+                let body = format!(
+                    "{{{}}}",
+                    order.iter().map(|&i| format!("{}:{}", members[i].0, members[i].1)).collect::<Vec<_>>().join(",")
+                );
+                let full = usage_from_full_parse(kind, body.as_bytes());
+                if let Some(fast) = usage_from_members(kind, body.as_bytes()) {
+                    prop_assert_eq!(Some(fast), full, "{}", body);
+                }
+                prop_assert_eq!(usage_from_json(kind, body.as_bytes()), usage_from_full_parse(kind, body.as_bytes()));
+            }
+        }
     }
 }

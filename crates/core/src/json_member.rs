@@ -1,0 +1,138 @@
+//! Finding one member of a JSON document's top-level object without parsing
+//! the whole document.
+//!
+//! A response body is mostly generated text; its usage is a small object at
+//! one end. [`top_level_member`] finds `"name":` with a byte search, reads
+//! the value that follows, and proves the member belongs to the top-level
+//! object by parsing the shorter side of the document around it (the part
+//! before the member, closed with `}`, or the part after it, opened with
+//! `{`): a member nested deeper leaves that side unbalanced. An escaped
+//! quote before the name, or any doubt, gives `None`, and callers fall back
+//! to a full parse.
+
+use std::cell::RefCell;
+
+use memchr::memmem::Finder;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+thread_local! {
+    /// Scratch space for the side documents, reused on each thread.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The value of the top-level member whose quoted name `needle` finds
+/// (e.g. `Finder::new(b"\"usage\"")`), deserialized as `T`. `None` when
+/// the first such member is not provably top-level or is not a `T`.
+pub(crate) fn top_level_member<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    needle: &Finder<'_>,
+) -> Option<T> {
+    let name_len = needle.needle().len();
+    for at in needle.find_iter(body) {
+        if at == 0 || body[at - 1] == b'\\' {
+            continue;
+        }
+        let mut cursor = at + name_len;
+        cursor += whitespace(&body[cursor..]);
+        if body.get(cursor) != Some(&b':') {
+            continue;
+        }
+        cursor += 1;
+        let mut values = serde_json::Deserializer::from_slice(&body[cursor..]).into_iter::<T>();
+        let Some(Ok(value)) = values.next() else {
+            return None;
+        };
+        let end = cursor + values.byte_offset();
+        let belongs = if at < body.len() - end {
+            leading_is_open_object(&body[..at])
+        } else {
+            trailing_closes_object(&body[end..])
+        };
+        return belongs.then_some(value);
+    }
+    None
+}
+
+fn whitespace(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count()
+}
+
+/// `{"a":1,` (the start of the top-level object, up to a member).
+fn leading_is_open_object(leading: &[u8]) -> bool {
+    is_json(&[leading, b"\"_\":0}"])
+}
+
+/// `,"b":2}` (the rest of the top-level object after a member).
+fn trailing_closes_object(trailing: &[u8]) -> bool {
+    if trailing
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'}'))
+        && trailing.iter().filter(|&&b| b == b'}').count() == 1
+    {
+        return true;
+    }
+    is_json(&[b"{\"_\":0", trailing])
+}
+
+fn is_json(parts: &[&[u8]]) -> bool {
+    SCRATCH.with(|scratch| {
+        let mut fresh = Vec::new();
+        let mut borrowed = scratch.try_borrow_mut();
+        let document = match borrowed.as_deref_mut() {
+            Ok(document) => document,
+            Err(_) => &mut fresh,
+        };
+        document.clear();
+        parts
+            .iter()
+            .for_each(|part| document.extend_from_slice(part));
+        let valid = serde_json::from_slice::<IgnoredAny>(document).is_ok();
+        if document.capacity() > 64 << 10 {
+            *document = Vec::new();
+        }
+        valid
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(body: &str, name: &str) -> Option<String> {
+        let needle = format!("\"{name}\"");
+        top_level_member::<&serde_json::value::RawValue>(
+            body.as_bytes(),
+            &Finder::new(needle.as_bytes()),
+        )
+        .map(|v| v.get().to_owned())
+    }
+
+    #[test]
+    fn finds_top_level_members_at_either_end() {
+        let body =
+            r#"{"id":"x","model":"m","choices":[{"text":"long"}],"usage":{"a":1},"tier":"d"}"#;
+        assert_eq!(member(body, "usage").as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(member(body, "model").as_deref(), Some(r#""m""#));
+    }
+
+    #[test]
+    fn skips_nested_and_quoted_lookalikes() {
+        let nested = r#"{"content":[{"input":{"usage":{"x":1}}}],"usage":{"a":1}}"#;
+        assert_eq!(
+            member(nested, "usage").as_deref(),
+            None,
+            "first match is nested: fall back"
+        );
+        let only_nested = r#"{"usage_x":1,"content":{"usage":{"x":1}}}"#;
+        assert_eq!(member(only_nested, "usage"), None);
+        let in_string = r#"{"text":"say \"usage\": {\"a\":1}","n":1}"#;
+        assert_eq!(member(in_string, "usage"), None);
+        let escaped_key = r#"{"x \"usage":{"a":1}}"#;
+        assert_eq!(member(escaped_key, "usage"), None);
+        assert_eq!(member("{\"usage\":", "usage"), None);
+    }
+}
