@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llm_layers_core::usage::usage_from_json;
+use llm_layers_core::usage::{token_usage_from_json, usage_from_json};
 use llm_layers_core::{ApiKind, SseParser, StreamUsage};
 
 const KINDS: [ApiKind; 7] = [
@@ -19,9 +19,15 @@ const KINDS: [ApiKind; 7] = [
 fuzz_target!(|input: (u8, &[u8])| {
     let (kind, bytes) = input;
     let kind = KINDS[kind as usize % KINDS.len()];
-    if let Some(usage) = usage_from_json(kind, bytes) {
+    let usage = usage_from_json(kind, bytes);
+    if let Some(usage) = &usage {
         assert!(usage.uncached_input_tokens() <= usage.input_tokens);
     }
+    let without_model = usage.map(|mut usage| {
+        usage.model = None;
+        usage
+    });
+    assert_eq!(token_usage_from_json(kind, bytes), without_model);
     let mut parser = SseParser::new();
     let mut tracker = StreamUsage::new(kind);
     parser.feed(bytes, |event| tracker.observe(event));

@@ -68,16 +68,30 @@ impl Usage {
 /// the generated text in between (see [`crate::json_member`]); a body
 /// where that cannot be proven safe gets a full parse.
 pub fn usage_from_json(kind: ApiKind, body: &[u8]) -> Option<Usage> {
-    usage_from_members(kind, body).or_else(|| usage_from_full_parse(kind, body))
+    usage_from_members(kind, body, true).or_else(|| usage_from_full_parse(kind, body))
+}
+
+/// The token counts of [`usage_from_json`] without looking up the model the
+/// provider reports (`model` is `None`): cheaper, for callers that label by
+/// the model the request asked for.
+pub fn token_usage_from_json(kind: ApiKind, body: &[u8]) -> Option<Usage> {
+    usage_from_members(kind, body, false).or_else(|| {
+        let mut usage = usage_from_full_parse(kind, body)?;
+        usage.model = None;
+        Some(usage)
+    })
 }
 
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));
 
 /// The fast path: parse only the top-level `usage` and `model` members.
-fn usage_from_members(kind: ApiKind, body: &[u8]) -> Option<Usage> {
+fn usage_from_members(kind: ApiKind, body: &[u8], with_model: bool) -> Option<Usage> {
     // A model that cannot be located for sure sends the body to the full parse.
     let model = || -> Option<Option<String>> {
+        if !with_model {
+            return Some(None);
+        }
         match top_level_member::<String>(body, &MODEL_KEY) {
             Some(model) => Some(Some(model)),
             None if MODEL_KEY.find(body).is_some() => None,
@@ -185,7 +199,7 @@ impl StreamUsage {
         // Cheap checks first: most chunks carry neither usage nor an error
         // (OpenAI sends `"usage":null` in every chunk with include_usage).
         let data = event.data.as_bytes();
-        if !has_object_member(data, &USAGE_MEMBER) && !has_object_member(data, &ERROR_MEMBER) {
+        if !has_object_member(data, &USAGE_MEMBER) && !starts_with_error_member(data) {
             return;
         }
         let Ok(chunk) = serde_json::from_slice::<OpenAiChatResponse>(data) else {
@@ -242,7 +256,15 @@ impl StreamUsage {
 }
 
 static USAGE_MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
-static ERROR_MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"error\""));
+
+/// OpenAI reports a mid-stream failure as an event whose data is
+/// `{"error": {…}}`: checked by its first member, without a search.
+fn starts_with_error_member(data: &[u8]) -> bool {
+    let trimmed = data.trim_ascii_start();
+    trimmed
+        .strip_prefix(b"{")
+        .is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"error\""))
+}
 
 /// True when `data` contains the member `name` followed by a colon and an
 /// object (`"usage": {`), without parsing the JSON.
@@ -524,6 +546,21 @@ mod tests {
         assert!(!has_object_member(br#"{"usage":null}"#, usage));
         assert!(!has_object_member(br#"{"text":"usage"}"#, usage));
         assert!(has_object_member(br#"{"x":"\"usage\"","usage":{}}"#, usage));
+        assert!(starts_with_error_member(
+            br#" { "error": {"message":"boom"}}"#
+        ));
+        assert!(!starts_with_error_member(br#"{"id":"x","error":null}"#));
+    }
+
+    #[test]
+    fn token_usage_is_usage_without_the_model() {
+        let body = br#"{"model":"gpt-4o","usage":{"prompt_tokens":5,"completion_tokens":1}}"#;
+        let mut usage = usage_from_json(ApiKind::OpenAiChat, body).unwrap();
+        assert_eq!(usage.model.take().as_deref(), Some("gpt-4o"));
+        assert_eq!(
+            token_usage_from_json(ApiKind::OpenAiChat, body),
+            Some(usage)
+        );
     }
 
     #[test]
@@ -637,7 +674,7 @@ mod tests {
                     order.iter().map(|&i| format!("{}:{}", members[i].0, members[i].1)).collect::<Vec<_>>().join(",")
                 );
                 let full = usage_from_full_parse(kind, body.as_bytes());
-                if let Some(fast) = usage_from_members(kind, body.as_bytes()) {
+                if let Some(fast) = usage_from_members(kind, body.as_bytes(), true) {
                     prop_assert_eq!(Some(fast), full, "{}", body);
                 }
                 prop_assert_eq!(usage_from_json(kind, body.as_bytes()), usage_from_full_parse(kind, body.as_bytes()));

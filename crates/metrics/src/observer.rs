@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use llm_layers_core::tap::{BodyEnd, BodyObserver};
-use llm_layers_core::usage::usage_from_json;
+use llm_layers_core::usage::token_usage_from_json;
 use llm_layers_core::{ApiKind, CacheOutcome, SseParser, StreamCompletion, StreamUsage, Usage};
 use metrics::Gauge;
 
@@ -142,8 +142,8 @@ impl CallObserver {
                 overflowed: false,
                 ..
             } => match frames.as_slice() {
-                [one] => usage_from_json(call.kind, one),
-                many => usage_from_json(call.kind, &many.concat()),
+                [one] => token_usage_from_json(call.kind, one),
+                many => token_usage_from_json(call.kind, &many.concat()),
             },
             _ => None,
         };
