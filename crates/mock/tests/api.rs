@@ -21,6 +21,15 @@ fn stream_usage(kind: ApiKind, body: &[u8]) -> StreamUsage {
     tracker
 }
 
+/// The streamed answer ended normally and reports the plain answer's usage.
+fn assert_stream_matches_plain(kind: ApiKind, plain: &Reply, streamed: &Reply) {
+    let tracker = stream_usage(kind, &streamed.body);
+    assert_eq!(tracker.completion(), StreamCompletion::Completed);
+    let plain_usage = llm_layers_core::usage::usage_from_json(kind, &plain.body);
+    assert!(plain_usage.is_some());
+    assert_eq!(tracker.usage(), plain_usage.as_ref());
+}
+
 #[tokio::test]
 async fn equal_chat_requests_get_byte_identical_answers() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
@@ -95,11 +104,7 @@ async fn streamed_chat_carries_the_same_text_and_usage_in_the_last_chunk() {
         })
         .collect();
     assert_eq!(text, plain.json()["choices"][0]["message"]["content"]);
-    let tracker = stream_usage(ApiKind::OpenAiChat, &streamed.body);
-    assert_eq!(tracker.completion(), StreamCompletion::Completed);
-    let plain_usage =
-        llm_layers_core::usage::usage_from_json(ApiKind::OpenAiChat, &plain.body).unwrap();
-    assert_eq!(tracker.usage().unwrap(), &plain_usage);
+    assert_stream_matches_plain(ApiKind::OpenAiChat, &plain, &streamed);
 }
 
 #[tokio::test]
@@ -127,11 +132,7 @@ async fn anthropic_messages_plain_and_streamed() {
         .collect();
     assert_eq!(names.first().map(String::as_str), Some("message_start"));
     assert_eq!(names.last().map(String::as_str), Some("message_stop"));
-    let tracker = stream_usage(ApiKind::AnthropicMessages, &streamed.body);
-    assert_eq!(tracker.completion(), StreamCompletion::Completed);
-    let plain_usage =
-        llm_layers_core::usage::usage_from_json(ApiKind::AnthropicMessages, &plain.body).unwrap();
-    assert_eq!(tracker.usage().unwrap(), &plain_usage);
+    assert_stream_matches_plain(ApiKind::AnthropicMessages, &plain, &streamed);
 }
 
 #[tokio::test]
@@ -145,12 +146,7 @@ async fn responses_and_embeddings() {
     let plain = post(&client, &server, "/v1/responses", &[], &body(false)).await;
     assert_eq!(plain.json()["status"], "completed");
     let streamed = post(&client, &server, "/v1/responses", &[], &body(true)).await;
-    let tracker = stream_usage(ApiKind::OpenAiResponses, &streamed.body);
-    assert_eq!(tracker.completion(), StreamCompletion::Completed);
-    assert_eq!(
-        tracker.usage(),
-        llm_layers_core::usage::usage_from_json(ApiKind::OpenAiResponses, &plain.body).as_ref()
-    );
+    assert_stream_matches_plain(ApiKind::OpenAiResponses, &plain, &streamed);
     let embeddings = post(
         &client,
         &server,
