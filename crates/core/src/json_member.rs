@@ -28,6 +28,35 @@ pub(crate) fn top_level_member<'a, T: Deserialize<'a>>(
     body: &'a [u8],
     needle: &Finder<'_>,
 ) -> Option<T> {
+    top_level_member_with(body, needle, |value| {
+        let mut values = serde_json::Deserializer::from_slice(value).into_iter::<T>();
+        let parsed = values.next()?.ok()?;
+        Some((parsed, values.byte_offset()))
+    })
+}
+
+/// Like [`top_level_member`], with the value read by `read`, which gets the
+/// bytes from the value's start to the end of the body and returns what it
+/// read and how many bytes the value took.
+pub(crate) fn top_level_member_with<'a, T>(
+    body: &'a [u8],
+    needle: &Finder<'_>,
+    read: impl FnOnce(&'a [u8]) -> Option<(T, usize)>,
+) -> Option<T> {
+    let (name_at, value_at) = first_member_position(body, needle)?;
+    let (value, length) = read(&body[value_at..])?;
+    let end = value_at + length;
+    let belongs = if name_at < body.len() - end {
+        leading_is_open_object(&body[..name_at])
+    } else {
+        trailing_closes_object(&body[end..])
+    };
+    belongs.then_some(value)
+}
+
+/// Where the first `"name":` outside an escape starts, and where its value
+/// starts.
+fn first_member_position(body: &[u8], needle: &Finder<'_>) -> Option<(usize, usize)> {
     let name_len = needle.needle().len();
     for at in needle.find_iter(body) {
         if at == 0 || body[at - 1] == b'\\' {
@@ -39,22 +68,13 @@ pub(crate) fn top_level_member<'a, T: Deserialize<'a>>(
             continue;
         }
         cursor += 1;
-        let mut values = serde_json::Deserializer::from_slice(&body[cursor..]).into_iter::<T>();
-        let Some(Ok(value)) = values.next() else {
-            return None;
-        };
-        let end = cursor + values.byte_offset();
-        let belongs = if at < body.len() - end {
-            leading_is_open_object(&body[..at])
-        } else {
-            trailing_closes_object(&body[end..])
-        };
-        return belongs.then_some(value);
+        cursor += whitespace(&body[cursor..]);
+        return Some((at, cursor));
     }
     None
 }
 
-fn whitespace(bytes: &[u8]) -> usize {
+pub(crate) fn whitespace(bytes: &[u8]) -> usize {
     bytes
         .iter()
         .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))

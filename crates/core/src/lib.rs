@@ -24,6 +24,7 @@ mod json_scan;
 pub mod key;
 pub mod sse;
 pub mod tap;
+mod token_counts;
 pub mod usage;
 
 pub use api::{ApiKind, Provider};

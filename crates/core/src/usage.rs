@@ -30,8 +30,9 @@ use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiKind;
-use crate::json_member::top_level_member;
+use crate::json_member::{top_level_member, top_level_member_with};
 use crate::sse::SseEvent;
+use crate::token_counts::read_token_counts;
 
 /// Tokens one call consumed, in one meaning for every provider.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,34 +86,60 @@ pub fn token_usage_from_json(kind: ApiKind, body: &[u8]) -> Option<Usage> {
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));
 
-/// The fast path: parse only the top-level `usage` and `model` members.
+/// The fast path: read only the top-level `usage` (and `model`) members.
 fn usage_from_members(kind: ApiKind, body: &[u8], with_model: bool) -> Option<Usage> {
+    if !matches!(
+        kind,
+        ApiKind::OpenAiChat
+            | ApiKind::OpenAiCompletions
+            | ApiKind::OpenAiEmbeddings
+            | ApiKind::OpenAiResponses
+            | ApiKind::AnthropicMessages
+    ) {
+        return None;
+    }
+    let counts = top_level_member_with(body, &USAGE_KEY, read_token_counts)?;
     // A model that cannot be located for sure sends the body to the full parse.
-    let model = || -> Option<Option<String>> {
-        if !with_model {
-            return Some(None);
-        }
+    let model = if !with_model {
+        None
+    } else {
         match top_level_member::<String>(body, &MODEL_KEY) {
-            Some(model) => Some(Some(model)),
-            None if MODEL_KEY.find(body).is_some() => None,
-            None => Some(None),
+            Some(model) => Some(model),
+            None if MODEL_KEY.find(body).is_some() => return None,
+            None => None,
         }
     };
-    match kind {
-        ApiKind::OpenAiChat | ApiKind::OpenAiCompletions | ApiKind::OpenAiEmbeddings => {
-            let usage: OpenAiChatUsage = top_level_member(body, &USAGE_KEY)?;
-            Some(usage.into_usage(model()?))
+    Some(match kind {
+        ApiKind::OpenAiResponses => ResponsesUsage {
+            input_tokens: counts.input_tokens.unwrap_or(0),
+            output_tokens: counts.output_tokens.unwrap_or(0),
+            input_tokens_details: counts.input_details.then_some(CachedDetails {
+                cached_tokens: counts.input_cached_tokens.unwrap_or(0),
+            }),
+            output_tokens_details: counts.output_details.then_some(ReasoningDetails {
+                reasoning_tokens: counts.output_reasoning_tokens.unwrap_or(0),
+            }),
         }
-        ApiKind::OpenAiResponses => {
-            let usage: ResponsesUsage = top_level_member(body, &USAGE_KEY)?;
-            Some(usage.into_usage(model()?))
+        .into_usage(model),
+        ApiKind::AnthropicMessages => AnthropicUsage {
+            input_tokens: counts.input_tokens,
+            output_tokens: counts.output_tokens,
+            cache_creation_input_tokens: counts.cache_creation_input_tokens,
+            cache_read_input_tokens: counts.cache_read_input_tokens,
         }
-        ApiKind::AnthropicMessages => {
-            let usage: AnthropicUsage = top_level_member(body, &USAGE_KEY)?;
-            Some(usage.into_usage(model()?))
+        .into_usage(model),
+        _ => OpenAiChatUsage {
+            prompt_tokens: counts.prompt_tokens.unwrap_or(0),
+            completion_tokens: counts.completion_tokens.unwrap_or(0),
+            prompt_tokens_details: counts.prompt_details.then_some(CachedDetails {
+                cached_tokens: counts.prompt_cached_tokens.unwrap_or(0),
+            }),
+            completion_tokens_details: counts.completion_details.then_some(ReasoningDetails {
+                reasoning_tokens: counts.completion_reasoning_tokens.unwrap_or(0),
+            }),
         }
-        ApiKind::GeminiGenerateContent | ApiKind::Unknown => None,
-    }
+        .into_usage(model),
+    })
 }
 
 /// Usage by parsing the whole body.
@@ -644,21 +671,79 @@ mod tests {
             })
         }
 
+        /// A count as providers send it, or something the reader must not
+        /// take for one.
+        fn count() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                6 => any::<u32>().prop_map(Value::from),
+                1 => Just(json!(u64::MAX)),
+                1 => Just(Value::Null),
+                1 => Just(json!(-3)),
+                1 => Just(json!(2.5)),
+                1 => Just(json!("12")),
+            ]
+        }
+
+        /// Usage objects with known and unknown members, nested details,
+        /// and odd values.
+        fn usage_object() -> impl Strategy<Value = Value> {
+            let names = prop_oneof![
+                Just("prompt_tokens"),
+                Just("completion_tokens"),
+                Just("input_tokens"),
+                Just("output_tokens"),
+                Just("cache_creation_input_tokens"),
+                Just("cache_read_input_tokens"),
+                Just("total_tokens"),
+                Just("service_tier"),
+            ];
+            let details = prop_oneof![
+                Just("prompt_tokens_details"),
+                Just("input_tokens_details"),
+                Just("completion_tokens_details"),
+                Just("output_tokens_details"),
+            ];
+            let detail_body = proptest::collection::btree_map(
+                prop_oneof![
+                    Just("cached_tokens"),
+                    Just("reasoning_tokens"),
+                    Just("audio_tokens")
+                ],
+                count(),
+                0..3,
+            )
+            .prop_map(|m| json!(m));
+            (
+                proptest::collection::btree_map(names, count(), 0..7),
+                proptest::collection::btree_map(
+                    details,
+                    prop_oneof![4 => detail_body, 1 => Just(Value::Null)],
+                    0..3,
+                ),
+                tempting(),
+            )
+                .prop_map(|(counts, details, extra)| {
+                    let mut object = serde_json::Map::new();
+                    for (k, v) in counts {
+                        object.insert(k.to_owned(), v);
+                    }
+                    for (k, v) in details {
+                        object.insert(k.to_owned(), v);
+                    }
+                    object.insert("extra".to_owned(), extra);
+                    Value::Object(object)
+                })
+        }
+
         proptest! {
             #[test]
             fn whenever_the_fast_path_answers_it_agrees(
                 before in tempting(),
                 after in tempting(),
-                prompt in 0u64..1_000_000,
-                cached in 0u64..1000,
+                usage in usage_object(),
                 usage_first in any::<bool>(),
                 kind in prop_oneof![Just(ApiKind::OpenAiChat), Just(ApiKind::AnthropicMessages), Just(ApiKind::OpenAiResponses)],
             ) {
-                let usage = json!({
-                    "prompt_tokens": prompt, "completion_tokens": 3, "input_tokens": prompt,
-                    "output_tokens": 3, "cache_read_input_tokens": cached,
-                    "prompt_tokens_details": {"cached_tokens": cached}
-                });
                 let members = [
                     ("\"before\"", before.to_string()),
                     ("\"usage\"", usage.to_string()),
