@@ -96,6 +96,10 @@ impl SseParser {
     /// Feeds the next chunk of the stream, calling `on_event` for each event
     /// completed by it.
     pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(&SseEvent)) {
+        // An empty chunk must not forget a CR that ended the previous one.
+        if chunk.is_empty() {
+            return;
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -272,6 +276,13 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].data, "x");
         assert_eq!(events[1].data, "y");
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        let events = parse_all(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data, "a\nb");
     }
 
     #[test]
