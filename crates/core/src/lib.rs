@@ -7,6 +7,7 @@
 //! - [`sse`]: an incremental Server-Sent Events parser.
 //! - [`tap`]: a body wrapper that lets a layer watch a stream go by.
 //! - [`buffer`]: buffering a request body up to a limit without losing it.
+//! - [`prepare`]: the request with its facts, from an earlier layer or worked out once.
 //! - [`error`]: the transport failures every layer classifies by type.
 //! - [`cache_status`]: the cache's decision, read by outer layers.
 //!
@@ -22,6 +23,7 @@ pub mod facts;
 mod json_member;
 mod json_scan;
 pub mod key;
+pub mod prepare;
 pub mod sse;
 pub mod tap;
 mod token_counts;

@@ -9,10 +9,10 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
-use http::request::Parts;
 use http::{Request, Response};
 use http_body::Body;
-use llm_layers_core::buffer::{collect_limited, Collected, ReplayBody};
+use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::prepare::{with_facts, FactsFuture};
 use llm_layers_core::tap::TapBody;
 use llm_layers_core::{CacheStatus, RequestFacts};
 use pin_project_lite::pin_project;
@@ -50,41 +50,19 @@ where
         let started = Instant::now();
         // The ready service goes into the future; a clone stays for the next call.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let registry = self.registry.clone();
-        let (parts, body) = request.into_parts();
-        match RequestFacts::from_extensions(&parts.extensions) {
-            Some(facts) => {
-                let call = CallStart::new(registry, facts.kind(), facts.model(), started);
-                let request =
-                    Request::from_parts(parts, ReplayBody::passthrough(Bytes::new(), Some(body)));
-                ResponseFuture {
-                    state: State::Calling {
-                        future: inner.call(request),
-                    },
-                    call: Some(call),
-                    registry: None,
-                    started,
-                }
-            }
-            None => {
-                let limit = registry.config().max_request_bytes;
-                ResponseFuture {
-                    state: State::Collecting {
-                        collect: Box::pin(collect_limited(body, limit)),
-                        parts: Some(parts),
-                        inner: Some(inner),
-                    },
-                    call: None,
-                    registry: Some(registry),
-                    started,
-                }
-            }
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let limit = self.registry.config().max_request_bytes;
+        ResponseFuture {
+            state: State::Preparing {
+                facts: with_facts(request, limit),
+                inner: Some(inner),
+            },
+            call: None,
+            registry: self.registry.clone(),
+            started,
         }
     }
 }
-
-type CollectFuture<B> = Pin<Box<dyn Future<Output = Collected<B>> + Send>>;
 
 pin_project! {
     #[project = StateProjection]
@@ -93,9 +71,8 @@ pin_project! {
         S: Service<Request<ReplayBody<B>>>,
         B: Body,
     {
-        Collecting {
-            collect: CollectFuture<B>,
-            parts: Option<Parts>,
+        Preparing {
+            facts: FactsFuture<B>,
             inner: Option<S>,
         },
         Calling {
@@ -115,7 +92,7 @@ pin_project! {
         #[pin]
         state: State<S, B>,
         call: Option<CallStart>,
-        registry: Option<Arc<Registry>>,
+        registry: Arc<Registry>,
         started: Instant,
     }
 }
@@ -124,7 +101,7 @@ impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
-    B: Body,
+    B: Body + Unpin,
     ResBody: Body<Data = Bytes>,
 {
     type Output = Result<Response<TapBody<ResBody, CallObserver>>, BoxError>;
@@ -133,33 +110,17 @@ where
         loop {
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {
-                StateProjection::Collecting {
-                    collect,
-                    parts,
-                    inner,
-                } => {
-                    let collected = ready!(collect.as_mut().poll(cx));
-                    let (Some(mut parts), Some(mut inner), Some(registry)) =
-                        (parts.take(), inner.take(), this.registry.take())
-                    else {
-                        unreachable!("the collecting state is left once");
-                    };
-                    let (facts, body) = match collected {
-                        Collected::Complete { bytes, body } => {
-                            (RequestFacts::from_parts(&parts, bytes), body)
-                        }
-                        Collected::Incomplete { body, reason } => {
-                            (RequestFacts::opaque(&parts, reason), body)
-                        }
-                    };
-                    facts.insert_into(&mut parts.extensions);
+                StateProjection::Preparing { facts, inner } => {
+                    let request = ready!(Pin::new(facts).poll(cx));
+                    let mut inner = inner.take().expect("the preparing state is left once");
+                    let facts = RequestFacts::from_extensions(request.extensions());
                     *this.call = Some(CallStart::new(
-                        registry,
-                        facts.kind(),
-                        facts.model(),
+                        this.registry.clone(),
+                        facts.map_or(llm_layers_core::ApiKind::Unknown, RequestFacts::kind),
+                        facts.and_then(RequestFacts::model),
                         *this.started,
                     ));
-                    let future = inner.call(Request::from_parts(parts, body));
+                    let future = inner.call(request);
                     this.state.set(State::Calling { future });
                 }
                 StateProjection::Calling { future } => {
