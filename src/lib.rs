@@ -7,10 +7,12 @@
 //!   the canonical key, usage extraction, the SSE parser, body taps.
 //! - [`connector`]: `HyperConnector`, the pooled TLS client at the bottom of
 //!   the stack, which reports connections opened and reused.
+//! - [`cache`]: `CacheLayer`, a response cache for LLM calls, streams
+//!   included (in progress: single flight and the disk store are to come).
 //! - [`metrics`]: `MetricsLayer`, calls, latency, time to first chunk,
 //!   tokens, errors and cache outcomes per model.
 //!
-//! The other layers (cache, prompt prefix, resilience) arrive
+//! The other layers (prompt prefix, resilience) arrive
 //! as their crates land; see `DESIGN.md` in the shared notes for the plan.
 //!
 //! ```
@@ -24,6 +26,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub use llm_layers_cache as cache;
 pub use llm_layers_connector as connector;
 pub use llm_layers_core as core;
 pub use llm_layers_metrics as metrics;

@@ -1,0 +1,232 @@
+//! Response bodies of the cache layer: the upstream's body recorded on its
+//! way to the caller, a replay of a stored entry, or the upstream's body
+//! untouched.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
+use llm_layers_core::{ApiKind, SseParser, StreamCompletion, StreamUsage};
+use pin_project_lite::pin_project;
+
+use crate::entry::{CachedBody, CachedResponse, TimedChunk};
+use crate::stats::CacheCounters;
+use crate::store::CacheStore;
+
+pin_project! {
+    /// The body of a response that passed through the cache layer: `body`
+    /// is the upstream's (watched by the recorder, or untouched), `replay`
+    /// plays a stored entry back.
+    #[allow(missing_docs)]
+    #[project = CacheBodyProjection]
+    pub enum CacheBody<B>
+    where
+        B: Body,
+    {
+        /// A miss being recorded as it streams to the caller.
+        Recorded { #[pin] body: TapBody<B, Recorder> },
+        /// The upstream's body, not stored.
+        Passthrough { #[pin] body: B },
+        /// A stored entry played back.
+        Replay { replay: Replay },
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for CacheBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match self.project() {
+            CacheBodyProjection::Recorded { body } => body.poll_frame(cx),
+            CacheBodyProjection::Passthrough { body } => body.poll_frame(cx),
+            CacheBodyProjection::Replay { replay } => {
+                Poll::Ready(replay.next().map(|bytes| Ok(Frame::data(bytes))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            CacheBody::Recorded { body } => body.is_end_stream(),
+            CacheBody::Passthrough { body } => body.is_end_stream(),
+            CacheBody::Replay { replay } => replay.is_done(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            CacheBody::Recorded { body } => body.size_hint(),
+            CacheBody::Passthrough { body } => body.size_hint(),
+            CacheBody::Replay { replay } => SizeHint::with_exact(replay.remaining_bytes()),
+        }
+    }
+}
+
+/// Plays a stored entry's body back, chunk for chunk, byte for byte.
+#[derive(Debug)]
+pub struct Replay {
+    entry: Arc<CachedResponse>,
+    next: usize,
+}
+
+impl Replay {
+    pub(crate) fn new(entry: Arc<CachedResponse>) -> Replay {
+        Replay { entry, next: 0 }
+    }
+
+    fn next(&mut self) -> Option<Bytes> {
+        let chunk = match &self.entry.body {
+            CachedBody::Whole(bytes) if self.next == 0 && !bytes.is_empty() => Some(bytes.clone()),
+            CachedBody::Whole(_) => None,
+            CachedBody::Chunks(chunks) => chunks.get(self.next).map(|c| c.bytes.clone()),
+        };
+        self.next += 1;
+        chunk
+    }
+
+    fn is_done(&self) -> bool {
+        match &self.entry.body {
+            CachedBody::Whole(bytes) => self.next > 0 || bytes.is_empty(),
+            CachedBody::Chunks(chunks) => self.next >= chunks.len(),
+        }
+    }
+
+    fn remaining_bytes(&self) -> u64 {
+        match &self.entry.body {
+            CachedBody::Whole(bytes) if self.next == 0 => bytes.len() as u64,
+            CachedBody::Whole(_) => 0,
+            CachedBody::Chunks(chunks) => chunks
+                .iter()
+                .skip(self.next)
+                .map(|c| c.bytes.len() as u64)
+                .sum(),
+        }
+    }
+}
+
+/// Everything needed to store an answer once its body has ended normally.
+pub(crate) struct Pending {
+    pub store: Arc<dyn CacheStore>,
+    pub key: llm_layers_core::CanonicalKey,
+    pub entry: CachedResponse,
+    pub counters: Arc<CacheCounters>,
+    pub max_entry_bytes: usize,
+}
+
+/// Records a miss's body as it streams past; stores it only if it ended
+/// normally, was not too large, and carried no in-stream error.
+pub struct Recorder {
+    pending: Option<Pending>,
+    chunks: Vec<TimedChunk>,
+    size: usize,
+    first_chunk: Option<Instant>,
+    events: Option<(SseParser, StreamUsage)>,
+}
+
+impl Recorder {
+    pub(crate) fn new(pending: Pending, kind: ApiKind, sse: bool) -> Recorder {
+        Recorder {
+            pending: Some(pending),
+            chunks: Vec::new(),
+            size: 0,
+            first_chunk: None,
+            events: sse.then(|| (SseParser::new(), StreamUsage::new(kind))),
+        }
+    }
+}
+
+impl<E> BodyObserver<E> for Recorder {
+    fn on_data(&mut self, data: &Bytes) {
+        let Some(pending) = &self.pending else { return };
+        self.size += data.len();
+        if self.size > pending.max_entry_bytes {
+            // Too large to store: stop recording and keep nothing.
+            pending.counters.not_stored_incomplete();
+            self.pending = None;
+            self.chunks = Vec::new();
+            return;
+        }
+        let first = *self.first_chunk.get_or_insert_with(Instant::now);
+        self.chunks.push(TimedChunk {
+            offset: first.elapsed(),
+            bytes: data.clone(),
+        });
+        if let Some((parser, usage)) = &mut self.events {
+            parser.feed(data, |event| usage.observe(event));
+        }
+    }
+
+    fn on_end(&mut self, end: BodyEnd<'_, E>) {
+        let Some(mut pending) = self.pending.take() else {
+            return;
+        };
+        let failed_in_stream = self
+            .events
+            .as_ref()
+            .is_some_and(|(_, usage)| usage.completion() == StreamCompletion::Failed);
+        if !matches!(end, BodyEnd::Complete) || failed_in_stream {
+            pending.counters.not_stored_incomplete();
+            return;
+        }
+        let chunks = std::mem::take(&mut self.chunks);
+        pending.entry.body = if self.events.is_some() {
+            CachedBody::Chunks(chunks)
+        } else {
+            CachedBody::Whole(join(chunks))
+        };
+        store_now_or_in_background(pending);
+    }
+}
+
+fn join(chunks: Vec<TimedChunk>) -> Bytes {
+    match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks
+            .into_iter()
+            .next()
+            .map(|c| c.bytes)
+            .unwrap_or_default(),
+        _ => chunks
+            .iter()
+            .flat_map(|c| c.bytes.iter().copied())
+            .collect::<Vec<u8>>()
+            .into(),
+    }
+}
+
+/// Stores the entry: at once when the store answers at once (memory), so
+/// that the next identical request is a hit; otherwise on a task, without
+/// holding up the caller's last frame.
+fn store_now_or_in_background(pending: Pending) {
+    let Pending {
+        store,
+        key,
+        entry,
+        counters,
+        ..
+    } = pending;
+    let task_counters = counters.clone();
+    let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+        match store.put(key, Arc::new(entry)).await {
+            Ok(()) => task_counters.stored(),
+            Err(_) => task_counters.store_error(),
+        }
+    });
+    let mut context = Context::from_waker(Waker::noop());
+    if task.as_mut().poll(&mut context).is_ready() {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(task)),
+        Err(_) => counters.store_error(),
+    }
+}

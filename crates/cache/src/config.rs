@@ -1,0 +1,78 @@
+//! How the cache layer behaves, with the defaults documented.
+
+use std::time::Duration;
+
+use crate::mode::CacheMode;
+
+/// Settings of a [`crate::CacheLayer`].
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// The mode when a request does not choose one. Default `On`.
+    pub mode: CacheMode,
+    /// How long entries stay fresh. Default 1 hour.
+    pub default_ttl: Duration,
+    /// TTLs by model: an exact name, or a prefix ending in `*` (`gpt-4*`).
+    /// The first match wins. Default none.
+    pub model_ttls: Vec<(String, Duration)>,
+    /// Largest single entry; larger answers are not stored. Default 8 MiB.
+    pub max_entry_bytes: usize,
+    /// Largest request body buffered to work out the key when no earlier
+    /// layer did. Default 32 MiB.
+    pub max_request_bytes: usize,
+    /// Share answers across credentials. **Off by default**: then one API
+    /// key can never read another's answers. Turn it on only when every
+    /// caller may see every other caller's answers.
+    pub share_across_credentials: bool,
+    /// Separates applications sharing a store. Default none.
+    pub namespace: Option<String>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            mode: CacheMode::On,
+            default_ttl: Duration::from_secs(3600),
+            model_ttls: Vec::new(),
+            max_entry_bytes: 8 << 20,
+            max_request_bytes: 32 << 20,
+            share_across_credentials: false,
+            namespace: None,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The TTL for a model.
+    pub fn ttl_for(&self, model: Option<&str>) -> Duration {
+        let Some(model) = model else {
+            return self.default_ttl;
+        };
+        self.model_ttls
+            .iter()
+            .find(|(pattern, _)| match pattern.strip_suffix('*') {
+                Some(prefix) => model.starts_with(prefix),
+                None => model == pattern,
+            })
+            .map_or(self.default_ttl, |(_, ttl)| *ttl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ttls_match_exactly_or_by_prefix() {
+        let config = CacheConfig {
+            model_ttls: vec![
+                ("gpt-4o-mini".into(), Duration::from_secs(60)),
+                ("gpt-4*".into(), Duration::from_secs(7200)),
+            ],
+            ..CacheConfig::default()
+        };
+        assert_eq!(config.ttl_for(Some("gpt-4o-mini")), Duration::from_secs(60));
+        assert_eq!(config.ttl_for(Some("gpt-4o")), Duration::from_secs(7200));
+        assert_eq!(config.ttl_for(Some("claude-3")), Duration::from_secs(3600));
+        assert_eq!(config.ttl_for(None), Duration::from_secs(3600));
+    }
+}

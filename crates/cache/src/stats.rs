@@ -1,0 +1,108 @@
+//! Cache statistics: kept in process and emitted through `metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::store::StoreStats;
+
+/// Metric names.
+pub mod names {
+    /// Counter: lookups, by `outcome` (`hit`, `miss`, `bypass`, `refresh`).
+    pub const LOOKUPS: &str = "llm_cache_lookups_total";
+    /// Counter: answers stored.
+    pub const STORES: &str = "llm_cache_stores_total";
+    /// Counter: store failures (the request went upstream instead).
+    pub const STORE_ERRORS: &str = "llm_cache_store_errors_total";
+}
+
+/// The layer's counters.
+#[derive(Debug, Default)]
+pub(crate) struct CacheCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bypasses: AtomicU64,
+    refreshes: AtomicU64,
+    stores: AtomicU64,
+    not_stored: AtomicU64,
+    store_errors: AtomicU64,
+}
+
+impl CacheCounters {
+    pub fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::LOOKUPS, "outcome" => "hit").increment(1);
+    }
+
+    pub fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::LOOKUPS, "outcome" => "miss").increment(1);
+    }
+
+    pub fn bypass(&self) {
+        self.bypasses.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::LOOKUPS, "outcome" => "bypass").increment(1);
+    }
+
+    pub fn refresh(&self) {
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::LOOKUPS, "outcome" => "refresh").increment(1);
+    }
+
+    pub fn stored(&self) {
+        self.stores.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::STORES).increment(1);
+    }
+
+    pub fn not_stored_incomplete(&self) {
+        self.not_stored.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn store_error(&self) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::STORE_ERRORS).increment(1);
+    }
+
+    pub fn snapshot(&self, store: StoreStats) -> CacheStats {
+        let hits = self.hits.load(Ordering::Relaxed);
+        let misses = self.misses.load(Ordering::Relaxed);
+        CacheStats {
+            hits,
+            misses,
+            bypasses: self.bypasses.load(Ordering::Relaxed),
+            refreshes: self.refreshes.load(Ordering::Relaxed),
+            stores: self.stores.load(Ordering::Relaxed),
+            not_stored_incomplete: self.not_stored.load(Ordering::Relaxed),
+            store_errors: self.store_errors.load(Ordering::Relaxed),
+            hit_rate: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 / (hits + misses) as f64
+            },
+            store,
+        }
+    }
+}
+
+/// The cache's figures at one moment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CacheStats {
+    /// Answers served from the cache.
+    pub hits: u64,
+    /// Lookups that found nothing fresh.
+    pub misses: u64,
+    /// Requests the cache stayed out of (mode, `no-store`, not cacheable).
+    pub bypasses: u64,
+    /// Requests that skipped the read and refreshed the entry (`no-cache`).
+    pub refreshes: u64,
+    /// Answers stored.
+    pub stores: u64,
+    /// Answers not stored because they failed, were cut, dropped or too large.
+    pub not_stored_incomplete: u64,
+    /// Store failures.
+    pub store_errors: u64,
+    /// `hits / (hits + misses)`.
+    pub hit_rate: f64,
+    /// What the store holds and has evicted, by cause.
+    pub store: StoreStats,
+}

@@ -1,0 +1,49 @@
+//! The storage behind the cache: one async trait, several stores.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use llm_layers_core::CanonicalKey;
+use serde::Serialize;
+
+use crate::entry::CachedResponse;
+
+/// A boxed future, as the object-safe trait returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A store failed. The layer never fails a request for it: it calls the
+/// upstream instead and counts the error.
+#[derive(Debug, thiserror::Error)]
+#[error("cache store: {0}")]
+pub struct StoreError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Where entries live. Implementations bound their size and expire entries
+/// at their TTL on their own.
+pub trait CacheStore: Send + Sync + 'static {
+    /// The fresh entry under `key`, if any.
+    fn get<'a>(&'a self, key: &'a CanonicalKey) -> StoreFuture<'a, Option<Arc<CachedResponse>>>;
+    /// Stores `entry` under `key`, replacing any other.
+    fn put(&self, key: CanonicalKey, entry: Arc<CachedResponse>) -> StoreFuture<'_, ()>;
+    /// Removes the entry under `key`; whether there was one.
+    fn remove<'a>(&'a self, key: &'a CanonicalKey) -> StoreFuture<'a, bool>;
+    /// Removes everything; how many entries were removed.
+    fn clear(&self) -> StoreFuture<'_, u64>;
+    /// Counts kept by the store.
+    fn stats(&self) -> StoreStats;
+}
+
+/// What a store holds and has evicted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Entries held.
+    pub entries: u64,
+    /// Bytes held (entry sizes as [`CachedResponse::size`] counts them).
+    pub bytes: u64,
+    /// Entries evicted to respect the bounds.
+    pub evicted_size: u64,
+    /// Entries that expired.
+    pub evicted_ttl: u64,
+    /// Entries removed on request (`remove`, `clear`) or replaced.
+    pub evicted_explicit: u64,
+}
