@@ -133,6 +133,8 @@ impl CacheStore for MemoryStore {
     }
 
     fn stats(&self) -> StoreStats {
+        // moka applies evictions and counts lazily; settle them first.
+        self.cache.run_pending_tasks();
         StoreStats {
             entries: self.cache.entry_count(),
             bytes: self.evictions.bytes.load(Ordering::Relaxed),
