@@ -13,15 +13,18 @@ use http_body::{Body, Frame, SizeHint};
 use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
 use llm_layers_core::{ApiKind, SseParser, StreamCompletion, StreamUsage};
 use pin_project_lite::pin_project;
+use tower::BoxError;
 
 use crate::entry::{CachedBody, CachedResponse, TimedChunk};
+use crate::flight::{FollowerBody, Publisher};
 use crate::stats::CacheCounters;
 use crate::store::CacheStore;
 
 pin_project! {
     /// The body of a response that passed through the cache layer: `body`
     /// is the upstream's (watched by the recorder, or untouched), `replay`
-    /// plays a stored entry back.
+    /// plays a stored entry back, `follower` shares another request's
+    /// answer (single flight).
     #[allow(missing_docs)]
     #[project = CacheBodyProjection]
     pub enum CacheBody<B>
@@ -34,23 +37,32 @@ pin_project! {
         Passthrough { #[pin] body: B },
         /// A stored entry played back.
         Replay { replay: Replay },
+        /// Another request's upstream answer, shared as it arrives.
+        Follower { follower: FollowerBody },
     }
 }
 
-impl<B: Body<Data = Bytes>> Body for CacheBody<B> {
+impl<B> Body for CacheBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
-            CacheBodyProjection::Recorded { body } => body.poll_frame(cx),
-            CacheBodyProjection::Passthrough { body } => body.poll_frame(cx),
+            CacheBodyProjection::Recorded { body } => body.poll_frame(cx).map_err(Into::into),
+            CacheBodyProjection::Passthrough { body } => body.poll_frame(cx).map_err(Into::into),
             CacheBodyProjection::Replay { replay } => {
                 Poll::Ready(replay.next().map(|bytes| Ok(Frame::data(bytes))))
             }
+            CacheBodyProjection::Follower { follower } => follower
+                .poll_chunk(cx)
+                .map(|chunk| chunk.map(|result| result.map(Frame::data).map_err(Into::into))),
         }
     }
 
@@ -59,6 +71,7 @@ impl<B: Body<Data = Bytes>> Body for CacheBody<B> {
             CacheBody::Recorded { body } => body.is_end_stream(),
             CacheBody::Passthrough { body } => body.is_end_stream(),
             CacheBody::Replay { replay } => replay.is_done(),
+            CacheBody::Follower { follower } => follower.is_end_stream(),
         }
     }
 
@@ -67,6 +80,7 @@ impl<B: Body<Data = Bytes>> Body for CacheBody<B> {
             CacheBody::Recorded { body } => body.size_hint(),
             CacheBody::Passthrough { body } => body.size_hint(),
             CacheBody::Replay { replay } => SizeHint::with_exact(replay.remaining_bytes()),
+            CacheBody::Follower { .. } => SizeHint::default(),
         }
     }
 }
@@ -123,9 +137,11 @@ pub(crate) struct Pending {
 }
 
 /// Records a miss's body as it streams past; stores it only if it ended
-/// normally, was not too large, and carried no in-stream error.
+/// normally, was not too large, and carried no in-stream error. It also
+/// hands each chunk to the requests following this one (single flight).
 pub struct Recorder {
     pending: Option<Pending>,
+    publisher: Option<Publisher>,
     chunks: Vec<TimedChunk>,
     size: usize,
     first_chunk: Option<Instant>,
@@ -133,9 +149,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(pending: Pending, kind: ApiKind, sse: bool) -> Recorder {
+    pub(crate) fn new(
+        pending: Pending,
+        publisher: Option<Publisher>,
+        kind: ApiKind,
+        sse: bool,
+    ) -> Recorder {
         Recorder {
             pending: Some(pending),
+            publisher,
             chunks: Vec::new(),
             size: 0,
             first_chunk: None,
@@ -146,6 +168,12 @@ impl Recorder {
 
 impl<E> BodyObserver<E> for Recorder {
     fn on_data(&mut self, data: &Bytes) {
+        if let Some(publisher) = &self.publisher {
+            publisher.chunk(data);
+        }
+        if let Some((parser, usage)) = &mut self.events {
+            parser.feed(data, |event| usage.observe(event));
+        }
         let Some(pending) = &self.pending else { return };
         self.size += data.len();
         if self.size > pending.max_entry_bytes {
@@ -160,20 +188,29 @@ impl<E> BodyObserver<E> for Recorder {
             offset: first.elapsed(),
             bytes: data.clone(),
         });
-        if let Some((parser, usage)) = &mut self.events {
-            parser.feed(data, |event| usage.observe(event));
-        }
     }
 
     fn on_end(&mut self, end: BodyEnd<'_, E>) {
-        let Some(mut pending) = self.pending.take() else {
-            return;
-        };
         let failed_in_stream = self
             .events
             .as_ref()
             .is_some_and(|(_, usage)| usage.completion() == StreamCompletion::Failed);
-        if !matches!(end, BodyEnd::Complete) || failed_in_stream {
+        let complete = matches!(end, BodyEnd::Complete) && !failed_in_stream;
+        // Store first, then release the followers: whoever comes next finds
+        // the entry.
+        self.store(complete);
+        if let Some(publisher) = self.publisher.take() {
+            publisher.finish(complete);
+        }
+    }
+}
+
+impl Recorder {
+    fn store(&mut self, complete: bool) {
+        let Some(mut pending) = self.pending.take() else {
+            return;
+        };
+        if !complete {
             pending.counters.not_stored_incomplete();
             return;
         }

@@ -6,6 +6,7 @@ use llm_layers_core::CanonicalKey;
 use tower::Layer;
 
 use crate::config::CacheConfig;
+use crate::flight::Flights;
 use crate::memory::MemoryStore;
 use crate::service::{Cache, Shared};
 use crate::stats::{CacheCounters, CacheStats};
@@ -31,6 +32,7 @@ impl CacheLayer {
                 config,
                 store: Arc::new(store),
                 counters: Arc::new(CacheCounters::default()),
+                flights: Arc::new(Flights::default()),
             }),
         }
     }

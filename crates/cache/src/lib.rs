@@ -16,6 +16,9 @@
 //! - **Streams**: a streamed miss reaches the caller chunk by chunk while it
 //!   is recorded, and is stored only if it ended normally; a streamed hit
 //!   replays the recorded chunks byte for byte.
+//! - **Single flight**: concurrent identical misses make one upstream
+//!   call; the others receive its answer as it arrives, from the first
+//!   chunk, and fall back to their own call if it cannot be shared.
 //! - **Controls**: see [`controls`] (`Cache-Control`, mode, TTL and
 //!   namespace per request) and [`CacheMode`].
 //! - **Outcome**: every response carries `x-llm-cache` (`HIT`, `MISS`,
@@ -52,6 +55,7 @@ mod body;
 mod config;
 pub mod controls;
 mod entry;
+mod flight;
 pub mod headers;
 mod layer;
 mod memory;
@@ -64,6 +68,7 @@ pub use body::{CacheBody, Recorder, Replay};
 pub use config::CacheConfig;
 pub use controls::CacheControls;
 pub use entry::{CachedBody, CachedResponse, TimedChunk};
+pub use flight::{FollowerBody, LeaderFailed};
 pub use layer::CacheLayer;
 pub use memory::{MemoryBounds, MemoryStore};
 pub use mode::{CacheMode, UnknownMode};

@@ -19,7 +19,8 @@ use crate::body::{CacheBody, Pending, Recorder, Replay};
 use crate::config::CacheConfig;
 use crate::controls::CacheControls;
 use crate::entry::{CachedBody, CachedResponse};
-use crate::headers::{storable, upstream_forbids_storing, CACHE_HEADER};
+use crate::flight::{Flight, Flights, FollowerBody, Head, Publisher, Role};
+use crate::headers::{storable as storable_headers, upstream_forbids_storing, CACHE_HEADER};
 use crate::stats::CacheCounters;
 use crate::store::CacheStore;
 
@@ -28,6 +29,7 @@ pub(crate) struct Shared {
     pub config: CacheConfig,
     pub store: Arc<dyn CacheStore>,
     pub counters: Arc<CacheCounters>,
+    pub flights: Arc<Flights>,
 }
 
 /// Answers repeated requests from the store; built by [`crate::CacheLayer`].
@@ -48,6 +50,7 @@ where
     B::Data: Buf + Send,
     B::Error: Send,
     ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<tower::BoxError>,
 {
     type Response = Response<CacheBody<ResBody>>;
     type Error = S::Error;
@@ -89,6 +92,20 @@ where
                     return Ok(gateway_timeout(key));
                 }
             }
+            // Single flight: identical misses that would store their answer
+            // share one upstream call.
+            let mut leader = None;
+            if controls.reads(mode) && controls.writes(mode) {
+                match shared.flights.join(key) {
+                    Role::Leader(handle) => leader = Some(handle),
+                    Role::Follower(flight) => {
+                        if let Some(head) = flight.head().await {
+                            shared.counters.hit();
+                            return Ok(follow(head, flight, key));
+                        }
+                    }
+                }
+            }
             let outcome = if !controls.writes(mode) && !controls.reads(mode) {
                 shared.counters.bypass();
                 CacheOutcome::Bypass
@@ -109,7 +126,15 @@ where
             let ttl = controls
                 .ttl
                 .unwrap_or_else(|| shared.config.ttl_for(facts.model()));
-            Ok(record(response, &shared, &facts, key, ttl, outcome))
+            let publisher = leader.map(|handle| {
+                handle.publish_head(Head {
+                    status: response.status(),
+                    headers: storable_headers(response.headers()),
+                })
+            });
+            Ok(record(
+                response, &shared, &facts, key, ttl, outcome, publisher,
+            ))
         })
     }
 }
@@ -183,6 +208,7 @@ fn record<B: Body<Data = Bytes>>(
     key: CanonicalKey,
     ttl: Duration,
     outcome: CacheOutcome,
+    publisher: Option<Publisher>,
 ) -> Response<CacheBody<B>> {
     let sse = is_event_stream(&response);
     let pending = Pending {
@@ -190,7 +216,7 @@ fn record<B: Body<Data = Bytes>>(
         key,
         entry: CachedResponse {
             status: response.status(),
-            headers: storable(response.headers()),
+            headers: storable_headers(response.headers()),
             body: CachedBody::Whole(Bytes::new()),
             stored_at: SystemTime::now(),
             ttl,
@@ -198,11 +224,29 @@ fn record<B: Body<Data = Bytes>>(
         counters: shared.counters.clone(),
         max_entry_bytes: shared.config.max_entry_bytes,
     };
-    let recorder = Recorder::new(pending, facts.kind(), sse);
+    let recorder = Recorder::new(pending, publisher, facts.kind(), sse);
     let mut response = response.map(|body| CacheBody::Recorded {
         body: llm_layers_core::tap::TapBody::new(body, recorder),
     });
     mark(&mut response, outcome, Some(key), None);
+    response
+}
+
+/// A follower's answer: the leader's head, then its chunks as they come.
+fn follow<B: Body>(head: Head, flight: Arc<Flight>, key: CanonicalKey) -> Response<CacheBody<B>> {
+    let mut response = Response::new(CacheBody::Follower {
+        follower: FollowerBody::new(flight),
+    });
+    *response.status_mut() = head.status;
+    for (name, value) in head.headers {
+        response.headers_mut().append(name, value);
+    }
+    mark(
+        &mut response,
+        CacheOutcome::Hit,
+        Some(key),
+        Some(Duration::ZERO),
+    );
     response
 }
 

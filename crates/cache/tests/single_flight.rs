@@ -1,0 +1,209 @@
+//! Concurrent identical misses make one upstream call (the mock's counter
+//! says so), over the real connector on loopback.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use llm_layers_cache::{Cache, CacheLayer};
+use llm_layers_connector::HyperConnector;
+use llm_layers_core::buffer::ReplayBody;
+use llm_layers_mock::{MockConfig, MockServer};
+use serde_json::json;
+use tower::{Layer, ServiceExt};
+
+type Client = Cache<HyperConnector<ReplayBody<Full<Bytes>>>>;
+
+fn client(layer: &CacheLayer) -> Client {
+    layer.layer(HyperConnector::builder().build().unwrap())
+}
+
+fn request(
+    mock: &MockServer,
+    stream: bool,
+    text: &str,
+    headers: &[(&str, &str)],
+) -> http::Request<Full<Bytes>> {
+    let body = json!({
+        "model": "gpt-4o", "stream": stream,
+        "messages": [{"role": "user", "content": text}]
+    });
+    let mut builder = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+        .header("authorization", "Bearer sk-flight");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+/// Sends, reads the whole body; returns the cache header and the body.
+async fn fetch(
+    client: Client,
+    request: http::Request<Full<Bytes>>,
+) -> (String, Result<Bytes, String>) {
+    let response = client.oneshot(request).await.unwrap();
+    let outcome = response.headers()["x-llm-cache"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|error| error.to_string());
+    (outcome, body)
+}
+
+async fn many_identical(stream: bool) {
+    let mock = MockServer::start(
+        MockConfig::default()
+            .latency(Duration::from_millis(200))
+            .chunk_delay(Duration::from_millis(5)),
+    )
+    .await
+    .unwrap();
+    let layer = CacheLayer::default();
+    let client = client(&layer);
+    let tasks: Vec<_> = (0..500)
+        .map(|_| {
+            tokio::spawn(fetch(
+                client.clone(),
+                request(&mock, stream, "together", &[]),
+            ))
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    let mut misses = 0;
+    for task in tasks {
+        let (outcome, body) = task.await.unwrap();
+        misses += usize::from(outcome == "MISS");
+        bodies.push(body.unwrap());
+    }
+    assert_eq!(mock.stats().requests_to("/v1/chat/completions"), 1);
+    assert_eq!(misses, 1);
+    assert!(bodies.iter().all(|body| body == &bodies[0]));
+    assert_eq!(layer.stats().stores, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_identical_requests_make_one_upstream_call() {
+    many_identical(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_identical_streams_make_one_upstream_call() {
+    many_identical(true).await;
+}
+
+#[tokio::test]
+async fn followers_receive_the_stream_live_from_the_first_chunk() {
+    let mock = MockServer::start(MockConfig::default().chunk_delay(Duration::from_millis(30)))
+        .await
+        .unwrap();
+    let client = client(&CacheLayer::default());
+    let started = Instant::now();
+    let leader = tokio::spawn(fetch(client.clone(), request(&mock, true, "live", &[])));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let follower = client
+        .clone()
+        .oneshot(request(&mock, true, "live", &[]))
+        .await
+        .unwrap();
+    assert_eq!(follower.headers()["x-llm-cache"], "HIT");
+    let mut body = follower.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let first_at = started.elapsed();
+    let mut rest = first.to_vec();
+    while let Some(frame) = body.frame().await {
+        rest.extend_from_slice(&frame.unwrap().into_data().unwrap());
+    }
+    let whole_at = started.elapsed();
+    let (_, leader_body) = leader.await.unwrap();
+    assert_eq!(
+        Bytes::from(rest),
+        leader_body.unwrap(),
+        "same bytes, from the first chunk"
+    );
+    assert!(first.starts_with(b"data: "));
+    assert!(
+        whole_at - first_at >= Duration::from_millis(30 * 5),
+        "the first chunk came long before the end: {first_at:?} of {whole_at:?}"
+    );
+    assert_eq!(mock.stats().requests_to("/v1/chat/completions"), 1);
+}
+
+#[tokio::test]
+async fn followers_of_a_failed_leader_make_their_own_calls() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let client = client(&CacheLayer::default());
+    // The leader gets a slow 429; the mock's fault header is not part of the key.
+    let leader = tokio::spawn(fetch(
+        client.clone(),
+        request(
+            &mock,
+            false,
+            "fails",
+            &[("x-mock-fault", "429"), ("x-mock-latency-ms", "200")],
+        ),
+    ));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let followers: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(fetch(client.clone(), request(&mock, false, "fails", &[]))))
+        .collect();
+    let (leader_outcome, _) = leader.await.unwrap();
+    assert_eq!(leader_outcome, "MISS");
+    for follower in followers {
+        let (_, body) = follower.await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body.unwrap()).unwrap();
+        assert_eq!(
+            json["object"], "chat.completion",
+            "each follower got a real answer"
+        );
+    }
+    // The leader and every follower went upstream; at most the first
+    // follower after the 429 led again and the rest followed it.
+    let calls = mock.stats().requests_to("/v1/chat/completions");
+    assert!((2..=6).contains(&calls), "{calls}");
+}
+
+#[tokio::test]
+async fn followers_of_a_leader_cut_mid_stream_fail_and_nothing_is_stored() {
+    let mock = MockServer::start(MockConfig::default().chunk_delay(Duration::from_millis(20)))
+        .await
+        .unwrap();
+    let layer = CacheLayer::default();
+    let client = client(&layer);
+    let leader = tokio::spawn(fetch(
+        client.clone(),
+        request(&mock, true, "cut", &[("x-mock-fault", "cut")]),
+    ));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (outcome, body) = fetch(client.clone(), request(&mock, true, "cut", &[])).await;
+    assert_eq!(outcome, "HIT");
+    assert!(body.is_err(), "the follower's body fails like the leader's");
+    assert!(leader.await.unwrap().1.is_err());
+    assert_eq!(layer.stats().stores, 0);
+}
+
+#[tokio::test]
+async fn different_keys_never_wait_on_each_other() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let client = client(&CacheLayer::default());
+    let slow = tokio::spawn(fetch(
+        client.clone(),
+        request(&mock, false, "slow", &[("x-mock-latency-ms", "1000")]),
+    ));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    let (outcome, _) = fetch(client.clone(), request(&mock, false, "fast", &[])).await;
+    assert_eq!(outcome, "MISS");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = slow.await.unwrap();
+}
