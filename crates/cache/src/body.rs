@@ -57,9 +57,9 @@ where
         match self.project() {
             CacheBodyProjection::Recorded { body } => body.poll_frame(cx).map_err(Into::into),
             CacheBodyProjection::Passthrough { body } => body.poll_frame(cx).map_err(Into::into),
-            CacheBodyProjection::Replay { replay } => {
-                Poll::Ready(replay.next().map(|bytes| Ok(Frame::data(bytes))))
-            }
+            CacheBodyProjection::Replay { replay } => replay
+                .poll_next(cx)
+                .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes)))),
             CacheBodyProjection::Follower { follower } => follower
                 .poll_chunk(cx)
                 .map(|chunk| chunk.map(|result| result.map(Frame::data).map_err(Into::into))),
@@ -85,16 +85,51 @@ where
     }
 }
 
-/// Plays a stored entry's body back, chunk for chunk, byte for byte.
+/// Plays a stored entry's body back, chunk for chunk, byte for byte: at
+/// once, or at the pace the chunks were recorded.
 #[derive(Debug)]
 pub struct Replay {
     entry: Arc<CachedResponse>,
     next: usize,
+    pace: Option<Pace>,
+}
+
+#[derive(Debug)]
+struct Pace {
+    started: tokio::time::Instant,
+    sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Replay {
-    pub(crate) fn new(entry: Arc<CachedResponse>) -> Replay {
-        Replay { entry, next: 0 }
+    pub(crate) fn new(entry: Arc<CachedResponse>, paced: bool) -> Replay {
+        let streamed = matches!(entry.body, CachedBody::Chunks(_));
+        let pace = (paced && streamed).then(|| {
+            let now = tokio::time::Instant::now();
+            Pace {
+                started: now,
+                sleep: Box::pin(tokio::time::sleep_until(now)),
+            }
+        });
+        Replay {
+            entry,
+            next: 0,
+            pace,
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let (Some(pace), CachedBody::Chunks(chunks)) = (&mut self.pace, &self.entry.body) {
+            if let Some(chunk) = chunks.get(self.next) {
+                let due = pace.started + chunk.offset;
+                if tokio::time::Instant::now() < due {
+                    pace.sleep.as_mut().reset(due);
+                    if pace.sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+        Poll::Ready(self.next())
     }
 
     fn next(&mut self) -> Option<Bytes> {

@@ -25,6 +25,10 @@ pub struct CacheConfig {
     pub share_across_credentials: bool,
     /// Separates applications sharing a store. Default none.
     pub namespace: Option<String>,
+    /// Replay streamed hits at the pace they were recorded instead of at
+    /// once (for demos and clients that expect token timing); needs a Tokio
+    /// runtime with its timer enabled. Default false.
+    pub paced_replay: bool,
 }
 
 impl Default for CacheConfig {
@@ -37,6 +41,7 @@ impl Default for CacheConfig {
             max_request_bytes: 32 << 20,
             share_across_credentials: false,
             namespace: None,
+            paced_replay: false,
         }
     }
 }

@@ -82,7 +82,7 @@ where
                 match shared.store.get(&key).await {
                     Ok(Some(entry)) if controls.max_age.is_none_or(|max| entry.age() <= max) => {
                         shared.counters.hit();
-                        return Ok(hit(entry, key));
+                        return Ok(hit(entry, key, shared.config.paced_replay));
                     }
                     Ok(_) => {}
                     Err(_) => shared.counters.store_error(),
@@ -250,9 +250,13 @@ fn follow<B: Body>(head: Head, flight: Arc<Flight>, key: CanonicalKey) -> Respon
     response
 }
 
-fn hit<B: Body>(entry: Arc<CachedResponse>, key: CanonicalKey) -> Response<CacheBody<B>> {
+fn hit<B: Body>(
+    entry: Arc<CachedResponse>,
+    key: CanonicalKey,
+    paced: bool,
+) -> Response<CacheBody<B>> {
     let mut response = Response::new(CacheBody::Replay {
-        replay: Replay::new(entry.clone()),
+        replay: Replay::new(entry.clone(), paced),
     });
     *response.status_mut() = entry.status;
     *response.headers_mut() = entry.header_map();
@@ -279,7 +283,7 @@ fn gateway_timeout<B: Body>(key: CanonicalKey) -> Response<CacheBody<B>> {
         ttl: Duration::ZERO,
     });
     let mut response = Response::new(CacheBody::Replay {
-        replay: Replay::new(entry),
+        replay: Replay::new(entry, false),
     });
     *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
     response.headers_mut().insert(

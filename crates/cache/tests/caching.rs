@@ -455,3 +455,36 @@ async fn clear_and_remove() {
         "MISS"
     );
 }
+
+#[tokio::test]
+async fn streamed_hits_replay_at_once_or_at_the_recorded_pace() {
+    let mock = MockServer::start(MockConfig::default().chunk_delay(Duration::from_millis(20)))
+        .await
+        .unwrap();
+    let immediate = client(&CacheLayer::default());
+    let paced = client(&CacheLayer::new(CacheConfig {
+        paced_replay: true,
+        ..CacheConfig::default()
+    }));
+    for client in [&immediate, &paced] {
+        let started = std::time::Instant::now();
+        let original = send(client, &mock, &[], chat(true, "pace")).await;
+        let recorded_time = started.elapsed();
+        let started = std::time::Instant::now();
+        let replay = send(client, &mock, &[], chat(true, "pace")).await;
+        let replay_time = started.elapsed();
+        assert_eq!(replay.cache(), "HIT");
+        assert_eq!(replay.body, original.body);
+        if std::ptr::eq(client, &paced) {
+            assert!(
+                replay_time >= recorded_time / 2,
+                "{replay_time:?} vs {recorded_time:?}"
+            );
+        } else {
+            assert!(
+                replay_time < recorded_time / 4,
+                "{replay_time:?} vs {recorded_time:?}"
+            );
+        }
+    }
+}
