@@ -16,6 +16,10 @@
 //! - **Streams**: a streamed miss reaches the caller chunk by chunk while it
 //!   is recorded, and is stored only if it ended normally; a streamed hit
 //!   replays the recorded chunks byte for byte.
+//! - **Stores**: [`MemoryStore`] (default; moka, bounded by bytes and
+//!   entries) and [`DiskStore`] (one redb file; survives restarts and
+//!   crashes), behind the [`CacheStore`] trait. A store error never fails a
+//!   request: the layer calls the upstream instead and counts the error.
 //! - **Single flight**: concurrent identical misses make one upstream
 //!   call; the others receive its answer as it arrives, from the first
 //!   chunk, and fall back to their own call if it cannot be shared.
@@ -52,8 +56,10 @@
 #![warn(missing_docs)]
 
 mod body;
+pub mod codec;
 mod config;
 pub mod controls;
+mod disk;
 mod entry;
 mod flight;
 pub mod headers;
@@ -67,6 +73,7 @@ mod store;
 pub use body::{CacheBody, Recorder, Replay};
 pub use config::CacheConfig;
 pub use controls::CacheControls;
+pub use disk::DiskStore;
 pub use entry::{CachedBody, CachedResponse, TimedChunk};
 pub use flight::{FollowerBody, LeaderFailed};
 pub use layer::CacheLayer;
