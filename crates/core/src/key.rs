@@ -25,8 +25,18 @@ pub const CREDENTIAL_QUERY_PARAM: &str = "key";
 macro_rules! digest_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         pub struct $name([u8; 32]);
+
+        /// The bytes are already a uniform hash: eight of them are plenty
+        /// for a hash table (equality still compares all 32).
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                let mut prefix = [0u8; 8];
+                prefix.copy_from_slice(&self.0[..8]);
+                state.write_u64(u64::from_le_bytes(prefix));
+            }
+        }
 
         impl $name {
             /// The full 32 bytes.
