@@ -8,7 +8,7 @@
 //! - [`connector`]: `HyperConnector`, the pooled TLS client at the bottom of
 //!   the stack, which reports connections opened and reused.
 //! - [`cache`]: `CacheLayer`, a response cache for LLM calls, streams
-//!   included (in progress: single flight and the disk store are to come).
+//!   included, with single flight, a memory and a disk store.
 //! - [`metrics`]: `MetricsLayer`, calls, latency, time to first chunk,
 //!   tokens, errors and cache outcomes per model.
 //!
