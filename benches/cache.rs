@@ -6,17 +6,17 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
-use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use llm_layers::cache::{CacheConfig, CacheLayer};
-use tower::{service_fn, Layer, Service, ServiceExt};
+use tower::{service_fn, Layer, Service};
+
+mod support;
+use support::{drive, Frames};
 
 const ANSWER: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"There are twelve nodes."},"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":6}}"#;
 
@@ -38,19 +38,6 @@ fn request(body: Bytes) -> http::Request<Full<Bytes>> {
         .header("authorization", "Bearer sk-bench")
         .body(Full::new(body))
         .unwrap()
-}
-
-struct Frames(VecDeque<Bytes>);
-
-impl Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
 }
 
 fn json_upstream<B>() -> impl Service<
@@ -91,17 +78,6 @@ fn stream_upstream<B>() -> impl Service<
             .insert("content-type", "text/event-stream".parse().unwrap());
         Ok::<_, Infallible>(response)
     })
-}
-
-async fn drive<S, B>(service: &mut S, request: http::Request<Full<Bytes>>)
-where
-    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
-    S::Error: std::fmt::Debug,
-    B: Body,
-    B::Error: std::fmt::Debug,
-{
-    let response = service.ready().await.unwrap().call(request).await.unwrap();
-    response.into_body().collect().await.unwrap();
 }
 
 fn hit_path(c: &mut Criterion) {

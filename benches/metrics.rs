@@ -7,35 +7,21 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use llm_layers::core::RequestFacts;
 use llm_layers::metrics::MetricsLayer;
-use tower::{service_fn, Layer, Service, ServiceExt};
+use tower::{service_fn, Layer, Service};
+
+mod support;
+use support::{drive, Frames};
 
 const REQUEST: &[u8] = br#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Count the nodes in the workflow and report back."}]}"#;
 const ANSWER: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"There are twelve nodes."},"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":0}}}"#;
 const CHUNKS: usize = 200;
-
-/// A response body of pre-made frames.
-struct Frames(VecDeque<Bytes>);
-
-impl Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-}
 
 fn stream_frames() -> VecDeque<Bytes> {
     let mut frames: VecDeque<Bytes> = (0..CHUNKS)
@@ -56,17 +42,6 @@ fn request(with_facts: bool) -> http::Request<Full<Bytes>> {
         request = http::Request::from_parts(parts, body);
     }
     request
-}
-
-async fn drive<S, B>(service: &mut S, request: http::Request<Full<Bytes>>)
-where
-    S: Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
-    S::Error: std::fmt::Debug,
-    B: Body,
-    B::Error: std::fmt::Debug,
-{
-    let response = service.ready().await.unwrap().call(request).await.unwrap();
-    response.into_body().collect().await.unwrap();
 }
 
 /// The in-process upstream: a JSON answer with usage.

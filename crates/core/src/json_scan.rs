@@ -274,43 +274,46 @@ impl Scanner<'_, '_> {
 
     fn number(&mut self) -> Result<(), ScanError> {
         let index = self.push(NodeKind::Scalar, self.pos);
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => self.digits(),
-            _ => return Err(ScanError::Syntax),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            self.required_digits()?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            self.required_digits()?;
-        }
+        self.pos += number_length(&self.input[self.pos..]).ok_or(ScanError::Syntax)?;
         self.finish(index);
         Ok(())
     }
+}
 
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
+/// The length of the JSON number at the start of `bytes`:
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+pub(crate) fn number_length(bytes: &[u8]) -> Option<usize> {
+    let digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut pos = usize::from(bytes.first() == Some(&b'-'));
+    match bytes.get(pos)? {
+        b'0' => pos += 1,
+        b'1'..=b'9' => pos += digits(pos),
+        _ => return None,
     }
-
-    fn required_digits(&mut self) -> Result<(), ScanError> {
-        let start = self.pos;
-        self.digits();
-        if self.pos == start {
-            return Err(ScanError::Syntax);
+    if bytes.get(pos) == Some(&b'.') {
+        let count = digits(pos + 1);
+        if count == 0 {
+            return None;
         }
-        Ok(())
+        pos += 1 + count;
     }
+    if let Some(b'e' | b'E') = bytes.get(pos) {
+        pos += 1;
+        if let Some(b'+' | b'-') = bytes.get(pos) {
+            pos += 1;
+        }
+        let count = digits(pos);
+        if count == 0 {
+            return None;
+        }
+        pos += count;
+    }
+    Some(pos)
 }
 
 /// True when `bytes` holds a byte below 0x20, which JSON strings must escape.

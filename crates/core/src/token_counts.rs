@@ -10,6 +10,7 @@
 //! is always the one serde would give (a property test checks this).
 
 use crate::json_member::whitespace;
+use crate::json_scan::number_length;
 
 /// The counts a usage object may carry, by member name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,43 +221,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
     fn skip_number(&mut self) -> Option<()> {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek()? {
-            b'0' => self.pos += 1,
-            b'1'..=b'9' => {
-                self.digits();
-            }
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            self.required_digits()?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            self.required_digits()?;
-        }
+        self.pos += number_length(&self.input[self.pos..])?;
         Some(())
-    }
-
-    fn digits(&mut self) -> usize {
-        let count = self.input[self.pos..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        self.pos += count;
-        count
-    }
-
-    fn required_digits(&mut self) -> Option<()> {
-        (self.digits() > 0).then_some(())
     }
 
     /// A string as serde skips one: no control bytes, valid escapes (a
