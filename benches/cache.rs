@@ -13,6 +13,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use http_body_util::Full;
 use llm_layers::cache::{CacheConfig, CacheLayer};
+use llm_layers::connector::HyperConnector;
+use llm_layers::core::buffer::ReplayBody;
 use tower::{service_fn, Layer, Service};
 
 mod support;
@@ -147,9 +149,52 @@ fn miss_overhead(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same misses against the HTTP mock on loopback, through the pooled
+/// connector, with and without the layer.
+fn miss_over_loopback(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(llm_layers_mock::MockServer::start(
+            llm_layers_mock::MockConfig::default(),
+        ))
+        .unwrap();
+    let url = format!("{}/v1/chat/completions", mock.base_url());
+    let salt = AtomicU64::new(1);
+    let unique = || {
+        let body = chat_request(1 << 10, salt.fetch_add(1, Ordering::Relaxed));
+        http::Request::post(url.as_str())
+            .header("authorization", "Bearer sk-bench")
+            .body(Full::new(body))
+            .unwrap()
+    };
+    let connector = || {
+        HyperConnector::builder()
+            .build::<ReplayBody<Full<Bytes>>>()
+            .unwrap()
+    };
+    let mut group = c.benchmark_group("cache_miss_loopback_mock");
+    let mut bare = HyperConnector::builder().build::<Full<Bytes>>().unwrap();
+    group.bench_function("without_layer", |b| {
+        b.iter_batched(
+            unique,
+            |r| runtime.block_on(drive(&mut bare, r)),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut layered = CacheLayer::new(CacheConfig::default()).layer(connector());
+    group.bench_function("with_layer", |b| {
+        b.iter_batched(
+            unique,
+            |r| runtime.block_on(drive(&mut layered, r)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = hit_path, miss_overhead
+    targets = hit_path, miss_overhead, miss_over_loopback
 }
 criterion_main!(benches);
