@@ -1,0 +1,57 @@
+//! The layers composed by hand, outermost first: metrics, cache, then the
+//! pooled connector, against the mock on loopback.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use llm_layers::cache::{CacheConfig, CacheLayer};
+use llm_layers::connector::HyperConnector;
+use llm_layers::metrics::{MetricsConfig, MetricsLayer};
+use llm_layers_mock::{MockConfig, MockServer};
+use tower::{ServiceBuilder, ServiceExt};
+
+#[tokio::test]
+async fn metrics_see_cache_hits_as_saved_tokens_and_one_connection_serves_all() {
+    let mock = MockServer::start(MockConfig::default().tls(true))
+        .await
+        .unwrap();
+    let metrics = MetricsLayer::new(MetricsConfig::default());
+    let stats = metrics.stats();
+    let cache = CacheLayer::new(CacheConfig::default());
+    let connector = HyperConnector::builder()
+        .add_root_certificate(mock.certificate_der().unwrap().clone())
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(metrics)
+        .layer(cache.clone())
+        .service(connector.clone());
+    let body = r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"stack"}]}"#;
+    let mut bodies = Vec::new();
+    for expected in ["MISS", "HIT", "HIT"] {
+        let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+            .header("authorization", "Bearer sk-stack")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.headers()["x-llm-cache"], expected);
+        bodies.push(response.into_body().collect().await.unwrap().to_bytes());
+    }
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "hits replay the stream byte for byte"
+    );
+    assert_eq!(mock.stats().requests_total, 1);
+    assert_eq!(connector.stats().opened, 1);
+
+    let snapshot = stats.snapshot();
+    let model = &snapshot.by_model["gpt-4o"];
+    assert_eq!(model.calls, 3);
+    assert!(model.tokens_by_kind.input > 0, "the miss consumed tokens");
+    assert_eq!(
+        model.tokens_saved.input,
+        2 * model.tokens_by_kind.input,
+        "two hits saved the same again"
+    );
+    assert!((snapshot.cache_hit_rate - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(cache.stats().hits, 2);
+}
