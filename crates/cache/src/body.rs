@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
-use llm_layers_core::{ApiKind, SseParser, StreamCompletion, StreamUsage};
+use llm_layers_core::{ApiKind, SharedStreamUsage, SseParser, StreamCompletion, StreamUsage};
 use pin_project_lite::pin_project;
 use tower::BoxError;
 
@@ -181,6 +181,7 @@ pub struct Recorder {
     size: usize,
     first_chunk: Option<Instant>,
     events: Option<(SseParser, StreamUsage)>,
+    shared: Option<SharedStreamUsage>,
 }
 
 impl Recorder {
@@ -188,8 +189,9 @@ impl Recorder {
         pending: Pending,
         publisher: Option<Publisher>,
         kind: ApiKind,
-        sse: bool,
+        shared: Option<SharedStreamUsage>,
     ) -> Recorder {
+        let sse = shared.is_some();
         Recorder {
             pending: Some(pending),
             publisher,
@@ -197,6 +199,7 @@ impl Recorder {
             size: 0,
             first_chunk: None,
             events: sse.then(|| (SseParser::new(), StreamUsage::new(kind))),
+            shared,
         }
     }
 }
@@ -231,6 +234,9 @@ impl<E> BodyObserver<E> for Recorder {
             .as_ref()
             .is_some_and(|(_, usage)| usage.completion() == StreamCompletion::Failed);
         let complete = matches!(end, BodyEnd::Complete) && !failed_in_stream;
+        if let (Some(shared), Some((_, usage))) = (&self.shared, &self.events) {
+            shared.publish(usage);
+        }
         // Store first, then release the followers: whoever comes next finds
         // the entry.
         self.store(complete);

@@ -12,7 +12,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_core::prepare::with_facts;
-use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
+use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts, SharedStreamUsage};
 use tower::Service;
 
 use crate::body::{CacheBody, Pending, Recorder, Replay};
@@ -224,10 +224,15 @@ fn record<B: Body<Data = Bytes>>(
         counters: shared.counters.clone(),
         max_entry_bytes: shared.config.max_entry_bytes,
     };
-    let recorder = Recorder::new(pending, publisher, facts.kind(), sse);
+    // The recorder parses the stream anyway: outer layers read its result.
+    let shared = sse.then(SharedStreamUsage::new);
+    let recorder = Recorder::new(pending, publisher, facts.kind(), shared.clone());
     let mut response = response.map(|body| CacheBody::Recorded {
         body: llm_layers_core::tap::TapBody::new(body, recorder),
     });
+    if let Some(shared) = shared {
+        response.extensions_mut().insert(shared);
+    }
     mark(&mut response, outcome, Some(key), None);
     response
 }

@@ -35,4 +35,4 @@ pub use error::{find_upstream_error, UpstreamError};
 pub use facts::{Opaque, RequestFacts};
 pub use key::{BodyDigest, CanonicalKey, CredentialFingerprint};
 pub use sse::{SseEvent, SseParser};
-pub use usage::{StreamCompletion, StreamUsage, Usage};
+pub use usage::{SharedStreamUsage, StreamCompletion, StreamUsage, Usage};

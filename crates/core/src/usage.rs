@@ -313,6 +313,30 @@ fn has_object_member(data: &[u8], name: &Finder<'_>) -> bool {
     false
 }
 
+/// A stream's usage and completion, shared between layers so that a
+/// stream is parsed once: the layer that parses it puts this in the
+/// response extensions and publishes its result when the body ends; outer
+/// layers, which see the end after it, read the result instead of parsing.
+#[derive(Clone, Debug, Default)]
+pub struct SharedStreamUsage(std::sync::Arc<std::sync::Mutex<Option<StreamUsage>>>);
+
+impl SharedStreamUsage {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Publishes the parsing layer's result.
+    pub fn publish(&self, usage: &StreamUsage) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(usage.clone());
+    }
+
+    /// The published result, once the parsing layer has seen the end.
+    pub fn get(&self) -> Option<StreamUsage> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 #[derive(Deserialize)]
 struct OpenAiChatResponse {
     model: Option<String>,

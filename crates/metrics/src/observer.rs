@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use llm_layers_core::tap::{BodyEnd, BodyObserver};
 use llm_layers_core::usage::token_usage_from_json;
-use llm_layers_core::{ApiKind, CacheOutcome, SseParser, StreamCompletion, StreamUsage, Usage};
+use llm_layers_core::{
+    ApiKind, CacheOutcome, SharedStreamUsage, SseParser, StreamCompletion, StreamUsage, Usage,
+};
 use metrics::Gauge;
 
 use crate::classify::ErrorKind;
@@ -77,6 +79,8 @@ enum UsageReader {
         parser: SseParser,
         usage: StreamUsage,
     },
+    /// An inner layer parses the stream and publishes its result here.
+    SharedSse(SharedStreamUsage),
     /// The body's frames (reference-counted, not copied) up to a limit.
     Json {
         frames: Vec<Bytes>,
@@ -102,9 +106,12 @@ impl CallObserver {
         status_error: Option<ErrorKind>,
         cache: Option<CacheOutcome>,
         sse: bool,
+        shared: Option<SharedStreamUsage>,
     ) -> CallObserver {
         let reader = if status_error.is_some() {
             UsageReader::None
+        } else if let (true, Some(shared)) = (sse, shared) {
+            UsageReader::SharedSse(shared)
         } else if sse {
             UsageReader::Sse {
                 parser: SseParser::new(),
@@ -130,13 +137,15 @@ impl CallObserver {
     fn finish(&mut self, end_error: Option<ErrorKind>) {
         let Some(call) = self.call.take() else { return };
         let mut error = self.error.or(end_error);
+        let shared = match &self.reader {
+            UsageReader::SharedSse(shared) => shared.get(),
+            _ => None,
+        };
         let usage: Option<Usage> = match &mut self.reader {
-            UsageReader::Sse { usage, .. } => {
-                if usage.completion() == StreamCompletion::Failed {
-                    error = error.or(Some(ErrorKind::StreamError));
-                }
-                usage.usage().cloned()
-            }
+            UsageReader::Sse { usage, .. } => stream_result(usage, &mut error),
+            UsageReader::SharedSse(_) => shared
+                .as_ref()
+                .and_then(|usage| stream_result(usage, &mut error)),
             UsageReader::Json {
                 frames,
                 overflowed: false,
@@ -148,7 +157,7 @@ impl CallObserver {
             _ => None,
         };
         let time_to_first_chunk = match self.reader {
-            UsageReader::Sse { .. } => self.first_chunk,
+            UsageReader::Sse { .. } | UsageReader::SharedSse(_) => self.first_chunk,
             _ => None,
         };
         call.registry.finish(
@@ -165,8 +174,21 @@ impl CallObserver {
     }
 
     fn stream_completed(&self) -> bool {
-        matches!(&self.reader, UsageReader::Sse { usage, .. } if usage.completion() == StreamCompletion::Completed)
+        let completion = match &self.reader {
+            UsageReader::Sse { usage, .. } => Some(usage.completion()),
+            UsageReader::SharedSse(shared) => shared.get().map(|usage| usage.completion()),
+            _ => None,
+        };
+        completion == Some(StreamCompletion::Completed)
     }
+}
+
+/// A stream's usage; an in-stream failure becomes the call's error.
+fn stream_result(usage: &StreamUsage, error: &mut Option<ErrorKind>) -> Option<Usage> {
+    if usage.completion() == StreamCompletion::Failed {
+        *error = error.or(Some(ErrorKind::StreamError));
+    }
+    usage.usage().cloned()
 }
 
 impl<E> BodyObserver<E> for CallObserver {
@@ -192,7 +214,7 @@ impl<E> BodyObserver<E> for CallObserver {
                     frames.push(data.clone());
                 }
             }
-            UsageReader::None => {}
+            UsageReader::SharedSse(_) | UsageReader::None => {}
         }
     }
 

@@ -14,7 +14,7 @@ use http_body::Body;
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_core::prepare::{with_facts, FactsFuture};
 use llm_layers_core::tap::TapBody;
-use llm_layers_core::{CacheStatus, RequestFacts};
+use llm_layers_core::{CacheStatus, RequestFacts, SharedStreamUsage};
 use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
@@ -157,6 +157,7 @@ where
         .get(http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("text/event-stream"));
-    let observer = CallObserver::new(call, status_error, cache, sse);
+    let shared = response.extensions().get::<SharedStreamUsage>().cloned();
+    let observer = CallObserver::new(call, status_error, cache, sse, shared);
     response.map(|body| TapBody::new(body, observer))
 }
