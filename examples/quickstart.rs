@@ -2,7 +2,9 @@
 //! plain and a streamed chat completion and an Anthropic message over real
 //! TCP, and read each with the core's request facts, SSE parser and usage
 //! extraction. Then repeat a long-prompt call to show the emulated provider
-//! prompt cache at work.
+//! prompt cache at work, and finally send the same streamed call three times
+//! through the layers built so far (metrics over cache over the pooled
+//! connector) to show a response-cache hit, one connection, and the stats.
 //!
 //! `cargo run --release --example quickstart`
 
@@ -142,5 +144,64 @@ async fn main() {
     println!(
         "\nmock: {} requests over {} connection(s); emulated prompt-cache entries: {}",
         stats.requests_total, stats.connections, stats.prompt_cache_entries
+    );
+
+    through_the_layers(&chat).await;
+}
+
+/// The same streamed call three times through metrics, cache and the pooled
+/// connector.
+async fn through_the_layers(url: &str) {
+    use llm_layers::cache::{CacheConfig, CacheLayer};
+    use llm_layers::connector::HyperConnector;
+    use llm_layers::metrics::{MetricsConfig, MetricsLayer};
+    use tower::{ServiceBuilder, ServiceExt};
+
+    let metrics = MetricsLayer::new(MetricsConfig::default());
+    let stats = metrics.stats();
+    let cache = CacheLayer::new(CacheConfig::default());
+    let connector = HyperConnector::builder().build().expect("connector");
+    let client = ServiceBuilder::new()
+        .layer(metrics)
+        .layer(cache.clone())
+        .service(connector.clone());
+    println!("\nthe same streamed call three times through metrics -> cache -> pooled connector:");
+    for call in 1..=3 {
+        let request = http::Request::post(url)
+            .header("authorization", "Bearer sk-quickstart")
+            .body(Full::new(Bytes::from_static(
+                br#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Summarise the workflow"}]}"#,
+            )))
+            .expect("valid request");
+        let started = Instant::now();
+        let response = client.clone().oneshot(request).await.expect("answer");
+        let outcome = response.headers()["x-llm-cache"]
+            .to_str()
+            .unwrap_or("?")
+            .to_owned();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        println!(
+            "  call {call}: x-llm-cache {outcome:<5} {:>6} bytes in {:.2} ms",
+            body.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    let pool = connector.stats();
+    let cache_stats = cache.stats();
+    let snapshot = stats.snapshot();
+    let model = &snapshot.by_model["gpt-4o-mini"];
+    println!(
+        "  connections opened {}, cache hits {} / misses {}, tokens billed {} (input {}), tokens saved by the cache {}",
+        pool.opened,
+        cache_stats.hits,
+        cache_stats.misses,
+        model.tokens,
+        model.tokens_by_kind.input,
+        model.tokens_saved.input + model.tokens_saved.output
     );
 }
