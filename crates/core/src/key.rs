@@ -3,7 +3,7 @@
 //! The key is blake3 over, in this order and each length-prefixed: the
 //! method, the target (authority + path + query, the `key` query parameter
 //! left out), the credential fingerprint (or a marker for none), and the
-//! digest of the canonical JSON body (see [`crate::canonical`]). The body
+//! digest of the canonical JSON body (object keys sorted, whitespace dropped). The body
 //! digest is the only costly part and is computed once per request; keys
 //! with another partition or a namespace are derived from it cheaply.
 

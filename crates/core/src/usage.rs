@@ -66,7 +66,7 @@ impl Usage {
 /// `None` when the body is not JSON or carries no usage.
 ///
 /// The top-level `usage` (and `model`) members are located without parsing
-/// the generated text in between (see [`crate::json_member`]); a body
+/// the generated text in between; a body
 /// where that cannot be proven safe gets a full parse.
 pub fn usage_from_json(kind: ApiKind, body: &[u8]) -> Option<Usage> {
     usage_from_members(kind, body, true).or_else(|| usage_from_full_parse(kind, body))
