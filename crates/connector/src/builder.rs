@@ -12,7 +12,7 @@ use tower::limit::ConcurrencyLimit;
 use tower::util::Either;
 
 use crate::connect::Connect;
-use crate::service::{HyperConnector, PooledClient};
+use crate::service::{HyperConnector, PooledClient, RequestBody};
 use crate::stats::PoolStats;
 
 /// Which certificate authorities to trust.
@@ -147,9 +147,7 @@ impl HyperConnectorBuilder {
     /// Builds the connector for request bodies of type `B`.
     pub fn build<B>(self) -> Result<HyperConnector<B>, BuildError>
     where
-        B: http_body::Body + Send + Unpin + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: RequestBody,
     {
         crate::stats::describe();
         let tls = self.tls_config()?;

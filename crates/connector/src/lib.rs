@@ -56,5 +56,5 @@ mod stats;
 
 pub use builder::{BuildError, HyperConnectorBuilder, Roots};
 pub use error::{BoxError, ConnectorError, UpstreamError};
-pub use service::{HyperConnector, ResponseFuture};
+pub use service::{HyperConnector, RequestBody, ResponseFuture};
 pub use stats::{names, ConnectionUse, HostSnapshot, PoolSnapshot};

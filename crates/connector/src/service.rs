@@ -17,6 +17,18 @@ use crate::connect::Connect;
 use crate::error::{classify, ConnectorError};
 use crate::stats::{ConnectionMeta, PoolSnapshot, PoolStats};
 
+/// The request bodies the connector can send: what hyper-util's client
+/// needs, named once.
+pub trait RequestBody:
+    http_body::Body<Data: Send, Error: Into<crate::BoxError>> + Send + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data: Send, Error: Into<crate::BoxError>> + Send + Unpin + 'static
+{
+}
+
 /// The pooled client at the bottom of the stack. Cheap to clone: clones
 /// share the pool and the statistics.
 pub struct HyperConnector<B> {
@@ -57,9 +69,7 @@ impl<B> HyperConnector<B> {
 
 impl<B> Service<Request<B>> for HyperConnector<B>
 where
-    B: http_body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: RequestBody,
 {
     type Response = Response<Incoming>;
     type Error = ConnectorError;
@@ -94,9 +104,7 @@ impl<B> Clone for PooledClient<B> {
 
 impl<B> Service<Request<B>> for PooledClient<B>
 where
-    B: http_body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: RequestBody,
 {
     type Response = Response<Incoming>;
     type Error = ConnectorError;
