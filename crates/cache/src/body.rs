@@ -11,7 +11,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
-use llm_layers_core::{ApiKind, SharedStreamUsage, SseParser, StreamCompletion, StreamUsage};
+use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::StreamCompletion;
 use pin_project_lite::pin_project;
 use tower::BoxError;
 
@@ -180,26 +181,22 @@ pub struct Recorder {
     chunks: Vec<TimedChunk>,
     size: usize,
     first_chunk: Option<Instant>,
-    events: Option<(SseParser, StreamUsage)>,
-    shared: Option<SharedStreamUsage>,
+    events: ResponseUsage,
 }
 
 impl Recorder {
     pub(crate) fn new(
         pending: Pending,
         publisher: Option<Publisher>,
-        kind: ApiKind,
-        shared: Option<SharedStreamUsage>,
+        events: ResponseUsage,
     ) -> Recorder {
-        let sse = shared.is_some();
         Recorder {
             pending: Some(pending),
             publisher,
             chunks: Vec::new(),
             size: 0,
             first_chunk: None,
-            events: sse.then(|| (SseParser::new(), StreamUsage::new(kind))),
-            shared,
+            events,
         }
     }
 }
@@ -209,9 +206,7 @@ impl<E> BodyObserver<E> for Recorder {
         if let Some(publisher) = &self.publisher {
             publisher.chunk(data);
         }
-        if let Some((parser, usage)) = &mut self.events {
-            parser.feed(data, |event| usage.observe(event));
-        }
+        self.events.on_data(data);
         let Some(pending) = &self.pending else { return };
         self.size += data.len();
         if self.size > pending.max_entry_bytes {
@@ -229,14 +224,10 @@ impl<E> BodyObserver<E> for Recorder {
     }
 
     fn on_end(&mut self, end: BodyEnd<'_, E>) {
-        let failed_in_stream = self
-            .events
-            .as_ref()
-            .is_some_and(|(_, usage)| usage.completion() == StreamCompletion::Failed);
+        // Publishes a stream parsed here for the layers outside.
+        self.events.finish();
+        let failed_in_stream = self.events.completion() == Some(StreamCompletion::Failed);
         let complete = matches!(end, BodyEnd::Complete) && !failed_in_stream;
-        if let (Some(shared), Some((_, usage))) = (&self.shared, &self.events) {
-            shared.publish(usage);
-        }
         // Store first, then release the followers: whoever comes next finds
         // the entry.
         self.store(complete);
@@ -256,7 +247,7 @@ impl Recorder {
             return;
         }
         let chunks = std::mem::take(&mut self.chunks);
-        pending.entry.body = if self.events.is_some() {
+        pending.entry.body = if self.events.is_stream() {
             CachedBody::Chunks(chunks)
         } else {
             CachedBody::Whole(join(chunks))

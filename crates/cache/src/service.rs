@@ -12,7 +12,8 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_core::prepare::with_facts;
-use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts, SharedStreamUsage};
+use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
 use tower::Service;
 
 use crate::body::{CacheBody, Pending, Recorder, Replay};
@@ -163,14 +164,6 @@ impl Shared {
     }
 }
 
-fn is_event_stream<B>(response: &Response<B>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"))
-}
-
 fn mark<B>(
     response: &mut Response<B>,
     outcome: CacheOutcome,
@@ -210,7 +203,9 @@ fn record<B: Body<Data = Bytes>>(
     outcome: CacheOutcome,
     publisher: Option<Publisher>,
 ) -> Response<CacheBody<B>> {
-    let sse = is_event_stream(&response);
+    let mut response = response;
+    // A stream is parsed once: here, or by an inner layer that publishes it.
+    let events = ResponseUsage::for_response(facts.kind(), &mut response, 0);
     let pending = Pending {
         store: shared.store.clone(),
         key,
@@ -224,15 +219,10 @@ fn record<B: Body<Data = Bytes>>(
         counters: shared.counters.clone(),
         max_entry_bytes: shared.config.max_entry_bytes,
     };
-    // The recorder parses the stream anyway: outer layers read its result.
-    let shared = sse.then(SharedStreamUsage::new);
-    let recorder = Recorder::new(pending, publisher, facts.kind(), shared.clone());
+    let recorder = Recorder::new(pending, publisher, events);
     let mut response = response.map(|body| CacheBody::Recorded {
         body: llm_layers_core::tap::TapBody::new(body, recorder),
     });
-    if let Some(shared) = shared {
-        response.extensions_mut().insert(shared);
-    }
     mark(&mut response, outcome, Some(key), None);
     response
 }

@@ -1,15 +1,13 @@
-//! Watches a response body go by: first chunk, usage (from SSE events or
-//! the JSON body) and how it ended, then records the call once.
+//! Watches a response body go by: first chunk, usage (read by the core's
+//! `ResponseUsage`) and how it ended, then records the call once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use llm_layers_core::tap::{BodyEnd, BodyObserver};
-use llm_layers_core::usage::token_usage_from_json;
-use llm_layers_core::{
-    ApiKind, CacheOutcome, SharedStreamUsage, SseParser, StreamCompletion, StreamUsage, Usage,
-};
+use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::{ApiKind, CacheOutcome, StreamCompletion, Usage};
 use metrics::Gauge;
 
 use crate::classify::ErrorKind;
@@ -73,31 +71,13 @@ impl CallStart {
     }
 }
 
-/// How usage is read from the body.
-enum UsageReader {
-    Sse {
-        parser: SseParser,
-        usage: StreamUsage,
-    },
-    /// An inner layer parses the stream and publishes its result here.
-    SharedSse(SharedStreamUsage),
-    /// The body's frames (reference-counted, not copied) up to a limit.
-    Json {
-        frames: Vec<Bytes>,
-        size: usize,
-        limit: usize,
-        overflowed: bool,
-    },
-    None,
-}
-
 /// The body observer of one call.
 pub struct CallObserver {
     call: Option<CallStart>,
     error: Option<ErrorKind>,
     cache: Option<CacheOutcome>,
     first_chunk: Option<Duration>,
-    reader: UsageReader,
+    reader: ResponseUsage,
 }
 
 impl CallObserver {
@@ -105,26 +85,8 @@ impl CallObserver {
         call: CallStart,
         status_error: Option<ErrorKind>,
         cache: Option<CacheOutcome>,
-        sse: bool,
-        shared: Option<SharedStreamUsage>,
+        reader: ResponseUsage,
     ) -> CallObserver {
-        let reader = if status_error.is_some() {
-            UsageReader::None
-        } else if let (true, Some(shared)) = (sse, shared) {
-            UsageReader::SharedSse(shared)
-        } else if sse {
-            UsageReader::Sse {
-                parser: SseParser::new(),
-                usage: StreamUsage::new(call.kind),
-            }
-        } else {
-            UsageReader::Json {
-                frames: Vec::new(),
-                size: 0,
-                limit: call.registry.config().max_response_bytes,
-                overflowed: false,
-            }
-        };
         CallObserver {
             call: Some(call),
             error: status_error,
@@ -137,28 +99,15 @@ impl CallObserver {
     fn finish(&mut self, end_error: Option<ErrorKind>) {
         let Some(call) = self.call.take() else { return };
         let mut error = self.error.or(end_error);
-        let shared = match &self.reader {
-            UsageReader::SharedSse(shared) => shared.get(),
-            _ => None,
-        };
-        let usage: Option<Usage> = match &mut self.reader {
-            UsageReader::Sse { usage, .. } => stream_result(usage, &mut error),
-            UsageReader::SharedSse(_) => shared
-                .as_ref()
-                .and_then(|usage| stream_result(usage, &mut error)),
-            UsageReader::Json {
-                frames,
-                overflowed: false,
-                ..
-            } => match frames.as_slice() {
-                [one] => token_usage_from_json(call.kind, one),
-                many => token_usage_from_json(call.kind, &many.concat()),
-            },
-            _ => None,
-        };
-        let time_to_first_chunk = match self.reader {
-            UsageReader::Sse { .. } | UsageReader::SharedSse(_) => self.first_chunk,
-            _ => None,
+        let usage: Option<Usage> = self.reader.finish();
+        if self.reader.completion() == Some(StreamCompletion::Failed) {
+            // An in-stream failure is the call's error.
+            error = error.or(Some(ErrorKind::StreamError));
+        }
+        let time_to_first_chunk = if self.reader.is_stream() {
+            self.first_chunk
+        } else {
+            None
         };
         call.registry.finish(
             &call.entry,
@@ -172,23 +121,6 @@ impl CallObserver {
         );
         drop(call.in_flight);
     }
-
-    fn stream_completed(&self) -> bool {
-        let completion = match &self.reader {
-            UsageReader::Sse { usage, .. } => Some(usage.completion()),
-            UsageReader::SharedSse(shared) => shared.get().map(|usage| usage.completion()),
-            _ => None,
-        };
-        completion == Some(StreamCompletion::Completed)
-    }
-}
-
-/// A stream's usage; an in-stream failure becomes the call's error.
-fn stream_result(usage: &StreamUsage, error: &mut Option<ErrorKind>) -> Option<Usage> {
-    if usage.completion() == StreamCompletion::Failed {
-        *error = error.or(Some(ErrorKind::StreamError));
-    }
-    usage.usage().cloned()
 }
 
 impl<E> BodyObserver<E> for CallObserver {
@@ -198,24 +130,7 @@ impl<E> BodyObserver<E> for CallObserver {
                 self.first_chunk = Some(call.started.elapsed());
             }
         }
-        match &mut self.reader {
-            UsageReader::Sse { parser, usage } => parser.feed(data, |event| usage.observe(event)),
-            UsageReader::Json {
-                frames,
-                size,
-                limit,
-                overflowed,
-            } => {
-                *size += data.len();
-                if *size > *limit {
-                    *overflowed = true;
-                    frames.clear();
-                } else if !*overflowed {
-                    frames.push(data.clone());
-                }
-            }
-            UsageReader::SharedSse(_) | UsageReader::None => {}
-        }
+        self.reader.on_data(data);
     }
 
     fn on_end(&mut self, end: BodyEnd<'_, E>) {
@@ -224,7 +139,9 @@ impl<E> BodyObserver<E> for CallObserver {
             BodyEnd::Error(_) => Some(ErrorKind::StreamAborted),
             // A stream whose terminal event arrived is complete even if the
             // caller did not read the last empty frame.
-            BodyEnd::Dropped if self.stream_completed() => None,
+            BodyEnd::Dropped if self.reader.completion() == Some(StreamCompletion::Completed) => {
+                None
+            }
             BodyEnd::Dropped => Some(ErrorKind::Cancelled),
         };
         self.finish(end_error);

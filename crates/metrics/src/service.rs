@@ -14,7 +14,8 @@ use http_body::Body;
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_core::prepare::{with_facts, FactsFuture};
 use llm_layers_core::tap::TapBody;
-use llm_layers_core::{CacheStatus, RequestFacts, SharedStreamUsage};
+use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::{CacheStatus, RequestFacts};
 use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
@@ -142,7 +143,7 @@ where
 
 fn observe<ResBody>(
     call: CallStart,
-    response: Response<ResBody>,
+    mut response: Response<ResBody>,
 ) -> Response<TapBody<ResBody, CallObserver>>
 where
     ResBody: Body<Data = Bytes>,
@@ -152,12 +153,11 @@ where
         .extensions()
         .get::<CacheStatus>()
         .map(|status| status.outcome);
-    let sse = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"));
-    let shared = response.extensions().get::<SharedStreamUsage>().cloned();
-    let observer = CallObserver::new(call, status_error, cache, sse, shared);
+    let json_limit = match status_error {
+        Some(_) => 0,
+        None => call.registry.config().max_response_bytes,
+    };
+    let reader = ResponseUsage::for_response(call.kind, &mut response, json_limit);
+    let observer = CallObserver::new(call, status_error, cache, reader);
     response.map(|body| TapBody::new(body, observer))
 }

@@ -1,0 +1,201 @@
+//! Reading a response's token usage as its body goes by, parsing a stream
+//! once however many layers want its usage.
+//!
+//! [`ResponseUsage::for_response`] looks at the response head and picks the
+//! cheapest way: a failed status has no usage; an SSE stream is read from
+//! the [`SharedStreamUsage`] an inner layer already publishes, or parsed
+//! here (and then published for the layers outside); a JSON body is kept
+//! (reference-counted frames, up to a limit) and read once at its end.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use llm_layers_core::usage_reader::ResponseUsage;
+//! use llm_layers_core::ApiKind;
+//!
+//! let body = Bytes::from_static(
+//!     br#"{"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#,
+//! );
+//! let mut response = http::Response::new(());
+//! let mut reader = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 1 << 20);
+//! reader.on_data(&body);
+//! let usage = reader.finish().unwrap();
+//! assert_eq!((usage.input_tokens, usage.output_tokens), (12, 3));
+//! ```
+
+use bytes::Bytes;
+use http::Response;
+
+use crate::api::ApiKind;
+use crate::sse::SseParser;
+use crate::usage::{
+    token_usage_from_json, SharedStreamUsage, StreamCompletion, StreamUsage, Usage,
+};
+
+/// Reads one response's usage; see the module documentation.
+pub struct ResponseUsage {
+    kind: ApiKind,
+    mode: Mode,
+}
+
+enum Mode {
+    /// This reader parses the stream and publishes the result.
+    Parse {
+        parser: SseParser,
+        usage: StreamUsage,
+        publish: SharedStreamUsage,
+    },
+    /// An inner layer parses the stream and publishes its result here.
+    Shared(SharedStreamUsage),
+    /// The body's frames (reference-counted, not copied) up to a limit.
+    Json {
+        frames: Vec<Bytes>,
+        size: usize,
+        limit: usize,
+        overflowed: bool,
+    },
+    /// Nothing to read.
+    None,
+}
+
+impl ResponseUsage {
+    /// Chooses how to read `response`'s usage. A stream nobody parses yet
+    /// gets a [`SharedStreamUsage`] in its extensions, published when the
+    /// body ends. A JSON body is kept up to `json_limit` bytes (0: not read).
+    pub fn for_response<B>(kind: ApiKind, response: &mut Response<B>, json_limit: usize) -> Self {
+        let mode = if !response.status().is_success() {
+            Mode::None
+        } else if is_event_stream(response) {
+            match response.extensions().get::<SharedStreamUsage>() {
+                Some(shared) => Mode::Shared(shared.clone()),
+                None => {
+                    let publish = SharedStreamUsage::new();
+                    response.extensions_mut().insert(publish.clone());
+                    Mode::Parse {
+                        parser: SseParser::new(),
+                        usage: StreamUsage::new(kind),
+                        publish,
+                    }
+                }
+            }
+        } else if json_limit > 0 {
+            Mode::Json {
+                frames: Vec::new(),
+                size: 0,
+                limit: json_limit,
+                overflowed: false,
+            }
+        } else {
+            Mode::None
+        };
+        ResponseUsage { kind, mode }
+    }
+
+    /// Whether the response is an SSE stream.
+    pub fn is_stream(&self) -> bool {
+        matches!(self.mode, Mode::Parse { .. } | Mode::Shared(_))
+    }
+
+    /// A data frame passed by.
+    pub fn on_data(&mut self, data: &Bytes) {
+        match &mut self.mode {
+            Mode::Parse { parser, usage, .. } => parser.feed(data, |event| usage.observe(event)),
+            Mode::Json {
+                frames,
+                size,
+                limit,
+                overflowed,
+            } => {
+                *size += data.len();
+                if *size > *limit {
+                    *overflowed = true;
+                    *frames = Vec::new();
+                } else if !*overflowed {
+                    frames.push(data.clone());
+                }
+            }
+            Mode::Shared(_) | Mode::None => {}
+        }
+    }
+
+    /// How the stream has ended so far, as its events tell; `None` for a
+    /// body that is not a stream, or a shared stream not yet published.
+    pub fn completion(&self) -> Option<StreamCompletion> {
+        match &self.mode {
+            Mode::Parse { usage, .. } => Some(usage.completion()),
+            Mode::Shared(shared) => shared.get().map(|usage| usage.completion()),
+            Mode::Json { .. } | Mode::None => None,
+        }
+    }
+
+    /// The body ended (or was dropped): publishes a parsed stream for the
+    /// layers outside and returns the usage, if the body carried one.
+    pub fn finish(&mut self) -> Option<Usage> {
+        match &mut self.mode {
+            Mode::Parse { usage, publish, .. } => {
+                publish.publish(usage);
+                usage.usage().cloned()
+            }
+            Mode::Shared(shared) => shared.get().and_then(|usage| usage.usage().cloned()),
+            Mode::Json {
+                frames,
+                overflowed: false,
+                ..
+            } => match frames.as_slice() {
+                [one] => token_usage_from_json(self.kind, one),
+                many => token_usage_from_json(self.kind, &many.concat()),
+            },
+            Mode::Json { .. } | Mode::None => None,
+        }
+    }
+}
+
+/// Whether the response is `text/event-stream`.
+pub fn is_event_stream<B>(response: &Response<B>) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sse_response() -> Response<()> {
+        Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(())
+            .unwrap()
+    }
+
+    const STREAM: &[u8] = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+
+    #[test]
+    fn an_outer_reader_uses_the_inner_parse() {
+        let mut response = sse_response();
+        let mut inner = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 0);
+        let mut outer = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 0);
+        assert!(inner.is_stream() && outer.is_stream());
+        inner.on_data(&Bytes::from_static(STREAM));
+        outer.on_data(&Bytes::from_static(STREAM));
+        assert_eq!(outer.completion(), None, "nothing published before the end");
+        let usage = inner.finish().unwrap();
+        assert_eq!(usage.input_tokens, 7);
+        assert_eq!(outer.completion(), Some(StreamCompletion::Completed));
+        assert_eq!(outer.finish().unwrap().output_tokens, 2);
+    }
+
+    #[test]
+    fn failed_statuses_and_oversized_json_have_no_usage() {
+        let mut failed = Response::builder().status(500).body(()).unwrap();
+        let mut reader = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut failed, 1 << 20);
+        reader.on_data(&Bytes::from_static(br#"{"usage":{"prompt_tokens":1}}"#));
+        assert!(reader.finish().is_none());
+
+        let mut ok = Response::new(());
+        let mut reader = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut ok, 8);
+        reader.on_data(&Bytes::from_static(br#"{"usage":{"prompt_tokens":1}}"#));
+        assert!(reader.finish().is_none());
+    }
+}
