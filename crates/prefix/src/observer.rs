@@ -1,0 +1,89 @@
+//! Credits a response's usage to the static prefix of its request.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use llm_layers_core::tap::{BodyEnd, BodyObserver};
+use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::ApiKind;
+
+use crate::report::PrefixReport;
+use crate::stats::Row;
+
+/// The body observer of one call.
+pub struct PrefixObserver {
+    tracked: Option<Tracked>,
+    reader: Option<ResponseUsage>,
+}
+
+struct Tracked {
+    row: Arc<Row>,
+    report: PrefixReport,
+    kind: ApiKind,
+    json_limit: usize,
+}
+
+impl PrefixObserver {
+    /// For a request the layer left untouched: watches nothing.
+    pub(crate) fn idle() -> Self {
+        PrefixObserver {
+            tracked: None,
+            reader: None,
+        }
+    }
+
+    pub(crate) fn new(
+        row: Arc<Row>,
+        report: PrefixReport,
+        kind: ApiKind,
+        json_limit: usize,
+    ) -> Self {
+        PrefixObserver {
+            tracked: Some(Tracked {
+                row,
+                report,
+                kind,
+                json_limit,
+            }),
+            reader: None,
+        }
+    }
+
+    pub(crate) fn report(&self) -> Option<PrefixReport> {
+        self.tracked.as_ref().map(|tracked| tracked.report)
+    }
+
+    pub(crate) fn kind(&self) -> ApiKind {
+        self.tracked
+            .as_ref()
+            .map_or(ApiKind::Unknown, |tracked| tracked.kind)
+    }
+
+    pub(crate) fn json_limit(&self) -> usize {
+        self.tracked
+            .as_ref()
+            .map_or(0, |tracked| tracked.json_limit)
+    }
+
+    pub(crate) fn with_reader(mut self, reader: ResponseUsage) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+}
+
+impl<E> BodyObserver<E> for PrefixObserver {
+    fn on_data(&mut self, data: &Bytes) {
+        if let Some(reader) = &mut self.reader {
+            reader.on_data(data);
+        }
+    }
+
+    fn on_end(&mut self, _end: BodyEnd<'_, E>) {
+        let (Some(reader), Some(tracked)) = (&mut self.reader, &self.tracked) else {
+            return;
+        };
+        if let Some(usage) = reader.finish() {
+            tracked.row.usage(&usage);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The rewrite of one request body, from the core's request facts: the
+//! shared parsed JSON is cloned, repaired by the provider's module, and
+//! serialised once, only if something changed.
+
+use bytes::Bytes;
+use llm_layers_core::{ApiKind, RequestFacts};
+use serde_json::{Map, Value};
+
+use crate::config::PrefixConfig;
+use crate::report::{PrefixFingerprint, PrefixReport, Rewrites};
+use crate::volatile::{Split, VolatileFinder};
+use crate::{anthropic, openai};
+
+/// The configuration, with what it implies worked out once.
+pub(crate) struct Rewriter {
+    pub config: PrefixConfig,
+    pub finder: VolatileFinder,
+}
+
+/// The result: a new body (or none, when nothing changed) and the report.
+pub(crate) struct Rewritten {
+    pub body: Option<Bytes>,
+    pub report: PrefixReport,
+}
+
+/// The state of one rewrite, handed to the provider modules.
+pub(crate) struct Context<'a> {
+    pub rewriter: &'a Rewriter,
+    pub statics: &'a [String],
+    pub rewrites: Rewrites,
+    prefix: blake3::Hasher,
+    pub prefix_tokens: u64,
+}
+
+impl<'a> Context<'a> {
+    pub fn config(&self) -> &PrefixConfig {
+        &self.rewriter.config
+    }
+
+    /// Adds a piece of the static prefix to the fingerprint and estimate.
+    pub fn static_piece(&mut self, text: &str) {
+        self.prefix.update(&(text.len() as u64).to_le_bytes());
+        self.prefix.update(text.as_bytes());
+        self.prefix_tokens += self.rewriter.config.estimator.tokens(text);
+    }
+
+    /// Adds a JSON value (a tool, a schema) to the static prefix as it will be sent.
+    pub fn static_json(&mut self, value: &Value) {
+        let text = value.to_string();
+        self.static_piece(&text);
+    }
+
+    pub fn fingerprint(&self) -> PrefixFingerprint {
+        let hash = self.prefix.finalize();
+        let mut short = [0; 8];
+        short.copy_from_slice(&hash.as_bytes()[..8]);
+        PrefixFingerprint(short)
+    }
+
+    /// Splits a system text into what stays and what moves.
+    pub fn split(&self, text: &str) -> Option<Split> {
+        self.rewriter.finder.split(text, self.statics)
+    }
+
+    /// Sorts the keys of a tool or schema when stable serialisation is on.
+    pub fn stabilise(&mut self, value: &mut Value) {
+        if self.config().stable_serialisation {
+            self.rewrites.sorted_keys |= crate::stable::sort_keys(value);
+        }
+    }
+
+    /// Stabilises every tool and, if asked, sorts them by name.
+    pub fn stabilise_tools(&mut self, tools: &mut [Value], name: fn(&Value) -> Option<&str>) {
+        for tool in tools.iter_mut() {
+            self.stabilise(tool);
+        }
+        if self.config().reorder_tools && !tools.is_sorted_by_key(|tool| name(tool)) {
+            tools.sort_by(|a, b| name(a).cmp(&name(b)));
+            self.rewrites.reordered_tools = true;
+        }
+        for tool in tools.iter() {
+            self.static_json(tool);
+        }
+    }
+}
+
+impl Rewriter {
+    pub fn new(config: PrefixConfig) -> Rewriter {
+        let finder = config.finder();
+        Rewriter { config, finder }
+    }
+
+    /// Rewrites the request these facts describe; `None` when the layer
+    /// does not understand it (it is then forwarded untouched).
+    pub fn rewrite(&self, facts: &RequestFacts, statics: &[String]) -> Option<Rewritten> {
+        let rewrite: fn(&mut Map<String, Value>, &mut Context<'_>) = match facts.kind() {
+            ApiKind::OpenAiChat => openai::chat,
+            ApiKind::OpenAiResponses => openai::responses,
+            ApiKind::AnthropicMessages => anthropic::messages,
+            _ => return None,
+        };
+        let mut body = facts.json()?.as_object()?.clone();
+        let mut cx = Context {
+            rewriter: self,
+            statics,
+            rewrites: Rewrites::default(),
+            prefix: blake3::Hasher::new(),
+            prefix_tokens: 0,
+        };
+        rewrite(&mut body, &mut cx);
+        let report = PrefixReport {
+            fingerprint: cx.fingerprint(),
+            estimated_prefix_tokens: cx.prefix_tokens,
+            minimum_tokens: self
+                .config
+                .minimums
+                .minimum(facts.provider(), facts.model()),
+            rewrites: cx.rewrites,
+        };
+        let body = match report.rewrites.any() {
+            true => serde_json::to_vec(&body).ok().map(Bytes::from),
+            false => None,
+        };
+        Some(Rewritten { body, report })
+    }
+}
+
+/// The text of a message's content: a string, or its text parts joined.
+pub(crate) fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|part| match part.get("text").and_then(Value::as_str) {
+                Some(text) => text.to_owned(),
+                None => part.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
+}
+
+/// Splits the text of a content value (a string, or text parts) in place;
+/// returns the moved pieces and adds what stays to the static prefix.
+pub(crate) fn split_content(content: &mut Value, cx: &mut Context<'_>) -> Vec<String> {
+    let mut moved = Vec::new();
+    let mut split_text = |text: &mut String, cx: &mut Context<'_>| {
+        if let Some(split) = cx.split(text) {
+            *text = split.kept;
+            moved.extend(split.moved);
+        }
+        cx.static_piece(text);
+    };
+    match content {
+        Value::String(text) => split_text(text, cx),
+        Value::Array(parts) => {
+            for part in parts {
+                match part.get_mut("text") {
+                    Some(Value::String(text)) => split_text(text, cx),
+                    _ => cx.static_json(part),
+                }
+            }
+        }
+        _ => {}
+    }
+    cx.rewrites.moved_volatile += moved.len();
+    moved
+}
