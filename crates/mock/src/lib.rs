@@ -46,6 +46,7 @@ mod reply;
 mod server;
 mod stats;
 mod tls;
+pub mod workload;
 
 pub use body::{MockBody, StreamCut};
 pub use config::MockConfig;

@@ -15,9 +15,9 @@
 //! Only `cache_control` breakpoints are cached (at most 4 per request). The
 //! latest breakpoint whose prefix is cached is read
 //! (`cache_read_input_tokens`, refreshing it); every later breakpoint whose
-//! prefix reaches the model's minimum (2048 tokens for Haiku models, 1024
-//! otherwise) is written, and the tokens between the read point and the last
-//! written breakpoint are `cache_creation_input_tokens`.
+//! prefix reaches the model's minimum ([`anthropic_min_tokens`]) is
+//! written, and the tokens between the read point and the last written
+//! breakpoint are `cache_creation_input_tokens`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -146,9 +146,15 @@ impl PromptCache {
     }
 }
 
-/// The smallest prefix Anthropic caches for a model.
+/// The smallest prefix Anthropic caches for a model (its documentation,
+/// late 2026): 4096 tokens for Claude Opus 4.5 / 4.6 and Haiku 4.5, 2048 for
+/// Sonnet 4.6 and the Haiku 3 family, 1024 for the others.
 pub fn anthropic_min_tokens(model: &str) -> u64 {
-    if model.contains("haiku") {
+    const LONGEST: [&str; 3] = ["opus-4-5", "opus-4-6", "haiku-4-5"];
+    const LONGER: [&str; 3] = ["sonnet-4-6", "3-5-haiku", "3-haiku"];
+    if LONGEST.iter().any(|name| model.contains(name)) {
+        4096
+    } else if LONGER.iter().any(|name| model.contains(name)) {
         2048
     } else {
         1024
