@@ -11,9 +11,9 @@
 //!   included, with single flight, a memory and a disk store.
 //! - [`metrics`]: `MetricsLayer`, calls, latency, time to first chunk,
 //!   tokens, errors and cache outcomes per model.
-//!
-//! The other layers (prompt prefix, resilience) arrive
-//! as their crates land; see `DESIGN.md` in the shared notes for the plan.
+//! - [`prefix`]: `PromptPrefixLayer`, which rewrites requests so their
+//!   static part forms a byte-stable prefix provider prompt caches hit,
+//!   and measures the hits.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -30,3 +30,4 @@ pub use llm_layers_cache as cache;
 pub use llm_layers_connector as connector;
 pub use llm_layers_core as core;
 pub use llm_layers_metrics as metrics;
+pub use llm_layers_prefix as prefix;

@@ -17,9 +17,12 @@ pub(crate) struct Rewriter {
     pub finder: VolatileFinder,
 }
 
-/// The result: a new body (or none, when nothing changed) and the report.
-pub(crate) struct Rewritten {
+/// A rewrite's result.
+#[derive(Clone, Debug)]
+pub struct Rewritten {
+    /// The new body; `None` when nothing needed to change.
     pub body: Option<Bytes>,
+    /// What was done, the prefix's fingerprint and estimated length.
     pub report: PrefixReport,
 }
 
