@@ -55,3 +55,58 @@ async fn metrics_see_cache_hits_as_saved_tokens_and_one_connection_serves_all() 
     assert!((snapshot.cache_hit_rate - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!(cache.stats().hits, 2);
 }
+
+/// Metrics over cache over prompt prefix over the connector, streamed: the
+/// prefix layer repairs the prompt, the provider's cache serves the static
+/// prefix from the second workflow call on, the response cache answers the
+/// repeated call, and every layer reads one parse of each stream.
+#[tokio::test]
+async fn prefix_repair_and_response_cache_work_together_on_streams() {
+    use llm_layers::prefix::PromptPrefixLayer;
+    use llm_layers_mock::workload::AgentWorkflow;
+
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let metrics = MetricsLayer::new(MetricsConfig::default());
+    let prefix = PromptPrefixLayer::default();
+    let client = ServiceBuilder::new()
+        .layer(metrics.clone())
+        .layer(CacheLayer::new(CacheConfig::default()))
+        .layer(prefix.clone())
+        .service(HyperConnector::builder().build().unwrap());
+    let workflow = AgentWorkflow::default();
+    let streamed = |call| {
+        let mut body: serde_json::Value =
+            serde_json::from_str(&workflow.openai_chat("gpt-4o", call)).unwrap();
+        body["stream"] = true.into();
+        body["stream_options"] = serde_json::json!({"include_usage": true});
+        body.to_string()
+    };
+    let mut outcomes = Vec::new();
+    for call in [0, 1, 1] {
+        let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+            .header("authorization", "Bearer sk-stack")
+            .body(Full::new(Bytes::from(streamed(call))))
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        outcomes.push(response.headers()["x-llm-cache"].to_str().unwrap().to_owned());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.ends_with(b"data: [DONE]\n\n"));
+    }
+    assert_eq!(outcomes, ["MISS", "MISS", "HIT"]);
+    assert_eq!(mock.stats().requests_total, 2);
+
+    let rows = prefix.stats().snapshot();
+    assert_eq!(rows.len(), 1, "both workflow calls share one static prefix");
+    let row = &rows[0];
+    assert_eq!((row.requests, row.responses_with_usage), (2, 2));
+    assert!(
+        row.cached_tokens as f64 >= 0.9 * row.estimated_prefix_tokens as f64,
+        "the second call read the prefix from the provider's cache: {row:?}"
+    );
+    let model = &metrics.stats().snapshot().by_model["gpt-4o"];
+    assert_eq!(model.calls, 3);
+    assert_eq!(
+        model.tokens_by_kind.cache_read, row.cached_tokens,
+        "metrics and the prefix layer read the same stream usage"
+    );
+}
