@@ -88,7 +88,12 @@ async fn prefix_repair_and_response_cache_work_together_on_streams() {
             .body(Full::new(Bytes::from(streamed(call))))
             .unwrap();
         let response = client.clone().oneshot(request).await.unwrap();
-        outcomes.push(response.headers()["x-llm-cache"].to_str().unwrap().to_owned());
+        outcomes.push(
+            response.headers()["x-llm-cache"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert!(body.ends_with(b"data: [DONE]\n\n"));
     }

@@ -81,6 +81,8 @@ pub mod volatile;
 pub use anthropic::MAX_BREAKPOINTS;
 pub use config::{BreakpointTtl, PrefixConfig};
 pub use estimate::{BytesPerToken, TokenEstimator, BYTES_PER_TOKEN};
+#[cfg(feature = "tiktoken")]
+pub use estimate::{TiktokenEstimator, TokenizerError};
 pub use layer::PromptPrefixLayer;
 pub use minimum::MinimumTable;
 pub use observer::PrefixObserver;
