@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::config::BreakpointTtl;
-use crate::rewrite::{content_text, split_content, Context};
+use crate::rewrite::{content_text, slots, split_run, Context};
 
 /// Anthropic accepts at most this many breakpoints per request.
 pub const MAX_BREAKPOINTS: usize = 4;
@@ -34,19 +34,14 @@ pub(crate) fn messages(body: &mut Map<String, Value>, cx: &mut Context<'_>) {
     }
 
     if let Some(system) = body.get_mut("system") {
-        let moved = split_content(system, cx);
-        let static_blocks = match system {
-            Value::String(text) if !text.is_empty() => 1,
-            Value::Array(blocks) => blocks.len(),
-            _ => 0,
-        };
+        let (moved, last_static) = split_run(&mut slots(system), cx);
         if !moved.is_empty() {
             if let Some(blocks) = as_blocks(system) {
                 blocks.push(json!({"type": "text", "text": moved.join("\n")}));
             }
         }
-        if static_blocks > 0 {
-            candidates.push((Place::System(static_blocks - 1), cx.prefix_tokens));
+        if let Some(last) = last_static {
+            candidates.push((Place::System(last), cx.prefix_tokens));
         }
     }
 

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::rewrite::{split_content, Context};
+use crate::rewrite::{slots, split_run, Context};
 
 /// `/v1/chat/completions`.
 pub(crate) fn chat(body: &mut Map<String, Value>, cx: &mut Context<'_>) {
@@ -38,7 +38,7 @@ pub(crate) fn responses(body: &mut Map<String, Value>, cx: &mut Context<'_>) {
         cx.static_json(format);
     }
     let moved = match body.get_mut("instructions") {
-        Some(instructions @ Value::String(_)) => split_content(instructions, cx),
+        Some(instructions @ Value::String(_)) => split_run(&mut slots(instructions), cx).0,
         _ => Vec::new(),
     };
     if !moved.is_empty() {
@@ -58,29 +58,39 @@ pub(crate) fn responses(body: &mut Map<String, Value>, cx: &mut Context<'_>) {
 }
 
 /// The leading system and developer messages keep their static text; the
-/// volatile pieces go into one message of the same role right after them.
+/// volatile pieces go into one message of the same role right after the
+/// last one with static text.
 fn move_volatile_system_text(messages: &mut Vec<Value>, cx: &mut Context<'_>) {
-    let mut moved: Vec<String> = Vec::new();
-    let mut moved_role = None;
-    let mut leading = 0;
-    for message in messages.iter_mut() {
-        let role = match message.get("role").and_then(Value::as_str) {
-            Some(role @ ("system" | "developer")) => role.to_owned(),
-            _ => break,
-        };
-        leading += 1;
-        cx.static_piece(&role);
-        let Some(content) = message.get_mut("content") else {
-            continue;
-        };
-        let pieces = split_content(content, cx);
-        if !pieces.is_empty() {
-            moved_role.get_or_insert(role);
-            moved.extend(pieces);
+    let leading = messages
+        .iter()
+        .take_while(|message| {
+            matches!(
+                message.get("role").and_then(Value::as_str),
+                Some("system" | "developer")
+            )
+        })
+        .count();
+    let mut owners = Vec::new();
+    let mut run = Vec::new();
+    for (index, message) in messages[..leading].iter_mut().enumerate() {
+        if let Some(content) = message.get_mut("content") {
+            let message_slots = slots(content);
+            owners.extend(std::iter::repeat_n(index, message_slots.len()));
+            run.extend(message_slots);
         }
     }
-    if let Some(role) = moved_role {
-        messages.insert(leading, json!({"role": role, "content": moved.join("\n")}));
+    let (moved, last) = split_run(&mut run, cx);
+    let Some(last) = last.map(|slot| owners[slot]) else {
+        return;
+    };
+    for message in &messages[..=last] {
+        if let Some(role) = message.get("role").and_then(Value::as_str) {
+            cx.static_piece(role);
+        }
+    }
+    if !moved.is_empty() {
+        let role = messages[last]["role"].clone();
+        messages.insert(last + 1, json!({"role": role, "content": moved.join("\n")}));
     }
 }
 

@@ -47,9 +47,18 @@ impl<'a> Context<'a> {
         self.prefix_tokens += self.rewriter.config.estimator.tokens(text);
     }
 
-    /// Adds a JSON value (a tool, a schema) to the static prefix as it will be sent.
+    /// Adds a JSON value (a tool, a schema, a block) to the static prefix
+    /// as it will be sent, less a `cache_control` member: a breakpoint marks
+    /// the prefix, it is not part of it.
     pub fn static_json(&mut self, value: &Value) {
-        let text = value.to_string();
+        let text = match value.as_object() {
+            Some(map) if map.contains_key("cache_control") => {
+                let mut map = map.clone();
+                map.shift_remove("cache_control");
+                Value::Object(map).to_string()
+            }
+            _ => value.to_string(),
+        };
         self.static_piece(&text);
     }
 
@@ -144,29 +153,70 @@ pub(crate) fn content_text(content: &Value) -> String {
     }
 }
 
-/// Splits the text of a content value (a string, or text parts) in place;
-/// returns the moved pieces and adds what stays to the static prefix.
-pub(crate) fn split_content(content: &mut Value, cx: &mut Context<'_>) -> Vec<String> {
-    let mut moved = Vec::new();
-    let mut split_text = |text: &mut String, cx: &mut Context<'_>| {
-        if let Some(split) = cx.split(text) {
-            *text = split.kept;
-            moved.extend(split.moved);
-        }
-        cx.static_piece(text);
-    };
+/// One piece of system content: a text that may hold volatile spans, or
+/// another block (an image, a document), which counts as static.
+pub(crate) enum Slot<'v> {
+    Text(&'v mut String),
+    Other(&'v Value),
+}
+
+/// The slots of a content value: a string, or a list of parts or blocks.
+pub(crate) fn slots(content: &mut Value) -> Vec<Slot<'_>> {
     match content {
-        Value::String(text) => split_text(text, cx),
-        Value::Array(parts) => {
-            for part in parts {
-                match part.get_mut("text") {
-                    Some(Value::String(text)) => split_text(text, cx),
-                    _ => cx.static_json(part),
-                }
-            }
+        Value::String(text) => vec![Slot::Text(text)],
+        Value::Array(parts) => parts.iter_mut().map(slot).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A part or block as a slot.
+pub(crate) fn slot(part: &mut Value) -> Slot<'_> {
+    if matches!(part.get("text"), Some(Value::String(_))) {
+        match part.get_mut("text") {
+            Some(Value::String(text)) => return Slot::Text(text),
+            _ => unreachable!("checked above"),
         }
-        _ => {}
+    }
+    Slot::Other(part)
+}
+
+/// Splits a run of system content. Volatile spans move out of every slot up
+/// to the last one that keeps static content; slots after it are already
+/// behind the prefix and stay as they are (so a repaired request is left
+/// alone the second time). Returns the moved pieces and the index of the
+/// last static slot, and adds the static slots to the prefix.
+pub(crate) fn split_run(
+    slots: &mut [Slot<'_>],
+    cx: &mut Context<'_>,
+) -> (Vec<String>, Option<usize>) {
+    let splits: Vec<Option<Split>> = slots
+        .iter()
+        .map(|slot| match slot {
+            Slot::Text(text) => cx.split(text),
+            Slot::Other(_) => None,
+        })
+        .collect();
+    let is_static = |index: usize| match (&slots[index], &splits[index]) {
+        (Slot::Other(_), _) => true,
+        (Slot::Text(_), Some(split)) => !split.kept.trim().is_empty(),
+        (Slot::Text(text), None) => !text.trim().is_empty(),
+    };
+    let Some(last) = (0..slots.len()).rev().find(|&index| is_static(index)) else {
+        return (Vec::new(), None);
+    };
+    let mut moved = Vec::new();
+    for (slot, split) in slots[..=last].iter_mut().zip(splits) {
+        match slot {
+            Slot::Text(text) => {
+                if let Some(split) = split {
+                    **text = split.kept;
+                    moved.extend(split.moved);
+                }
+                cx.static_piece(text);
+            }
+            Slot::Other(value) => cx.static_json(value),
+        }
     }
     cx.rewrites.moved_volatile += moved.len();
-    moved
+    (moved, Some(last))
 }

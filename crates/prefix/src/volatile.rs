@@ -4,8 +4,7 @@
 //! 1. [`StaticContent`](crate::StaticContent) named by the application: all
 //!    text outside those passages is volatile.
 //! 2. Markers the application writes around volatile spans (by default
-//!    `<dynamic>…</dynamic>`): the span, markers included, leaves the text;
-//!    what was between the markers moves.
+//!    `<dynamic>…</dynamic>`): the span, markers included, moves.
 //! 3. Detectors (ISO dates and times, UUIDs, custom regexes): the whole
 //!    line holding a match moves, so the value keeps its label
 //!    (`Current time: 2026-11-23T14:09:06Z` moves as one line).
@@ -71,33 +70,25 @@ impl VolatileFinder {
         VolatileFinder { markers, detectors }
     }
 
-    /// Splits `text`; `None` when nothing in it is volatile.
+    /// Splits `text`; `None` when nothing in it is volatile. Marker spans
+    /// come out first; the detectors then run on what is left, so a second
+    /// split of the kept text finds nothing more.
     pub fn split(&self, text: &str, statics: &[String]) -> Option<Split> {
-        let cuts = if statics.iter().any(|s| !s.is_empty()) {
-            outside_statics(text, statics)
-        } else {
-            let mut cuts = self.marker_cuts(text);
-            let detected = self.detector_cuts(text, &cuts);
-            cuts.extend(detected);
-            cuts.sort_by_key(|cut| cut.start);
-            cuts
-        };
-        if cuts.is_empty() {
-            return None;
+        if statics.iter().any(|s| !s.is_empty()) {
+            return cut(text, &outside_statics(text, statics));
         }
-        let mut kept = String::with_capacity(text.len());
-        let mut moved = Vec::with_capacity(cuts.len());
-        let mut from = 0;
-        for cut in cuts {
-            kept.push_str(&text[from..cut.start]);
-            let piece = &text[cut.moved_start..cut.moved_end];
-            if !piece.trim().is_empty() {
-                moved.push(piece.to_owned());
+        let marked = cut(text, &self.marker_cuts(text));
+        let rest = marked.as_ref().map_or(text, |split| split.kept.as_str());
+        let detected = cut(rest, &self.detector_cuts(rest));
+        match (marked, detected) {
+            (None, detected) => detected,
+            (Some(marked), None) => Some(marked),
+            (Some(mut marked), Some(detected)) => {
+                marked.kept = detected.kept;
+                marked.moved.extend(detected.moved);
+                Some(marked)
             }
-            from = cut.end;
         }
-        kept.push_str(&text[from..]);
-        Some(Split { kept, moved })
     }
 
     fn marker_cuts(&self, text: &str) -> Vec<Cut> {
@@ -113,36 +104,28 @@ impl VolatileFinder {
                 break;
             };
             let end = close + markers.close.len();
+            // The markers move with the span: the model reads what the
+            // application wrote, and a second pass sees the span as volatile.
             cuts.push(Cut {
                 start: open,
                 end,
-                moved_start: inner,
-                moved_end: close,
+                moved_start: open,
+                moved_end: end,
             });
             from = end;
         }
         cuts
     }
 
-    /// Whole lines holding a detector match, outside marker spans, merged.
-    fn detector_cuts(&self, text: &str, markers: &[Cut]) -> Vec<Cut> {
+    /// Whole lines holding a detector match, merged.
+    fn detector_cuts(&self, text: &str) -> Vec<Cut> {
         let mut lines: Vec<(usize, usize)> = Vec::new();
         for detector in &self.detectors {
             for found in detector.find_iter(text) {
-                if markers
-                    .iter()
-                    .any(|cut| found.start() < cut.end && found.end() > cut.start)
-                {
-                    continue;
-                }
                 let start = text[..found.start()].rfind('\n').map_or(0, |at| at + 1);
                 let end = text[found.end()..]
                     .find('\n')
                     .map_or(text.len(), |at| found.end() + at);
-                // A line that crosses a marker span stays where it is.
-                if markers.iter().any(|cut| start < cut.end && end > cut.start) {
-                    continue;
-                }
                 lines.push((start, end));
             }
         }
@@ -168,6 +151,26 @@ impl VolatileFinder {
         }
         cuts
     }
+}
+
+/// `text` without `cuts` (sorted, disjoint) and the pieces they move.
+fn cut(text: &str, cuts: &[Cut]) -> Option<Split> {
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut kept = String::with_capacity(text.len());
+    let mut moved = Vec::with_capacity(cuts.len());
+    let mut from = 0;
+    for cut in cuts {
+        kept.push_str(&text[from..cut.start]);
+        let piece = &text[cut.moved_start..cut.moved_end];
+        if !piece.trim().is_empty() {
+            moved.push(piece.to_owned());
+        }
+        from = cut.end;
+    }
+    kept.push_str(&text[from..]);
+    Some(Split { kept, moved })
 }
 
 /// Everything outside the named static passages that is not whitespace.
@@ -218,7 +221,7 @@ mod tests {
             .split("You are X.\n<dynamic>User: ann</dynamic>\nRules.", &[])
             .unwrap();
         assert_eq!(split.kept, "You are X.\n\nRules.");
-        assert_eq!(split.moved, ["User: ann"]);
+        assert_eq!(split.moved, ["<dynamic>User: ann</dynamic>"]);
     }
 
     #[test]

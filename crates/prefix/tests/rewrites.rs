@@ -101,7 +101,7 @@ async fn rewritten_bodies_carry_their_new_length() {
     assert_eq!(json["messages"][0]["content"], "Be brief.");
     assert_eq!(
         json["messages"][1],
-        json!({"role": "system", "content": "user ann"})
+        json!({"role": "system", "content": "<dynamic>user ann</dynamic>"})
     );
     assert_eq!(json["messages"][2]["role"], "user");
 }
@@ -328,5 +328,34 @@ proptest! {
         for word in stripped(&system).split_whitespace() {
             prop_assert!(all.contains(word), "{} lost from {:?}", word, all);
         }
+    }
+}
+
+/// A repaired request is left alone the second time: the layer can sit
+/// twice in a stack, or see a request a retry resends, without drifting.
+#[test]
+fn a_repaired_request_needs_no_second_repair() {
+    use llm_layers_core::RequestFacts;
+    use llm_layers_mock::workload::AgentWorkflow;
+
+    let layer = PromptPrefixLayer::default();
+    let workflow = AgentWorkflow::default();
+    for (path, body) in [
+        ("/v1/chat/completions", workflow.openai_chat("gpt-4o", 3)),
+        (
+            "/v1/messages",
+            workflow.anthropic_messages("claude-sonnet-4-5", 3),
+        ),
+    ] {
+        let (parts, ()) = http::Request::post(path).body(()).unwrap().into_parts();
+        let first = layer
+            .rewrite(&RequestFacts::from_parts(&parts, Bytes::from(body)), None)
+            .unwrap();
+        let repaired = first.body.expect("the workload needs repair");
+        let second = layer
+            .rewrite(&RequestFacts::from_parts(&parts, repaired), None)
+            .unwrap();
+        assert_eq!(second.body, None, "{path}: {:?}", second.report.rewrites);
+        assert_eq!(second.report.fingerprint, first.report.fingerprint);
     }
 }

@@ -1,0 +1,59 @@
+//! The prompt-prefix rewrite on arbitrary bodies: never panics, and what it
+//! sends is a JSON object with the caller's top-level members (it only adds
+//! `prompt_cache_key` or `input`), at most four Anthropic breakpoints
+//! unless the caller had more, and the same after a second rewrite.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use llm_layers_core::RequestFacts;
+use llm_layers_prefix::PromptPrefixLayer;
+use serde_json::Value;
+
+const PATHS: [&str; 3] = ["/v1/chat/completions", "/v1/responses", "/v1/messages"];
+
+fn breakpoints(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => {
+            usize::from(map.contains_key("cache_control"))
+                + map.values().map(breakpoints).sum::<usize>()
+        }
+        Value::Array(items) => items.iter().map(breakpoints).sum(),
+        _ => 0,
+    }
+}
+
+fuzz_target!(|input: (u8, &[u8])| {
+    thread_local! {
+        static LAYER: PromptPrefixLayer = PromptPrefixLayer::default();
+    }
+    let (path, body) = input;
+    let path = PATHS[path as usize % PATHS.len()];
+    let (parts, ()) = http::Request::post(path).body(()).unwrap().into_parts();
+    let facts = RequestFacts::from_parts(&parts, Bytes::copy_from_slice(body));
+    let Some(rewritten) = LAYER.with(|layer| layer.rewrite(&facts, None)) else {
+        return;
+    };
+    let Some(sent) = rewritten.body else {
+        assert!(!rewritten.report.rewrites.any());
+        return;
+    };
+    let before: Value = serde_json::from_slice(body).unwrap();
+    let after: Value = serde_json::from_slice(&sent).expect("the rewrite is JSON");
+    let (before, after) = (before.as_object().unwrap(), after.as_object().unwrap());
+    for key in before.keys() {
+        assert!(after.contains_key(key), "{key} lost");
+    }
+    for key in after.keys() {
+        assert!(
+            before.contains_key(key) || key == "prompt_cache_key" || key == "input",
+            "{key} added"
+        );
+    }
+    let had = breakpoints(&Value::Object(before.clone()));
+    assert!(breakpoints(&Value::Object(after.clone())) <= had.max(4));
+    // A repaired request needs no second repair of its volatile text.
+    let again = RequestFacts::from_parts(&parts, sent);
+    let second = LAYER.with(|layer| layer.rewrite(&again, None)).unwrap();
+    assert_eq!(second.report.fingerprint, rewritten.report.fingerprint);
+});
