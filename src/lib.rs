@@ -1,7 +1,9 @@
 //! llm-layers: Tower middleware that makes LLM API calls cheaper, faster
 //! and observable for any Rust HTTP client.
 //!
-//! This umbrella crate re-exports the workspace's crates. Today:
+//! This umbrella crate re-exports the workspace's crates and composes them:
+//! [`LlmStack`] builds the layers in their documented order (see [`stack`]).
+//!
 //!
 //! - [`core`]: provider knowledge shared by every layer: request facts and
 //!   the canonical key, usage extraction, the SSE parser, body taps.
@@ -31,3 +33,6 @@ pub use llm_layers_connector as connector;
 pub use llm_layers_core as core;
 pub use llm_layers_metrics as metrics;
 pub use llm_layers_prefix as prefix;
+
+pub mod stack;
+pub use stack::{LlmServiceBuilderExt, LlmStack, StackBody, StackService};

@@ -1,0 +1,279 @@
+//! `LlmStack`: the layers composed in their documented order, each one
+//! optional, over the pooled connector or any other inner service.
+//!
+//! The order, outermost first (as in the design notes):
+//!
+//! 1. **Metrics**: sees every call, hits included, and times it as the
+//!    caller does.
+//! 2. **Cache**: answers repeats before anything below runs; keys the
+//!    request as the caller wrote it.
+//! 3. **Prompt prefix**: repairs the request for the provider's prompt
+//!    cache; only misses reach it.
+//! 4. (Retry, circuit breaker: when the resilience layers land.)
+//! 5. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
+//!
+//! Each layer's request facts travel in the request extensions, so the
+//! body is buffered and parsed once whichever layers are on. The built
+//! service takes and returns boxed bodies ([`StackBody`]) so that any
+//! combination of layers has one type; that costs one allocation per layer
+//! per request, not per chunk.
+//!
+//! ```
+//! use http_body_util::BodyExt;
+//! use llm_layers::stack::LlmStack;
+//! use llm_layers_mock::{MockConfig, MockServer};
+//! use tower::ServiceExt;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let mock = MockServer::start(MockConfig::default()).await.unwrap();
+//! let stack = LlmStack::new();
+//! let client = stack.clone().over_connector().unwrap();
+//! for expected in ["MISS", "HIT"] {
+//!     let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+//!     let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+//!         .header("authorization", "Bearer sk-doc")
+//!         .body(llm_layers::stack::full_body(body))
+//!         .unwrap();
+//!     let response = client.clone().oneshot(request).await.unwrap();
+//!     assert_eq!(response.headers()["x-llm-cache"], expected);
+//!     response.into_body().collect().await.unwrap();
+//! }
+//! assert_eq!(stack.metrics().unwrap().stats().snapshot().total_calls, 2);
+//! # });
+//! ```
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use llm_layers_cache::{CacheConfig, CacheLayer};
+use llm_layers_connector::{BuildError, HyperConnector};
+use llm_layers_core::buffer::ReplayBody;
+use llm_layers_metrics::{MetricsConfig, MetricsLayer};
+use llm_layers_prefix::{PrefixConfig, PromptPrefixLayer};
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
+
+/// The body type of a built stack, requests and responses alike.
+pub type StackBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A built stack: clone it freely, every clone shares the layers' state.
+pub type StackService = BoxCloneSyncService<Request<StackBody>, Response<StackBody>, BoxError>;
+
+/// The layers to compose; see the module documentation for the order.
+#[derive(Clone)]
+pub struct LlmStack {
+    metrics: Option<MetricsLayer>,
+    cache: Option<CacheLayer>,
+    prefix: Option<PromptPrefixLayer>,
+}
+
+impl Default for LlmStack {
+    fn default() -> Self {
+        LlmStack::new()
+    }
+}
+
+impl LlmStack {
+    /// Every layer on, with its defaults.
+    pub fn new() -> Self {
+        LlmStack {
+            metrics: Some(MetricsLayer::new(MetricsConfig::default())),
+            cache: Some(CacheLayer::new(CacheConfig::default())),
+            prefix: Some(PromptPrefixLayer::new(PrefixConfig::default())),
+        }
+    }
+
+    /// No layer at all: the inner service alone.
+    pub fn bare() -> Self {
+        LlmStack {
+            metrics: None,
+            cache: None,
+            prefix: None,
+        }
+    }
+
+    /// Uses this metrics layer, or none.
+    pub fn with_metrics(mut self, layer: impl Into<Option<MetricsLayer>>) -> Self {
+        self.metrics = layer.into();
+        self
+    }
+
+    /// Uses this cache layer, or none.
+    pub fn with_cache(mut self, layer: impl Into<Option<CacheLayer>>) -> Self {
+        self.cache = layer.into();
+        self
+    }
+
+    /// Uses this prompt-prefix layer, or none.
+    pub fn with_prefix(mut self, layer: impl Into<Option<PromptPrefixLayer>>) -> Self {
+        self.prefix = layer.into();
+        self
+    }
+
+    /// The metrics layer, for its stats.
+    pub fn metrics(&self) -> Option<&MetricsLayer> {
+        self.metrics.as_ref()
+    }
+
+    /// The cache layer, for its stats and admin operations.
+    pub fn cache(&self) -> Option<&CacheLayer> {
+        self.cache.as_ref()
+    }
+
+    /// The prompt-prefix layer, for its stats.
+    pub fn prefix(&self) -> Option<&PromptPrefixLayer> {
+        self.prefix.as_ref()
+    }
+
+    /// The stack over a [`HyperConnector`] with its defaults.
+    pub fn over_connector(self) -> Result<StackService, BuildError> {
+        Ok(self.service(HyperConnector::builder().build()?))
+    }
+
+    /// The stack over `inner` (a connector, a test double, another client).
+    pub fn service<S, ResBody>(self, inner: S) -> StackService
+    where
+        S: Service<Request<StackBody>, Response = Response<ResBody>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        ResBody: Body<Data = Bytes> + Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
+        let mut service = boxed(inner);
+        if let Some(prefix) = self.prefix {
+            service = wrap(prefix, service);
+        }
+        if let Some(cache) = self.cache {
+            service = wrap(cache, service);
+        }
+        if let Some(metrics) = self.metrics {
+            service = wrap(metrics, service);
+        }
+        service
+    }
+}
+
+/// A service with boxed bodies and errors.
+fn boxed<S, ResBody>(inner: S) -> StackService
+where
+    S: Service<Request<StackBody>, Response = Response<ResBody>> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    BoxCloneSyncService::new(
+        inner
+            .map_response(|response: Response<ResBody>| response.map(box_body))
+            .map_err(Into::into),
+    )
+}
+
+/// One of our layers over a boxed service: the layer hands its inner
+/// service the request with a replayable body, boxed again here.
+fn wrap<L, ResBody>(layer: L, inner: StackService) -> StackService
+where
+    L: Layer<
+        tower::util::MapRequest<
+            StackService,
+            fn(Request<ReplayBody<StackBody>>) -> Request<StackBody>,
+        >,
+    >,
+    L::Service:
+        Service<Request<StackBody>, Response = Response<ResBody>> + Clone + Send + Sync + 'static,
+    <L::Service as Service<Request<StackBody>>>::Error: Into<BoxError>,
+    <L::Service as Service<Request<StackBody>>>::Future: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    let rebox: fn(Request<ReplayBody<StackBody>>) -> Request<StackBody> =
+        |request| request.map(box_body);
+    boxed(
+        ServiceBuilder::new()
+            .layer(layer)
+            .map_request(rebox)
+            .service(inner),
+    )
+}
+
+/// Any body as a [`StackBody`].
+pub fn box_body<B>(body: B) -> StackBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+/// A complete body as a [`StackBody`].
+pub fn full_body(bytes: impl Into<Bytes>) -> StackBody {
+    box_body(http_body_util::Full::new(bytes.into()))
+}
+
+/// Adds the llm-layers to a `tower::ServiceBuilder`, for composing by hand
+/// (keep the order of the module documentation).
+///
+/// ```
+/// use llm_layers::cache::CacheConfig;
+/// use llm_layers::metrics::MetricsConfig;
+/// use llm_layers::prefix::PrefixConfig;
+/// use llm_layers::stack::LlmServiceBuilderExt;
+/// use tower::ServiceBuilder;
+///
+/// let builder = ServiceBuilder::new()
+///     .llm_metrics(MetricsConfig::default())
+///     .llm_cache(CacheConfig::default())
+///     .llm_prompt_prefix(PrefixConfig::default());
+/// let client = builder.service(llm_layers::connector::HyperConnector::builder().build().unwrap());
+/// // client: a tower::Service for any request body the layers accept, e.g.
+/// let request = http::Request::post("https://api.openai.com/v1/chat/completions")
+///     .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+///     .unwrap();
+/// let _response_future = tower::ServiceExt::oneshot(client, request);
+/// ```
+pub trait LlmServiceBuilderExt<L> {
+    /// Adds a [`MetricsLayer`].
+    fn llm_metrics(
+        self,
+        config: MetricsConfig,
+    ) -> ServiceBuilder<tower::layer::util::Stack<MetricsLayer, L>>;
+    /// Adds a [`CacheLayer`] with the memory store.
+    fn llm_cache(
+        self,
+        config: CacheConfig,
+    ) -> ServiceBuilder<tower::layer::util::Stack<CacheLayer, L>>;
+    /// Adds a [`PromptPrefixLayer`].
+    fn llm_prompt_prefix(
+        self,
+        config: PrefixConfig,
+    ) -> ServiceBuilder<tower::layer::util::Stack<PromptPrefixLayer, L>>;
+}
+
+impl<L> LlmServiceBuilderExt<L> for ServiceBuilder<L> {
+    fn llm_metrics(
+        self,
+        config: MetricsConfig,
+    ) -> ServiceBuilder<tower::layer::util::Stack<MetricsLayer, L>> {
+        self.layer(MetricsLayer::new(config))
+    }
+
+    fn llm_cache(
+        self,
+        config: CacheConfig,
+    ) -> ServiceBuilder<tower::layer::util::Stack<CacheLayer, L>> {
+        self.layer(CacheLayer::new(config))
+    }
+
+    fn llm_prompt_prefix(
+        self,
+        config: PrefixConfig,
+    ) -> ServiceBuilder<tower::layer::util::Stack<PromptPrefixLayer, L>> {
+        self.layer(PromptPrefixLayer::new(config))
+    }
+}
