@@ -72,7 +72,11 @@ async fn main() -> Result<(), BoxError> {
     };
     for attempt in 1..=2 {
         let reply = client
-            .chat("gpt-4o-mini", "Today is 2026-11-23.\nAnswer in one line.", "Say hello.")
+            .chat(
+                "gpt-4o-mini",
+                "Today is 2026-11-23.\nAnswer in one line.",
+                "Say hello.",
+            )
             .await?;
         let usage = reply.usage.unwrap_or_default();
         println!(

@@ -79,6 +79,7 @@ pub fn messages(call: &Call) -> Result<Reply, ApiError> {
         .anthropic(call.partition, &request.model, &prompt);
     let answer = Answer::new(&request.model, &prompt.text, Some(max_tokens));
     let plain_input = prompt.tokens() - cache.read - cache.written;
+    call.prefill(prompt.tokens() - cache.read);
     let usage = |output: u64| {
         json!({
             "input_tokens": plain_input,

@@ -16,6 +16,10 @@ pub struct MockConfig {
     pub latency: Duration,
     /// Delay before each streamed chunk after the first.
     pub chunk_delay: Duration,
+    /// Extra time to first byte per 1,000 prompt tokens the emulated prompt
+    /// cache did not serve: stands for prefill, which providers skip for
+    /// cached prefixes.
+    pub prefill_per_1k_tokens: Duration,
     /// Delay after accepting a TCP connection, before the TLS handshake and
     /// the first request: stands for the network round trips of connection
     /// set-up that loopback does not have.
@@ -41,6 +45,7 @@ impl Default for MockConfig {
             tls: false,
             latency: Duration::ZERO,
             chunk_delay: Duration::ZERO,
+            prefill_per_1k_tokens: Duration::ZERO,
             connect_delay: Duration::ZERO,
             max_body_bytes: 8 << 20,
             prompt_cache_ttl: Duration::from_secs(300),
@@ -67,6 +72,12 @@ impl MockConfig {
     /// Set the delay between streamed chunks.
     pub fn chunk_delay(mut self, delay: Duration) -> Self {
         self.chunk_delay = delay;
+        self
+    }
+
+    /// Set the prefill time per 1,000 uncached prompt tokens.
+    pub fn prefill_per_1k_tokens(mut self, delay: Duration) -> Self {
+        self.prefill_per_1k_tokens = delay;
         self
     }
 

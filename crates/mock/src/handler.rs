@@ -123,11 +123,13 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
             return Ok(fault_response(&path, fault, status, retry_after));
         }
     }
+    let uncached_prompt_tokens = std::sync::atomic::AtomicU64::new(0);
     let call = Call {
         body: &body,
         partition: &partition,
         cache: &state.prompt_cache,
         openai_ttl: state.config.prompt_cache_ttl,
+        uncached_prompt_tokens: &uncached_prompt_tokens,
     };
     let reply = match path.as_str() {
         "/v1/chat/completions" => openai::chat(&call),
@@ -148,6 +150,13 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
             ))
         }
     };
+    let prefill = state
+        .config
+        .prefill_per_1k_tokens
+        .mul_f64(uncached_prompt_tokens.load(Ordering::Relaxed) as f64 / 1000.0);
+    if !prefill.is_zero() {
+        tokio::time::sleep(prefill).await;
+    }
     let request_id = state.request_ids.fetch_add(1, Ordering::Relaxed);
     let mut response = match reply {
         Err(error) => json_response(error.status, &error.body()),

@@ -101,6 +101,7 @@ pub fn chat(call: &Call) -> Result<Reply, ApiError> {
         .read;
     let max = request.max_completion_tokens.or(request.max_tokens);
     let answer = Answer::new(&request.model, &prompt.text, max);
+    call.prefill(prompt.tokens() - cached);
     let usage = chat_usage(prompt.tokens(), cached, answer.tokens());
     let id = answer.id("chatcmpl-");
     let created = answer.created();
@@ -189,6 +190,7 @@ pub fn completions(call: &Call) -> Result<Reply, ApiError> {
         &prompt.text,
         request.max_tokens.or(Some(16)),
     );
+    call.prefill(prompt.tokens() - cached);
     let usage = chat_usage(prompt.tokens(), cached, answer.tokens());
     let id = answer.id("cmpl-");
     let body = |text: String, finish: Value, usage: Value| {
@@ -282,6 +284,7 @@ pub fn responses(call: &Call) -> Result<Reply, ApiError> {
         .cache
         .openai(call.partition, &prompt, call.openai_ttl)
         .read;
+    call.prefill(prompt.tokens() - cached);
     let answer = Answer::new(&request.model, &prompt.text, request.max_output_tokens);
     let id = answer.id("resp_");
     let message_id = answer.id("msg_");

@@ -16,6 +16,16 @@ pub struct Call<'a> {
     pub cache: &'a PromptCache,
     /// OpenAI prompt-cache TTL.
     pub openai_ttl: std::time::Duration,
+    /// Set by the handler: prompt tokens the prompt cache did not serve.
+    pub uncached_prompt_tokens: &'a std::sync::atomic::AtomicU64,
+}
+
+impl Call<'_> {
+    /// Records the prompt tokens the prompt cache did not serve.
+    pub fn prefill(&self, tokens: u64) {
+        self.uncached_prompt_tokens
+            .store(tokens, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A handler's answer.
