@@ -95,7 +95,10 @@ async fn main() -> Result<(), BoxError> {
 
     print_calls(&before, &after);
     print_table(&before, &after, &Prices::default());
-    if let Some(row) = stack.prefix().and_then(|p| p.stats().snapshot().into_iter().next()) {
+    if let Some(row) = stack
+        .prefix()
+        .and_then(|p| p.stats().snapshot().into_iter().next())
+    {
         println!(
             "\nPrompt prefix {}: ~{} static tokens, {} requests, {:.1}% of prompt tokens served from the provider cache.",
             row.fingerprint.map_or("other".into(), |f| f.to_string()),
@@ -201,8 +204,18 @@ fn print_table(before: &Side, after: &Side, prices: &Prices) {
             .map(|c| prices.billed_input_tokens(&c.usage))
             .sum()
     };
-    let cached = |side: &Side| side.calls.iter().map(|c| c.usage.cache_read_tokens).sum::<u64>();
-    let cost = |side: &Side| side.calls.iter().map(|c| prices.input_cost(&c.usage)).sum::<f64>();
+    let cached = |side: &Side| {
+        side.calls
+            .iter()
+            .map(|c| c.usage.cache_read_tokens)
+            .sum::<u64>()
+    };
+    let cost = |side: &Side| {
+        side.calls
+            .iter()
+            .map(|c| prices.input_cost(&c.usage))
+            .sum::<f64>()
+    };
     let hits = |side: &Side| {
         side.calls
             .iter()

@@ -194,7 +194,8 @@ impl PrefixStats {
             return row.clone();
         }
         let key = if rows.len() < self.inner.max_rows {
-            if report.below_minimum() {
+            // A request without static content has nothing to warn about.
+            if report.below_minimum() && report.estimated_prefix_tokens > 0 {
                 tracing::warn!(
                     prefix = %fingerprint,
                     model,

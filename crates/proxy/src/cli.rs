@@ -1,0 +1,132 @@
+//! Flags and environment variables, over the configuration file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{ConfigError, ProxyConfig, StoreKind};
+
+/// An OpenAI- and Anthropic-compatible proxy with response caching,
+/// metrics, prompt-prefix repair and connection pooling.
+///
+/// Precedence: flags, then environment variables, then `--config`, then
+/// the defaults.
+#[derive(Debug, Parser)]
+#[command(name = "llm-layers-proxy", version)]
+pub struct Args {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "LLM_PROXY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Origin of OpenAI-compatible requests [default: https://api.openai.com].
+    #[arg(long, env = "LLM_PROXY_UPSTREAM")]
+    pub upstream: Option<String>,
+    /// Origin of Anthropic requests (paths under /anthropic) [default:
+    /// --upstream if given, else https://api.anthropic.com].
+    #[arg(long, env = "LLM_PROXY_ANTHROPIC_UPSTREAM")]
+    pub anthropic_upstream: Option<String>,
+    /// Start the embedded mock provider and send everything to it.
+    #[arg(long, env = "LLM_PROXY_MOCK")]
+    pub mock: bool,
+    /// TOML configuration file.
+    #[arg(long, env = "LLM_PROXY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Bearer token of the admin routes.
+    #[arg(long, env = "LLM_PROXY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest request body accepted, in bytes [default: 33554432].
+    #[arg(long, env = "LLM_PROXY_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// Cache store: memory or disk [default: memory].
+    #[arg(long, env = "LLM_PROXY_CACHE_STORE", value_parser = ["memory", "disk"])]
+    pub cache_store: Option<String>,
+    /// The disk store's file [default: llm-cache.redb].
+    #[arg(long, env = "LLM_PROXY_CACHE_PATH")]
+    pub cache_path: Option<PathBuf>,
+    /// Cache entry freshness in seconds [default: 3600].
+    #[arg(long, env = "LLM_PROXY_CACHE_TTL_SECONDS")]
+    pub cache_ttl_seconds: Option<u64>,
+    /// Turn the response cache off.
+    #[arg(long, env = "LLM_PROXY_NO_CACHE")]
+    pub no_cache: bool,
+    /// Turn prompt-prefix repair off.
+    #[arg(long, env = "LLM_PROXY_NO_PREFIX")]
+    pub no_prefix: bool,
+    /// Turn metrics off.
+    #[arg(long, env = "LLM_PROXY_NO_METRICS")]
+    pub no_metrics: bool,
+}
+
+impl Args {
+    /// The configuration: the file (if any) with flags and environment over it.
+    pub fn into_config(self) -> Result<ProxyConfig, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => ProxyConfig::from_file(path)?,
+            None => ProxyConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(upstream) = self.upstream {
+            config.upstream = upstream;
+        }
+        if let Some(upstream) = self.anthropic_upstream {
+            config.anthropic_upstream = Some(upstream);
+        }
+        config.mock |= self.mock;
+        if let Some(token) = self.admin_token {
+            config.admin_token = Some(token);
+        }
+        if let Some(bytes) = self.max_request_bytes {
+            config.max_request_bytes = bytes;
+        }
+        if let Some(store) = self.cache_store {
+            config.cache.store = match store.as_str() {
+                "disk" => StoreKind::Disk,
+                _ => StoreKind::Memory,
+            };
+        }
+        if let Some(path) = self.cache_path {
+            config.cache.path = path;
+        }
+        if let Some(ttl) = self.cache_ttl_seconds {
+            config.cache.ttl_seconds = ttl;
+        }
+        config.cache.enabled &= !self.no_cache;
+        config.prefix.enabled &= !self.no_prefix;
+        config.metrics.enabled &= !self.no_metrics;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("llm-proxy-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("proxy.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\nadmin_token = \"file\"\n[cache]\nttl_seconds = 5\n",
+        )
+        .unwrap();
+        let args = Args::try_parse_from([
+            "llm-layers-proxy",
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:2",
+            "--no-prefix",
+        ])
+        .unwrap();
+        let config = args.into_config().unwrap();
+        assert_eq!(config.listen, "127.0.0.1:2".parse().unwrap());
+        assert_eq!(config.admin_token.as_deref(), Some("file"));
+        assert_eq!(config.cache.ttl_seconds, 5);
+        assert!(!config.prefix.enabled);
+        assert!(config.cache.enabled);
+    }
+}

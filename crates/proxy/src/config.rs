@@ -1,0 +1,277 @@
+//! The proxy's configuration: a TOML file, then environment variables and
+//! flags over it (see [`crate::cli`]), then these defaults.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! upstream = "https://api.openai.com"              # OpenAI-compatible requests
+//! anthropic_upstream = "https://api.anthropic.com" # /anthropic/... requests
+//! anthropic_prefix = "/anthropic"
+//! admin_token = "change-me"                        # admin routes answer 401 without it
+//! max_request_bytes = 33554432
+//! openai_key_env = "OPENAI_API_KEY"                # server-held keys, used only for
+//! anthropic_key_env = "ANTHROPIC_API_KEY"          # clients that send none
+//!
+//! [cache]
+//! enabled = true
+//! store = "memory"            # or "disk" (with path)
+//! path = "llm-cache.redb"
+//! max_bytes = 268435456
+//! max_entries = 100000
+//! ttl_seconds = 3600
+//! share_across_credentials = false
+//!
+//! [prefix]
+//! enabled = true
+//! stable_serialisation = true
+//! markers = true
+//! detectors = true
+//! anthropic_breakpoints = true
+//! prompt_cache_key = true
+//!
+//! [metrics]
+//! enabled = true
+//! opentelemetry_names = false
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Everything the proxy needs to start. `Default` is the documented default.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Origin of OpenAI-compatible requests. Default `https://api.openai.com`.
+    pub upstream: String,
+    /// Origin of Anthropic requests. Default: `upstream` when that was set
+    /// explicitly, otherwise `https://api.anthropic.com`.
+    pub anthropic_upstream: Option<String>,
+    /// Path prefix that marks Anthropic requests (stripped before
+    /// forwarding). Default `/anthropic`.
+    pub anthropic_prefix: String,
+    /// Bearer token of the admin routes; without one they refuse everyone.
+    pub admin_token: Option<String>,
+    /// Largest request body accepted (413 beyond). Default 32 MiB.
+    pub max_request_bytes: usize,
+    /// Environment variable holding a server-held OpenAI key for clients
+    /// that send none.
+    pub openai_key_env: Option<String>,
+    /// Environment variable holding a server-held Anthropic key.
+    pub anthropic_key_env: Option<String>,
+    /// Start the embedded mock provider and send everything to it.
+    pub mock: bool,
+    /// The response cache.
+    pub cache: CacheSection,
+    /// The prompt-prefix repair.
+    pub prefix: PrefixSection,
+    /// Metrics.
+    pub metrics: MetricsSection,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            upstream: DEFAULT_OPENAI.to_owned(),
+            anthropic_upstream: None,
+            anthropic_prefix: "/anthropic".to_owned(),
+            admin_token: None,
+            max_request_bytes: 32 << 20,
+            openai_key_env: None,
+            anthropic_key_env: None,
+            mock: false,
+            cache: CacheSection::default(),
+            prefix: PrefixSection::default(),
+            metrics: MetricsSection::default(),
+        }
+    }
+}
+
+/// The default OpenAI origin.
+pub const DEFAULT_OPENAI: &str = "https://api.openai.com";
+/// The default Anthropic origin.
+pub const DEFAULT_ANTHROPIC: &str = "https://api.anthropic.com";
+
+impl ProxyConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<ProxyConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        ProxyConfig::from_toml(&text)
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<ProxyConfig, ConfigError> {
+        toml::from_str(text).map_err(|error| ConfigError::Parse(error.to_string()))
+    }
+
+    /// The Anthropic origin this configuration means.
+    pub fn anthropic_origin(&self) -> &str {
+        match &self.anthropic_upstream {
+            Some(origin) => origin,
+            None if self.upstream != DEFAULT_OPENAI => &self.upstream,
+            None => DEFAULT_ANTHROPIC,
+        }
+    }
+}
+
+/// Which store the response cache uses.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In memory (moka), lost on restart.
+    #[default]
+    Memory,
+    /// On disk (redb) at `path`, kept across restarts.
+    Disk,
+}
+
+/// `[cache]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSection {
+    /// Default true.
+    pub enabled: bool,
+    /// Default memory.
+    pub store: StoreKind,
+    /// The disk store's file. Default `llm-cache.redb`.
+    pub path: PathBuf,
+    /// Bytes held at most. Default 256 MiB.
+    pub max_bytes: u64,
+    /// Entries held at most. Default 100,000.
+    pub max_entries: u64,
+    /// Freshness of an entry. Default 3600 s.
+    pub ttl_seconds: u64,
+    /// Let clients with different keys share answers. Default false.
+    pub share_across_credentials: bool,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            enabled: true,
+            store: StoreKind::Memory,
+            path: PathBuf::from("llm-cache.redb"),
+            max_bytes: 256 << 20,
+            max_entries: 100_000,
+            ttl_seconds: 3600,
+            share_across_credentials: false,
+        }
+    }
+}
+
+/// `[prefix]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrefixSection {
+    /// Default true.
+    pub enabled: bool,
+    /// Sort tool and schema keys. Default true.
+    pub stable_serialisation: bool,
+    /// Move `<dynamic>…</dynamic>` spans. Default true.
+    pub markers: bool,
+    /// Move lines with dates, times and UUIDs. Default true.
+    pub detectors: bool,
+    /// Place Anthropic breakpoints. Default true.
+    pub anthropic_breakpoints: bool,
+    /// Set OpenAI's `prompt_cache_key`. Default true.
+    pub prompt_cache_key: bool,
+}
+
+impl Default for PrefixSection {
+    fn default() -> Self {
+        PrefixSection {
+            enabled: true,
+            stable_serialisation: true,
+            markers: true,
+            detectors: true,
+            anthropic_breakpoints: true,
+            prompt_cache_key: true,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Default true.
+    pub enabled: bool,
+    /// Use the OpenTelemetry GenAI metric names. Default false.
+    pub opentelemetry_names: bool,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            opentelemetry_names: false,
+        }
+    }
+}
+
+/// The configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// An upstream is not an origin.
+    #[error("invalid upstream {0:?}: expected an origin such as https://api.openai.com")]
+    Upstream(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_to_the_defaults_it_states() {
+        let example: String = include_str!("config.rs")
+            .lines()
+            .skip_while(|line| !line.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|line| !line.starts_with("//! ```"))
+            .map(|line| line.trim_start_matches("//!").trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed = ProxyConfig::from_toml(&example).unwrap();
+        let expected = ProxyConfig {
+            anthropic_upstream: Some(DEFAULT_ANTHROPIC.into()),
+            admin_token: Some("change-me".into()),
+            openai_key_env: Some("OPENAI_API_KEY".into()),
+            anthropic_key_env: Some("ANTHROPIC_API_KEY".into()),
+            ..ProxyConfig::default()
+        };
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let error = ProxyConfig::from_toml("listn = \"127.0.0.1:1\"").unwrap_err();
+        assert!(error.to_string().contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn anthropic_follows_an_explicit_upstream() {
+        let config = ProxyConfig {
+            upstream: "http://127.0.0.1:9".into(),
+            ..ProxyConfig::default()
+        };
+        assert_eq!(config.anthropic_origin(), "http://127.0.0.1:9");
+        assert_eq!(ProxyConfig::default().anthropic_origin(), DEFAULT_ANTHROPIC);
+    }
+}

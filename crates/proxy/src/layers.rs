@@ -1,0 +1,69 @@
+//! The stack the configuration describes.
+
+use std::time::Duration;
+
+use llm_layers::cache::{CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore};
+use llm_layers::metrics::{MetricsConfig, MetricsLayer};
+use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
+use llm_layers::LlmStack;
+
+use crate::config::{ProxyConfig, StoreKind};
+
+/// The disk store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the cache store: {0}")]
+pub struct StoreOpenError(String);
+
+/// Builds the layers, each on or off as configured.
+pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
+    let metrics = config.metrics.enabled.then(|| {
+        MetricsLayer::new(MetricsConfig {
+            opentelemetry_names: config.metrics.opentelemetry_names,
+            max_request_bytes: config.max_request_bytes,
+            ..MetricsConfig::default()
+        })
+    });
+    let cache = match config.cache.enabled {
+        false => None,
+        true => Some(cache_layer(config)?),
+    };
+    let prefix = config.prefix.enabled.then(|| {
+        let section = &config.prefix;
+        PromptPrefixLayer::new(PrefixConfig {
+            stable_serialisation: section.stable_serialisation,
+            markers: section.markers.then(Markers::default),
+            detect_date_times: section.detectors,
+            detect_uuids: section.detectors,
+            anthropic_breakpoints: section.anthropic_breakpoints,
+            openai_prompt_cache_key: section.prompt_cache_key,
+            max_request_bytes: config.max_request_bytes,
+            ..PrefixConfig::default()
+        })
+    });
+    Ok(LlmStack::bare()
+        .with_metrics(metrics)
+        .with_cache(cache)
+        .with_prefix(prefix))
+}
+
+fn cache_layer(config: &ProxyConfig) -> Result<CacheLayer, StoreOpenError> {
+    let section = &config.cache;
+    let cache_config = CacheConfig {
+        default_ttl: Duration::from_secs(section.ttl_seconds),
+        share_across_credentials: section.share_across_credentials,
+        max_request_bytes: config.max_request_bytes,
+        ..CacheConfig::default()
+    };
+    let bounds = MemoryBounds {
+        max_bytes: section.max_bytes,
+        max_entries: section.max_entries,
+    };
+    Ok(match section.store {
+        StoreKind::Memory => CacheLayer::with_store(cache_config, MemoryStore::new(bounds)),
+        StoreKind::Disk => {
+            let store = DiskStore::open(&section.path, bounds)
+                .map_err(|error| StoreOpenError(error.to_string()))?;
+            CacheLayer::with_store(cache_config, store)
+        }
+    })
+}

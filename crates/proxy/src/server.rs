@@ -1,0 +1,193 @@
+//! Starting and stopping the proxy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use http::header::{HeaderName, AUTHORIZATION};
+use llm_layers::connector::HyperConnector;
+use llm_layers::stack::{StackBody, StackService};
+use llm_layers::LlmStack;
+use llm_layers_mock::{MockConfig, MockServer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{ConfigError, ProxyConfig};
+use crate::upstream::{Routes, CREDENTIAL_HEADERS};
+use crate::{admin, forward, layers, prometheus};
+
+/// What every handler shares.
+pub struct AppState {
+    /// Where requests go.
+    pub routes: Routes,
+    /// The built stack.
+    pub service: StackService,
+    /// The layers, for their stats and admin operations.
+    pub stack: LlmStack,
+    /// The connector, for its pool stats.
+    pub connector: HyperConnector<StackBody>,
+    /// The admin routes' bearer token.
+    pub admin_token: Option<String>,
+    /// Renders `/metrics`.
+    pub prometheus: PrometheusHandle,
+}
+
+/// The proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The cache store could not be opened.
+    #[error(transparent)]
+    Store(#[from] layers::StoreOpenError),
+    /// The connector could not be built.
+    #[error("building the connector: {0}")]
+    Connector(String),
+    /// The embedded mock could not start.
+    #[error("starting the mock upstream: {0}")]
+    Mock(String),
+    /// The listen address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running proxy.
+pub struct RunningProxy {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+    mock: Option<MockServer>,
+}
+
+impl RunningProxy {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The layers, for their stats.
+    pub fn stack(&self) -> &LlmStack {
+        &self.state.stack
+    }
+
+    /// The embedded mock upstream, when started with `mock`.
+    pub fn mock(&self) -> Option<&MockServer> {
+        self.mock.as_ref()
+    }
+
+    /// Stops accepting connections and waits for in-flight requests (and
+    /// streams) to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(trigger) = self.shutdown.take() {
+            let _ = trigger.send(());
+        }
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|error| Err(std::io::Error::other(error)))
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// Starts the proxy described by `config`.
+pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> {
+    let mock = match config.mock {
+        false => None,
+        true => {
+            let mock = MockServer::start(MockConfig::default())
+                .await
+                .map_err(|error| StartError::Mock(error.to_string()))?;
+            config.upstream = mock.base_url().to_owned();
+            config.anthropic_upstream = Some(mock.base_url().to_owned());
+            Some(mock)
+        }
+    };
+    let routes = Routes::new(&config)?;
+    let stack = layers::stack(&config)?;
+    let connector = HyperConnector::builder()
+        .build::<StackBody>()
+        .map_err(|error| StartError::Connector(error.to_string()))?;
+    let service = stack.clone().service(connector.clone());
+    if config.admin_token.is_none() {
+        tracing::warn!("no admin token configured: the admin routes refuse every request");
+    }
+    let state = Arc::new(AppState {
+        routes,
+        service,
+        stack,
+        connector,
+        admin_token: config.admin_token.clone(),
+        prometheus: prometheus::handle(),
+    });
+    let app = router(state.clone(), config.max_request_bytes);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let (trigger, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningProxy {
+        addr,
+        state,
+        shutdown: Some(trigger),
+        task,
+        mock,
+    })
+}
+
+fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
+    let sensitive: Vec<HeaderName> = std::iter::once(AUTHORIZATION)
+        .chain(
+            CREDENTIAL_HEADERS
+                .iter()
+                .map(|name| HeaderName::from_static(name)),
+        )
+        .collect();
+    Router::new()
+        .route("/healthz", get(admin::healthz))
+        .route("/metrics", get(admin::metrics))
+        .route("/stats", get(admin::stats))
+        .route("/admin/cache/clear", post(admin::clear_cache))
+        .route("/admin/cache/stats", get(admin::cache_stats))
+        .fallback(forward::forward)
+        .layer(RequestBodyLimitLayer::new(max_request_bytes))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+        .with_state(state)
+}

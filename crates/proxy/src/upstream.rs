@@ -1,0 +1,211 @@
+//! Where a request goes: the OpenAI-compatible origin, or the Anthropic
+//! origin for paths under the Anthropic prefix (stripped). The path and
+//! query are forwarded as they came; hop-by-hop headers are not; a
+//! server-held key is added only when the client sent no credential.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+
+use crate::config::{ConfigError, ProxyConfig};
+
+/// An upstream origin: scheme and authority, nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl Origin {
+    /// Parses `https://host[:port]` (a trailing `/` is allowed, a path is not).
+    pub fn parse(text: &str) -> Result<Origin, ConfigError> {
+        let invalid = || ConfigError::Upstream(text.to_owned());
+        let uri: Uri = text.parse().map_err(|_| invalid())?;
+        let path_is_empty = matches!(uri.path(), "" | "/") && uri.query().is_none();
+        match (uri.scheme(), uri.authority()) {
+            (Some(scheme), Some(authority))
+                if path_is_empty && (*scheme == Scheme::HTTP || *scheme == Scheme::HTTPS) =>
+            {
+                Ok(Origin {
+                    scheme: scheme.clone(),
+                    authority: authority.clone(),
+                })
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    fn uri(&self, path_and_query: PathAndQuery) -> Uri {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .expect("scheme, authority and path are each valid")
+    }
+}
+
+/// Which provider a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upstream {
+    /// OpenAI-compatible (the default route).
+    OpenAi,
+    /// Anthropic (under the Anthropic prefix).
+    Anthropic,
+}
+
+/// The routing table.
+#[derive(Clone, Debug)]
+pub struct Routes {
+    openai: Origin,
+    anthropic: Origin,
+    anthropic_prefix: String,
+    openai_key: Option<HeaderValue>,
+    anthropic_key: Option<HeaderValue>,
+}
+
+/// Headers that describe one connection, not the request.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Headers that carry a provider credential.
+pub const CREDENTIAL_HEADERS: [&str; 4] =
+    ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+
+impl Routes {
+    /// The routes of a configuration; server-held keys are read from their
+    /// environment variables now.
+    pub fn new(config: &ProxyConfig) -> Result<Routes, ConfigError> {
+        let key = |name: &Option<String>, bearer: bool| {
+            let value = std::env::var(name.as_ref()?).ok()?;
+            let value = if bearer {
+                format!("Bearer {value}")
+            } else {
+                value
+            };
+            let mut value = HeaderValue::from_str(&value).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        };
+        Ok(Routes {
+            openai: Origin::parse(&config.upstream)?,
+            anthropic: Origin::parse(config.anthropic_origin())?,
+            anthropic_prefix: config.anthropic_prefix.trim_end_matches('/').to_owned(),
+            openai_key: key(&config.openai_key_env, true),
+            anthropic_key: key(&config.anthropic_key_env, false),
+        })
+    }
+
+    /// The upstream and the URI a request goes to.
+    pub fn target(&self, uri: &Uri) -> (Upstream, Uri) {
+        let path_and_query = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let anthropic_rest = (!self.anthropic_prefix.is_empty())
+            .then(|| path_and_query.as_str().strip_prefix(&self.anthropic_prefix))
+            .flatten()
+            .filter(|rest| rest.starts_with('/') || rest.starts_with('?'));
+        match anthropic_rest.and_then(|rest| PathAndQuery::try_from(rest).ok()) {
+            Some(rest) => (Upstream::Anthropic, self.anthropic.uri(rest)),
+            None => (Upstream::OpenAi, self.openai.uri(path_and_query)),
+        }
+    }
+
+    /// Prepares the client's headers for the upstream.
+    pub fn outgoing_headers(&self, upstream: Upstream, headers: &mut HeaderMap) {
+        strip_hop_by_hop(headers);
+        headers.remove(header::HOST);
+        let has_credential = CREDENTIAL_HEADERS
+            .iter()
+            .any(|name| headers.contains_key(*name));
+        if has_credential {
+            return;
+        }
+        match (upstream, &self.openai_key, &self.anthropic_key) {
+            (Upstream::OpenAi, Some(key), _) => {
+                headers.insert(header::AUTHORIZATION, key.clone());
+            }
+            (Upstream::Anthropic, _, Some(key)) => {
+                headers.insert(HeaderName::from_static("x-api-key"), key.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Removes hop-by-hop headers, those the `Connection` header names included.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::TRANSFER_ENCODING);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes() -> Routes {
+        Routes::new(&ProxyConfig {
+            upstream: "http://127.0.0.1:9000".into(),
+            anthropic_upstream: Some("https://anthropic.example".into()),
+            ..ProxyConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn paths_are_forwarded_as_they_came() {
+        let (upstream, uri) = routes().target(&"/v1/chat/completions?x=1".parse().unwrap());
+        assert_eq!(upstream, Upstream::OpenAi);
+        assert_eq!(uri, "http://127.0.0.1:9000/v1/chat/completions?x=1");
+        let (upstream, uri) = routes().target(&"/anthropic/v1/messages".parse().unwrap());
+        assert_eq!(upstream, Upstream::Anthropic);
+        assert_eq!(uri, "https://anthropic.example/v1/messages");
+        let (upstream, _) = routes().target(&"/anthropicx/v1/messages".parse().unwrap());
+        assert_eq!(
+            upstream,
+            Upstream::OpenAi,
+            "only the whole segment is the prefix"
+        );
+    }
+
+    #[test]
+    fn origins_with_paths_or_other_schemes_are_refused() {
+        assert!(Origin::parse("https://api.openai.com").is_ok());
+        assert!(Origin::parse("https://api.openai.com/").is_ok());
+        assert!(Origin::parse("https://api.openai.com/v1").is_err());
+        assert!(Origin::parse("ftp://x").is_err());
+        assert!(Origin::parse("api.openai.com").is_err());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_behind() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", "keep-alive, x-trace".parse().unwrap());
+        headers.insert("x-trace", "1".parse().unwrap());
+        headers.insert("host", "proxy:8080".parse().unwrap());
+        headers.insert("authorization", "Bearer sk-client".parse().unwrap());
+        routes().outgoing_headers(Upstream::OpenAi, &mut headers);
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers["authorization"], "Bearer sk-client");
+    }
+}
