@@ -203,6 +203,16 @@ impl StreamUsage {
         self.completion
     }
 
+    /// The result of reading a whole (non-streamed) body: its usage, and
+    /// complete by definition.
+    pub fn of_body(kind: ApiKind, usage: Option<Usage>) -> Self {
+        StreamUsage {
+            kind,
+            usage,
+            completion: StreamCompletion::Completed,
+        }
+    }
+
     /// Takes one event into account.
     pub fn observe(&mut self, event: &SseEvent) {
         match self.kind {
@@ -313,10 +323,11 @@ fn has_object_member(data: &[u8], name: &Finder<'_>) -> bool {
     false
 }
 
-/// A stream's usage and completion, shared between layers so that a
-/// stream is parsed once: the layer that parses it puts this in the
-/// response extensions and publishes its result when the body ends; outer
-/// layers, which see the end after it, read the result instead of parsing.
+/// A response's usage (and, for a stream, its completion), shared between
+/// layers so that a body is parsed once: the layer that parses it puts this
+/// in the response extensions and publishes its result when the body ends;
+/// outer layers, which see the end after it, read the result instead of
+/// parsing.
 #[derive(Clone, Debug, Default)]
 pub struct SharedStreamUsage(std::sync::Arc<std::sync::Mutex<Option<StreamUsage>>>);
 

@@ -2,10 +2,11 @@
 //! once however many layers want its usage.
 //!
 //! [`ResponseUsage::for_response`] looks at the response head and picks the
-//! cheapest way: a failed status has no usage; an SSE stream is read from
-//! the [`SharedStreamUsage`] an inner layer already publishes, or parsed
-//! here (and then published for the layers outside); a JSON body is kept
-//! (reference-counted frames, up to a limit) and read once at its end.
+//! cheapest way: a failed status has no usage; a body whose usage an inner
+//! layer already publishes (a [`SharedStreamUsage`] in the extensions) is
+//! read from there; otherwise an SSE stream is parsed as it passes and a
+//! JSON body is kept (reference-counted frames, up to a limit) and read once
+//! at its end, and the result is published for the layers outside.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -34,6 +35,7 @@ use crate::usage::{
 /// Reads one response's usage; see the module documentation.
 pub struct ResponseUsage {
     kind: ApiKind,
+    stream: bool,
     mode: Mode,
 }
 
@@ -52,6 +54,7 @@ enum Mode {
         size: usize,
         limit: usize,
         overflowed: bool,
+        publish: SharedStreamUsage,
     },
     /// Nothing to read.
     None,
@@ -62,37 +65,31 @@ impl ResponseUsage {
     /// gets a [`SharedStreamUsage`] in its extensions, published when the
     /// body ends. A JSON body is kept up to `json_limit` bytes (0: not read).
     pub fn for_response<B>(kind: ApiKind, response: &mut Response<B>, json_limit: usize) -> Self {
-        let mode = if !response.status().is_success() {
-            Mode::None
-        } else if is_event_stream(response) {
-            match response.extensions().get::<SharedStreamUsage>() {
-                Some(shared) => Mode::Shared(shared.clone()),
-                None => {
-                    let publish = SharedStreamUsage::new();
-                    response.extensions_mut().insert(publish.clone());
-                    Mode::Parse {
-                        parser: SseParser::new(),
-                        usage: StreamUsage::new(kind),
-                        publish,
-                    }
-                }
-            }
-        } else if json_limit > 0 {
-            Mode::Json {
+        let stream = is_event_stream(response);
+        let shared = response.extensions().get::<SharedStreamUsage>().cloned();
+        let mode = match (response.status().is_success(), shared) {
+            (false, _) => Mode::None,
+            (true, Some(shared)) => Mode::Shared(shared),
+            (true, None) if stream => Mode::Parse {
+                parser: SseParser::new(),
+                usage: StreamUsage::new(kind),
+                publish: publish_in(response),
+            },
+            (true, None) if json_limit > 0 => Mode::Json {
                 frames: Vec::new(),
                 size: 0,
                 limit: json_limit,
                 overflowed: false,
-            }
-        } else {
-            Mode::None
+                publish: publish_in(response),
+            },
+            (true, None) => Mode::None,
         };
-        ResponseUsage { kind, mode }
+        ResponseUsage { kind, stream, mode }
     }
 
     /// Whether the response is an SSE stream.
     pub fn is_stream(&self) -> bool {
-        matches!(self.mode, Mode::Parse { .. } | Mode::Shared(_))
+        self.stream
     }
 
     /// A data frame passed by.
@@ -104,6 +101,7 @@ impl ResponseUsage {
                 size,
                 limit,
                 overflowed,
+                ..
             } => {
                 *size += data.len();
                 if *size > *limit {
@@ -121,6 +119,7 @@ impl ResponseUsage {
     /// body that is not a stream, or a shared stream not yet published.
     pub fn completion(&self) -> Option<StreamCompletion> {
         match &self.mode {
+            _ if !self.stream => None,
             Mode::Parse { usage, .. } => Some(usage.completion()),
             Mode::Shared(shared) => shared.get().map(|usage| usage.completion()),
             Mode::Json { .. } | Mode::None => None,
@@ -138,15 +137,28 @@ impl ResponseUsage {
             Mode::Shared(shared) => shared.get().and_then(|usage| usage.usage().cloned()),
             Mode::Json {
                 frames,
-                overflowed: false,
+                overflowed,
+                publish,
                 ..
-            } => match frames.as_slice() {
-                [one] => token_usage_from_json(self.kind, one),
-                many => token_usage_from_json(self.kind, &many.concat()),
-            },
-            Mode::Json { .. } | Mode::None => None,
+            } => {
+                let usage = match (frames.as_slice(), *overflowed) {
+                    (_, true) => None,
+                    ([one], false) => token_usage_from_json(self.kind, one),
+                    (many, false) => token_usage_from_json(self.kind, &many.concat()),
+                };
+                publish.publish(&StreamUsage::of_body(self.kind, usage.clone()));
+                usage
+            }
+            Mode::None => None,
         }
     }
+}
+
+/// A new slot in the response for this reader's result.
+fn publish_in<B>(response: &mut Response<B>) -> SharedStreamUsage {
+    let publish = SharedStreamUsage::new();
+    response.extensions_mut().insert(publish.clone());
+    publish
 }
 
 /// Whether the response is `text/event-stream`.
@@ -184,6 +196,20 @@ mod tests {
         assert_eq!(usage.input_tokens, 7);
         assert_eq!(outer.completion(), Some(StreamCompletion::Completed));
         assert_eq!(outer.finish().unwrap().output_tokens, 2);
+    }
+
+    #[test]
+    fn a_json_body_is_parsed_once_too() {
+        let body = Bytes::from_static(br#"{"usage":{"prompt_tokens":4,"completion_tokens":1}}"#);
+        let mut response = Response::new(());
+        let mut inner = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 1 << 20);
+        let mut outer = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 1 << 20);
+        inner.on_data(&body);
+        outer.on_data(&body);
+        assert_eq!(inner.finish().unwrap().input_tokens, 4);
+        assert!(!outer.is_stream());
+        assert_eq!(outer.completion(), None);
+        assert_eq!(outer.finish().unwrap().input_tokens, 4);
     }
 
     #[test]

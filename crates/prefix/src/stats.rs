@@ -103,14 +103,29 @@ pub struct PrefixStats {
     inner: Arc<Inner>,
 }
 
-/// Rows by (fingerprint, model); `None` is the `other` row.
-type Rows = HashMap<(Option<PrefixFingerprint>, String), Arc<Row>>;
+/// Rows by fingerprint (`None`: the `other` row), then by model: a lookup
+/// allocates nothing.
+type Rows = HashMap<Option<PrefixFingerprint>, Vec<Arc<Row>>>;
 
 #[derive(Default)]
 struct Inner {
     rows: Mutex<Rows>,
+    count: std::sync::atomic::AtomicUsize,
     max_rows: usize,
+    rewrites: std::sync::OnceLock<[Counter; 5]>,
+    untouched: std::sync::OnceLock<[Counter; 2]>,
 }
+
+/// Rewrite kinds, in label order.
+const REWRITE_KINDS: [&str; 5] = [
+    "sorted_keys",
+    "reordered_tools",
+    "moved_volatile",
+    "breakpoints",
+    "prompt_cache_key",
+];
+/// Reasons a request is forwarded untouched, in label order.
+const UNTOUCHED_REASONS: [&str; 2] = ["not_understood", "unsupported_api"];
 
 /// The live counters of one row, with their metric handles.
 pub(crate) struct Row {
@@ -139,8 +154,8 @@ impl PrefixStats {
     pub(crate) fn new(max_rows: usize) -> Self {
         PrefixStats {
             inner: Arc::new(Inner {
-                rows: Mutex::new(HashMap::new()),
                 max_rows,
+                ..Inner::default()
             }),
         }
     }
@@ -148,7 +163,7 @@ impl PrefixStats {
     /// Every row, most requested first.
     pub fn snapshot(&self) -> Vec<PrefixRow> {
         let rows = self.lock();
-        let mut out: Vec<PrefixRow> = rows.values().map(|row| row.snapshot()).collect();
+        let mut out: Vec<PrefixRow> = rows.values().flatten().map(|row| row.snapshot()).collect();
         out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.model.cmp(&b.model)));
         out
     }
@@ -167,15 +182,21 @@ impl PrefixStats {
             row.metrics.below_minimum.increment(1);
         }
         let rewrites = report.rewrites;
-        for (applied, name) in [
-            (rewrites.sorted_keys, "sorted_keys"),
-            (rewrites.reordered_tools, "reordered_tools"),
-            (rewrites.moved_volatile > 0, "moved_volatile"),
-            (rewrites.breakpoints_added > 0, "breakpoints"),
-            (rewrites.prompt_cache_key, "prompt_cache_key"),
-        ] {
-            if applied {
-                counter!(names::REWRITES, "rewrite" => name).increment(1);
+        let applied = [
+            rewrites.sorted_keys,
+            rewrites.reordered_tools,
+            rewrites.moved_volatile > 0,
+            rewrites.breakpoints_added > 0,
+            rewrites.prompt_cache_key,
+        ];
+        if applied.contains(&true) {
+            let counters = self.inner.rewrites.get_or_init(|| {
+                REWRITE_KINDS.map(|kind| counter!(names::REWRITES, "rewrite" => kind))
+            });
+            for (counter, applied) in counters.iter().zip(applied) {
+                if applied {
+                    counter.increment(1);
+                }
             }
         }
         row
@@ -183,17 +204,31 @@ impl PrefixStats {
 
     /// Counts a request forwarded untouched.
     pub(crate) fn untouched(&self, reason: &'static str) {
-        counter!(names::UNTOUCHED, "reason" => reason).increment(1);
+        let counters = self.inner.untouched.get_or_init(|| {
+            UNTOUCHED_REASONS.map(|reason| counter!(names::UNTOUCHED, "reason" => reason))
+        });
+        let slot = UNTOUCHED_REASONS
+            .iter()
+            .position(|known| *known == reason)
+            .unwrap_or(0);
+        counters[slot].increment(1);
     }
 
     fn row(&self, report: &PrefixReport, model: &str) -> Arc<Row> {
         let fingerprint = report.fingerprint;
         let mut rows = self.lock();
-        let key = (Some(fingerprint), model.to_owned());
-        if let Some(row) = rows.get(&key) {
-            return row.clone();
+        let find = |rows: &Rows, key: Option<PrefixFingerprint>| {
+            rows.get(&key)?
+                .iter()
+                .find(|row| row.model == model)
+                .cloned()
+        };
+        if let Some(row) = find(&rows, Some(fingerprint)) {
+            return row;
         }
-        let key = if rows.len() < self.inner.max_rows {
+        let tracked =
+            self.inner.count.load(std::sync::atomic::Ordering::Relaxed) < self.inner.max_rows;
+        let key = if tracked {
             // A request without static content has nothing to warn about.
             if report.below_minimum() && report.estimated_prefix_tokens > 0 {
                 tracing::warn!(
@@ -204,13 +239,19 @@ impl PrefixStats {
                     "static prompt prefix is below the provider's minimum cacheable length"
                 );
             }
-            key
+            Some(fingerprint)
         } else {
-            (None, model.to_owned())
+            None
         };
-        rows.entry(key.clone())
-            .or_insert_with(|| Arc::new(Row::new(key.0, key.1)))
-            .clone()
+        if let Some(row) = find(&rows, key) {
+            return row;
+        }
+        let row = Arc::new(Row::new(key, model.to_owned()));
+        rows.entry(key).or_default().push(row.clone());
+        self.inner
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        row
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Rows> {
