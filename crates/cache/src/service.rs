@@ -170,10 +170,17 @@ fn mark<B>(
     key: Option<CanonicalKey>,
     age: Option<Duration>,
 ) {
-    let label = outcome.as_str().to_ascii_uppercase();
-    if let Ok(value) = HeaderValue::from_str(&label) {
-        response.headers_mut().insert(CACHE_HEADER, value);
-    }
+    let label = match outcome {
+        CacheOutcome::Hit => "HIT",
+        CacheOutcome::Miss => "MISS",
+        CacheOutcome::Bypass => "BYPASS",
+        CacheOutcome::Refresh => "REFRESH",
+        CacheOutcome::Stale => "STALE",
+        _ => "OTHER",
+    };
+    response
+        .headers_mut()
+        .insert(CACHE_HEADER, HeaderValue::from_static(label));
     if let Some(age) = age {
         response
             .headers_mut()

@@ -111,7 +111,6 @@ impl Rewriter {
             ApiKind::AnthropicMessages => anthropic::messages,
             _ => return None,
         };
-        let mut body = facts.json()?.as_object()?.clone();
         let mut cx = Context {
             rewriter: self,
             statics,
@@ -119,7 +118,12 @@ impl Rewriter {
             prefix: blake3::Hasher::new(),
             prefix_tokens: 0,
         };
-        rewrite(&mut body, &mut cx);
+        let mut body = None;
+        if may_have_a_prefix(facts.kind(), facts.body()) {
+            let mut parsed = facts.json()?.as_object()?.clone();
+            rewrite(&mut parsed, &mut cx);
+            body = Some(parsed);
+        }
         let report = PrefixReport {
             fingerprint: cx.fingerprint(),
             estimated_prefix_tokens: cx.prefix_tokens,
@@ -129,12 +133,34 @@ impl Rewriter {
                 .minimum(facts.provider(), facts.model()),
             rewrites: cx.rewrites,
         };
-        let body = match report.rewrites.any() {
-            true => serde_json::to_vec(&body).ok().map(Bytes::from),
-            false => None,
+        let body = match (report.rewrites.any(), body) {
+            (true, Some(body)) => serde_json::to_vec(&body).ok().map(Bytes::from),
+            _ => None,
         };
         Some(Rewritten { body, report })
     }
+}
+
+/// Whether the body names anything a static prefix is made of (tools,
+/// schemas, system text, conversation history). A request without any —
+/// a lone user message — has nothing to repair and is not parsed. A member
+/// name written with escapes is not seen, and the request is then
+/// forwarded untouched, which is always safe.
+fn may_have_a_prefix(kind: ApiKind, body: &[u8]) -> bool {
+    let names: &[&[u8]] = match kind {
+        ApiKind::OpenAiChat => &[
+            b"\"tools\"",
+            b"\"response_format\"",
+            b"\"system\"",
+            b"\"developer\"",
+        ],
+        ApiKind::OpenAiResponses => &[b"\"tools\"", b"\"text\"", b"\"instructions\""],
+        ApiKind::AnthropicMessages => &[b"\"tools\"", b"\"system\"", b"\"assistant\""],
+        _ => return false,
+    };
+    names
+        .iter()
+        .any(|name| memchr::memmem::find(body, name).is_some())
 }
 
 /// The text of a message's content: a string, or its text parts joined.

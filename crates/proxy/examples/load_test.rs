@@ -230,6 +230,17 @@ async fn main() {
         ),
     ];
     let mut p50 = Vec::new();
+    // LOAD_TEST_ONLY=c runs one scenario (for profiling).
+    let only = std::env::var("LOAD_TEST_ONLY").ok();
+    if let Some(only) = &only {
+        let (name, url, unique) = scenarios
+            .iter()
+            .find(|(name, ..)| name.starts_with(&format!("({only})")))
+            .expect("a scenario letter a to d");
+        let outcome = closed_loop(url, requests, concurrency, *unique).await;
+        println!("| {name} | {:.0} |", outcome.rps);
+        return;
+    }
     for (name, url, unique) in &scenarios {
         let outcome = closed_loop(url, requests, concurrency, *unique).await;
         let (median, tail) = (
