@@ -370,3 +370,32 @@ fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful exit: {status}");
 }
+
+#[tokio::test]
+async fn streams_reach_the_client_as_they_arrive() {
+    use http_body_util::BodyExt as _;
+    // 100 ms between chunks: the whole answer takes well over a second.
+    let mock = MockServer::start(MockConfig::default().chunk_delay(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    let proxy = proxy_for(&mock, ProxyConfig::default()).await;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let request = http::Request::post(format!("{}/v1/chat/completions", proxy.url()))
+        .header("authorization", "Bearer sk-live")
+        .body(Full::new(Bytes::from_static(CHAT_STREAM.as_bytes())))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut body = client.request(request).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert!(first
+        .data_ref()
+        .is_some_and(|data| data.starts_with(b"data: ")));
+    while body.frame().await.is_some() {}
+    let end_at = started.elapsed();
+    assert!(
+        first_at + Duration::from_millis(500) < end_at,
+        "first chunk after {first_at:?}, end after {end_at:?}: the proxy did not wait for the end"
+    );
+    proxy.shutdown().await.unwrap();
+}
