@@ -10,6 +10,7 @@
 //! - [`tap`]: a body wrapper that lets a layer watch a stream go by.
 //! - [`buffer`]: buffering a request body up to a limit without losing it.
 //! - [`prepare`]: the request with its facts, from an earlier layer or worked out once.
+//! - [`around`]: the future every request-facts layer shares (facts, call, result).
 //! - [`error`]: the transport failures every layer classifies by type.
 //! - [`cache_status`]: the cache's decision, read by outer layers.
 //!
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod around;
 pub mod buffer;
 pub mod cache_status;
 mod canonical;

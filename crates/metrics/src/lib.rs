@@ -56,5 +56,5 @@ pub use config::MetricsConfig;
 pub use layer::{MetricsLayer, MetricsStats};
 pub use observer::CallObserver;
 pub use registry::{OTHER_MODEL, UNKNOWN_MODEL};
-pub use service::{Metrics, ResponseFuture};
+pub use service::{Metrics, MetricsCall, ResponseFuture};
 pub use stats::{ModelSnapshot, StatsSnapshot, TokensByKind};

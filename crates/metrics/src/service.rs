@@ -2,21 +2,18 @@
 //! by buffering the body once), then watches the response until its body
 //! ends.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use http::{Request, Response};
 use http_body::Body;
+use llm_layers_core::around::{AroundCall, AroundFuture};
 use llm_layers_core::buffer::ReplayBody;
-use llm_layers_core::prepare::{with_facts, FactsFuture};
 use llm_layers_core::tap::TapBody;
 use llm_layers_core::usage_reader::ResponseUsage;
 use llm_layers_core::{CacheStatus, RequestFacts};
-use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
 use crate::classify::ErrorKind;
@@ -53,89 +50,52 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let limit = self.registry.config().max_request_bytes;
-        ResponseFuture {
-            state: State::Preparing {
-                facts: with_facts(request, limit),
-                inner: Some(inner),
-            },
-            call: None,
+        let call = MetricsCall {
             registry: self.registry.clone(),
             started,
-        }
+            call: None,
+        };
+        AroundFuture::new(inner, request, limit, call)
     }
 }
 
-pin_project! {
-    #[project = StateProjection]
-    enum State<S, B>
-    where
-        S: Service<Request<ReplayBody<B>>>,
-        B: Body,
-    {
-        Preparing {
-            facts: FactsFuture<B>,
-            inner: Option<S>,
-        },
-        Calling {
-            #[pin]
-            future: S::Future,
-        },
-    }
+/// The response future of [`Metrics`].
+pub type ResponseFuture<S, B> = AroundFuture<S, B, MetricsCall>;
+
+/// One call's measurements, from its facts to its response.
+pub struct MetricsCall {
+    registry: Arc<Registry>,
+    started: Instant,
+    call: Option<CallStart>,
 }
 
-pin_project! {
-    /// The response future of [`Metrics`].
-    pub struct ResponseFuture<S, B>
-    where
-        S: Service<Request<ReplayBody<B>>>,
-        B: Body,
-    {
-        #[pin]
-        state: State<S, B>,
-        call: Option<CallStart>,
-        registry: Arc<Registry>,
-        started: Instant,
-    }
-}
-
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
+impl<B, ResBody, E> AroundCall<B, ResBody, E> for MetricsCall
 where
-    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>>,
-    S::Error: Into<BoxError>,
-    B: Body + Unpin,
+    B: Body,
     ResBody: Body<Data = Bytes>,
+    E: Into<BoxError>,
 {
     type Output = Result<Response<TapBody<ResBody, CallObserver>>, BoxError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            let mut this = self.as_mut().project();
-            match this.state.as_mut().project() {
-                StateProjection::Preparing { facts, inner } => {
-                    let request = ready!(Pin::new(facts).poll(cx));
-                    let mut inner = inner.take().expect("the preparing state is left once");
-                    let facts = RequestFacts::from_extensions(request.extensions());
-                    *this.call = Some(CallStart::new(
-                        this.registry.clone(),
-                        facts.map_or(llm_layers_core::ApiKind::Unknown, RequestFacts::kind),
-                        facts.and_then(RequestFacts::model),
-                        *this.started,
-                    ));
-                    let future = inner.call(request);
-                    this.state.set(State::Calling { future });
-                }
-                StateProjection::Calling { future } => {
-                    let result = ready!(future.poll(cx));
-                    let call = this.call.take().expect("a call is started before calling");
-                    return Poll::Ready(match result {
-                        Ok(response) => Ok(observe(call, response)),
-                        Err(error) => {
-                            let error: BoxError = error.into();
-                            call.failed(ErrorKind::from_error(&*error));
-                            Err(error)
-                        }
-                    });
-                }
+    fn before(&mut self, request: Request<ReplayBody<B>>) -> Request<ReplayBody<B>> {
+        let facts = RequestFacts::from_extensions(request.extensions());
+        self.call = Some(CallStart::new(
+            self.registry.clone(),
+            facts.map_or(llm_layers_core::ApiKind::Unknown, RequestFacts::kind),
+            facts.and_then(RequestFacts::model),
+            self.started,
+        ));
+        request
+    }
+
+    fn after(self, result: Result<Response<ResBody>, E>) -> Self::Output {
+        let call = self.call.expect("a call is started before calling");
+        match result {
+            Ok(response) => Ok(observe(call, response)),
+            Err(error) => {
+                let error: BoxError = error.into();
+                call.failed(ErrorKind::from_error(&*error));
+                Err(error)
             }
         }
     }

@@ -88,6 +88,6 @@ pub use minimum::MinimumTable;
 pub use observer::PrefixObserver;
 pub use report::{PrefixFingerprint, PrefixReport, Rewrites, StaticContent};
 pub use rewrite::Rewritten;
-pub use service::{PromptPrefix, ResponseFuture};
+pub use service::{PrefixCall, PromptPrefix, ResponseFuture};
 pub use stats::{PrefixRow, PrefixStats};
 pub use volatile::Markers;

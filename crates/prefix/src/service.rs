@@ -2,20 +2,17 @@
 //! buffering the body once), rewrites the body, and reads the response's
 //! usage as it streams back.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http::{header, HeaderValue, Request, Response};
 use http_body::Body;
+use llm_layers_core::around::{AroundCall, AroundFuture};
 use llm_layers_core::buffer::ReplayBody;
-use llm_layers_core::prepare::{with_facts, FactsFuture};
 use llm_layers_core::tap::TapBody;
 use llm_layers_core::usage_reader::ResponseUsage;
 use llm_layers_core::RequestFacts;
-use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::observer::PrefixObserver;
@@ -52,81 +49,45 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let limit = self.rewriter.config.max_request_bytes;
-        ResponseFuture {
-            state: State::Preparing {
-                facts: with_facts(request, limit),
-                inner: Some(inner),
-            },
-            service: Some((self.rewriter.clone(), self.stats.clone())),
+        let call = PrefixCall {
+            rewriter: self.rewriter.clone(),
+            stats: self.stats.clone(),
             observer: None,
-        }
+        };
+        AroundFuture::new(inner, request, limit, call)
     }
 }
 
-pin_project! {
-    #[project = StateProjection]
-    enum State<S, B>
-    where
-        S: Service<Request<ReplayBody<B>>>,
-        B: Body,
-    {
-        Preparing {
-            facts: FactsFuture<B>,
-            inner: Option<S>,
-        },
-        Calling {
-            #[pin]
-            future: S::Future,
-        },
-    }
+/// The response future of [`PromptPrefix`].
+pub type ResponseFuture<S, B> = AroundFuture<S, B, PrefixCall>;
+
+/// One call: its rewrite, then its response's usage.
+pub struct PrefixCall {
+    rewriter: Arc<Rewriter>,
+    stats: PrefixStats,
+    observer: Option<PrefixObserver>,
 }
 
-pin_project! {
-    /// The response future of [`PromptPrefix`].
-    pub struct ResponseFuture<S, B>
-    where
-        S: Service<Request<ReplayBody<B>>>,
-        B: Body,
-    {
-        #[pin]
-        state: State<S, B>,
-        service: Option<(Arc<Rewriter>, PrefixStats)>,
-        observer: Option<PrefixObserver>,
-    }
-}
-
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
+impl<B, ResBody, E> AroundCall<B, ResBody, E> for PrefixCall
 where
-    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>>,
-    B: Body + Unpin,
+    B: Body,
     ResBody: Body<Data = Bytes>,
 {
-    type Output = Result<Response<TapBody<ResBody, PrefixObserver>>, S::Error>;
+    type Output = Result<Response<TapBody<ResBody, PrefixObserver>>, E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            let mut this = self.as_mut().project();
-            match this.state.as_mut().project() {
-                StateProjection::Preparing { facts, inner } => {
-                    let request = ready!(Pin::new(facts).poll(cx));
-                    let mut inner = inner.take().expect("the preparing state is left once");
-                    let (rewriter, stats) = this.service.take().expect("prepared once");
-                    let (request, observer) = prepare(request, &rewriter, &stats);
-                    *this.observer = Some(observer);
-                    let future = inner.call(request);
-                    this.state.set(State::Calling { future });
-                }
-                StateProjection::Calling { future } => {
-                    let mut response = ready!(future.poll(cx))?;
-                    let observer = this
-                        .observer
-                        .take()
-                        .expect("an observer is made before calling");
-                    let observer = observer.watching(&mut response);
-                    return Poll::Ready(Ok(response.map(|body| TapBody::new(body, observer))));
-                }
-            }
-        }
+    fn before(&mut self, request: Request<ReplayBody<B>>) -> Request<ReplayBody<B>> {
+        let (request, observer) = prepare(request, &self.rewriter, &self.stats);
+        self.observer = Some(observer);
+        request
+    }
+
+    fn after(self, result: Result<Response<ResBody>, E>) -> Self::Output {
+        let mut response = result?;
+        let observer = self
+            .observer
+            .expect("an observer is made before calling")
+            .watching(&mut response);
+        Ok(response.map(|body| TapBody::new(body, observer)))
     }
 }
 
