@@ -34,6 +34,31 @@ async fn send(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> 
     }
 }
 
+/// The same request straight to the mock and through the proxy.
+async fn direct_and_proxied(
+    mock: &MockServer,
+    proxy: &RunningProxy,
+    (mock_path, proxy_path): (&str, &str),
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (Answer, Answer) {
+    let direct = send(
+        &format!("{}{mock_path}", mock.base_url()),
+        "POST",
+        headers,
+        body,
+    )
+    .await;
+    let proxied = send(
+        &format!("{}{proxy_path}", proxy.url()),
+        "POST",
+        headers,
+        body,
+    )
+    .await;
+    (direct, proxied)
+}
+
 async fn proxy_for(mock: &MockServer, config: ProxyConfig) -> RunningProxy {
     start(ProxyConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -61,20 +86,8 @@ async fn openai_and_anthropic_calls_pass_through_byte_for_byte() {
         ("/anthropic/v1/messages", "/v1/messages", MESSAGES_STREAM),
     ] {
         let headers = [("authorization", "Bearer sk-a"), ("x-api-key", "sk-a")];
-        let direct = send(
-            &format!("{}{mock_path}", mock.base_url()),
-            "POST",
-            &headers,
-            body,
-        )
-        .await;
-        let proxied = send(
-            &format!("{}{proxy_path}", proxy.url()),
-            "POST",
-            &headers,
-            body,
-        )
-        .await;
+        let (direct, proxied) =
+            direct_and_proxied(&mock, &proxy, (mock_path, proxy_path), &headers, body).await;
         assert_eq!(proxied.status, 200);
         assert_eq!(proxied.body, direct.body, "{proxy_path} {body}");
         assert_eq!(
@@ -95,27 +108,11 @@ async fn repeats_are_hits_and_keys_never_share() {
     let proxy = proxy_for(&mock, ProxyConfig::default()).await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     let outcome = |answer: &Answer| answer.headers["x-llm-cache"].to_str().unwrap().to_owned();
-    let first = send(
-        &url,
-        "POST",
-        &[("authorization", "Bearer sk-one")],
-        CHAT_STREAM,
-    )
-    .await;
-    let again = send(
-        &url,
-        "POST",
-        &[("authorization", "Bearer sk-one")],
-        CHAT_STREAM,
-    )
-    .await;
-    let other = send(
-        &url,
-        "POST",
-        &[("authorization", "Bearer sk-two")],
-        CHAT_STREAM,
-    )
-    .await;
+    let mut answers = Vec::new();
+    for key in ["Bearer sk-one", "Bearer sk-one", "Bearer sk-two"] {
+        answers.push(send(&url, "POST", &[("authorization", key)], CHAT_STREAM).await);
+    }
+    let [first, again, other] = <[Answer; 3]>::try_from(answers).ok().unwrap();
     assert_eq!(
         [outcome(&first), outcome(&again), outcome(&other)],
         ["MISS", "HIT", "MISS"]
@@ -216,20 +213,8 @@ async fn malformed_bodies_and_their_errors_pass_unchanged() {
     let proxy = proxy_for(&mock, ProxyConfig::default()).await;
     let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}"#;
     let headers = [("authorization", "Bearer sk-bad")];
-    let direct = send(
-        &format!("{}/v1/chat/completions", mock.base_url()),
-        "POST",
-        &headers,
-        body,
-    )
-    .await;
-    let proxied = send(
-        &format!("{}/v1/chat/completions", proxy.url()),
-        "POST",
-        &headers,
-        body,
-    )
-    .await;
+    let path = "/v1/chat/completions";
+    let (direct, proxied) = direct_and_proxied(&mock, &proxy, (path, path), &headers, body).await;
     assert_eq!(mock.recent_requests().pop().unwrap().body, body.as_bytes());
     assert_eq!(proxied.status, direct.status);
     assert!(proxied.status >= 400);
