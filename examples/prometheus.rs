@@ -11,38 +11,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use llm_layers::connector::HyperConnector;
 use llm_layers::core::buffer::ReplayBody;
-use llm_layers::metrics::{names, MetricsLayer};
+use llm_layers::metrics::MetricsLayer;
 use llm_layers_mock::{MockConfig, MockServer};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tower::{Layer, ServiceExt};
 
 /// Installs the Prometheus recorder with the crate's buckets.
 fn install_prometheus() -> PrometheusHandle {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(names::DURATION.into()),
-            &names::LATENCY_BUCKETS_SECONDS,
-        )
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full(names::TIME_TO_FIRST_CHUNK.into()),
-                &names::LATENCY_BUCKETS_SECONDS,
-            )
-        })
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full(names::OTEL_TOKEN_USAGE.into()),
-                &names::TOKEN_BUCKETS,
-            )
-        })
-        .and_then(|b| {
-            let handshake = llm_layers::connector::names::HANDSHAKE_SECONDS;
-            b.set_buckets_for_metric(
-                Matcher::Full(handshake.into()),
-                &names::LATENCY_BUCKETS_SECONDS,
-            )
-        })
-        .expect("bucket lists are not empty")
+    llm_layers::metrics::prometheus::builder()
         .install_recorder()
         .expect("no other recorder is installed")
 }

@@ -47,6 +47,8 @@ mod handles;
 mod layer;
 pub mod names;
 mod observer;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod registry;
 mod service;
 mod stats;

@@ -161,6 +161,10 @@ async fn metrics_list_the_documented_names_after_traffic() {
     ] {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
+    assert!(
+        text.contains("llm_request_duration_seconds_bucket"),
+        "latency is exported as a histogram with buckets"
+    );
     assert!(!text.contains("sk-m"), "no credential in metrics");
     let stats = send(&format!("{}/stats", proxy.url()), "GET", &[], "").await;
     let stats: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
