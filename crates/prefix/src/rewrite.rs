@@ -147,20 +147,29 @@ impl Rewriter {
 /// name written with escapes is not seen, and the request is then
 /// forwarded untouched, which is always safe.
 fn may_have_a_prefix(kind: ApiKind, body: &[u8]) -> bool {
-    let names: &[&[u8]] = match kind {
-        ApiKind::OpenAiChat => &[
-            b"\"tools\"",
-            b"\"response_format\"",
-            b"\"system\"",
-            b"\"developer\"",
-        ],
-        ApiKind::OpenAiResponses => &[b"\"tools\"", b"\"text\"", b"\"instructions\""],
-        ApiKind::AnthropicMessages => &[b"\"tools\"", b"\"system\"", b"\"assistant\""],
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Finders are built once: building one costs more than a short search.
+    static CHAT: LazyLock<[Finder<'static>; 4]> = LazyLock::new(|| {
+        [
+            r#""tools""#,
+            r#""response_format""#,
+            r#""system""#,
+            r#""developer""#,
+        ]
+        .map(Finder::new)
+    });
+    static RESPONSES: LazyLock<[Finder<'static>; 3]> =
+        LazyLock::new(|| [r#""tools""#, r#""text""#, r#""instructions""#].map(Finder::new));
+    static MESSAGES: LazyLock<[Finder<'static>; 3]> =
+        LazyLock::new(|| [r#""tools""#, r#""system""#, r#""assistant""#].map(Finder::new));
+    let finders: &[Finder<'static>] = match kind {
+        ApiKind::OpenAiChat => &*CHAT,
+        ApiKind::OpenAiResponses => &*RESPONSES,
+        ApiKind::AnthropicMessages => &*MESSAGES,
         _ => return false,
     };
-    names
-        .iter()
-        .any(|name| memchr::memmem::find(body, name).is_some())
+    finders.iter().any(|finder| finder.find(body).is_some())
 }
 
 /// The text of a message's content: a string, or its text parts joined.
