@@ -57,16 +57,26 @@ pub fn storable(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
 
 /// Whether the upstream forbade storing (`Cache-Control: no-store` or
 /// `private`).
+///
+/// A body with a `Content-Encoding` (gzip, br, …) is not stored either: it
+/// answers the caller's `Accept-Encoding`, which is not part of the key, so
+/// replaying it could hand compressed bytes to a caller that cannot read
+/// them (and no layer can read its usage).
 pub fn upstream_forbids_storing(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CACHE_CONTROL)
+    let encoded = headers
+        .get_all(header::CONTENT_ENCODING)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|directive| {
-            let directive = directive.trim().to_ascii_lowercase();
-            directive == "no-store" || directive == "private"
-        })
+        .any(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+    encoded
+        || headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|directive| {
+                let directive = directive.trim().to_ascii_lowercase();
+                directive == "no-store" || directive == "private"
+            })
 }
 
 #[cfg(test)]

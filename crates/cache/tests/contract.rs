@@ -17,7 +17,7 @@ const ANSWER: &str =
     r#"{"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
 
 fn upstream(
-    cache_control: Option<&'static str>,
+    extra_header: Option<(&'static str, &'static str)>,
     calls: Arc<std::sync::atomic::AtomicU64>,
 ) -> impl tower::Service<
     http::Request<ReplayBody<Full<Bytes>>>,
@@ -34,10 +34,8 @@ fn upstream(
             response
                 .headers_mut()
                 .insert("content-type", "application/json".parse().unwrap());
-            if let Some(value) = cache_control {
-                response
-                    .headers_mut()
-                    .insert("cache-control", value.parse().unwrap());
+            if let Some((name, value)) = extra_header {
+                response.headers_mut().insert(name, value.parse().unwrap());
             }
             Ok::<_, Infallible>(response)
         }
@@ -52,18 +50,22 @@ fn request() -> http::Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// `Cache-Control: no-store` from the upstream, and encoded bodies (which
+/// answer an `Accept-Encoding` the key does not hold), are never stored.
 #[tokio::test]
-async fn answers_the_upstream_marks_no_store_are_not_stored() {
-    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let layer = CacheLayer::default();
-    let service = layer.layer(upstream(Some("no-store"), calls.clone()));
-    for _ in 0..2 {
-        let response = service.clone().oneshot(request()).await.unwrap();
-        assert_eq!(response.headers()["x-llm-cache"], "MISS");
-        response.into_body().collect().await.unwrap();
+async fn answers_marked_no_store_or_content_encoded_are_not_stored() {
+    for header in [("cache-control", "no-store"), ("content-encoding", "gzip")] {
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let layer = CacheLayer::default();
+        let service = layer.layer(upstream(Some(header), calls.clone()));
+        for _ in 0..2 {
+            let response = service.clone().oneshot(request()).await.unwrap();
+            assert_eq!(response.headers()["x-llm-cache"], "MISS", "{header:?}");
+            response.into_body().collect().await.unwrap();
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(layer.stats().stores, 0);
     }
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
-    assert_eq!(layer.stats().stores, 0);
 }
 
 /// A store that always fails.

@@ -1,7 +1,8 @@
 //! Where a request goes: the OpenAI-compatible origin, or the Anthropic
 //! origin for paths under the Anthropic prefix (stripped). The path and
-//! query are forwarded as they came; hop-by-hop headers are not; a
-//! server-held key is added only when the client sent no credential.
+//! query are forwarded as they came; hop-by-hop headers and
+//! `Accept-Encoding` are not; a server-held key is added only when the
+//! client sent no credential.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
@@ -119,10 +120,13 @@ impl Routes {
         }
     }
 
-    /// Prepares the client's headers for the upstream.
+    /// Prepares the client's headers for the upstream. `Accept-Encoding` is
+    /// dropped: the layers read usage from the body and the cache replays
+    /// it to any client, so the upstream answers uncompressed.
     pub fn outgoing_headers(&self, upstream: Upstream, headers: &mut HeaderMap) {
         strip_hop_by_hop(headers);
         headers.remove(header::HOST);
+        headers.remove(header::ACCEPT_ENCODING);
         let has_credential = CREDENTIAL_HEADERS
             .iter()
             .any(|name| headers.contains_key(*name));
@@ -203,6 +207,7 @@ mod tests {
         headers.insert("connection", "keep-alive, x-trace".parse().unwrap());
         headers.insert("x-trace", "1".parse().unwrap());
         headers.insert("host", "proxy:8080".parse().unwrap());
+        headers.insert("accept-encoding", "gzip, br".parse().unwrap());
         headers.insert("authorization", "Bearer sk-client".parse().unwrap());
         routes().outgoing_headers(Upstream::OpenAi, &mut headers);
         assert_eq!(headers.len(), 1);

@@ -297,7 +297,7 @@ async fn header_echo() -> String {
 }
 
 #[tokio::test]
-async fn a_server_held_key_is_added_only_when_the_client_sends_none() {
+async fn a_server_held_key_is_added_only_when_the_client_sends_none_and_bodies_come_uncompressed() {
     let upstream = header_echo().await;
     std::env::set_var("LLM_PROXY_TEST_OPENAI_KEY", "sk-server");
     let proxy = start(ProxyConfig {
