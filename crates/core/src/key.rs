@@ -90,7 +90,7 @@ impl CanonicalKey {
     /// A key for a separate namespace (application, tenant): the same request
     /// in two namespaces gets two keys.
     pub fn in_namespace(&self, namespace: &str) -> CanonicalKey {
-        let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
+        let mut hasher = KEY_HASHER.clone();
         hasher.update(b"namespace");
         hasher.update(&self.0);
         update_field(&mut hasher, namespace.as_bytes());
@@ -106,7 +106,7 @@ pub fn derive_key(
     credential: Option<&CredentialFingerprint>,
     body: &BodyDigest,
 ) -> CanonicalKey {
-    let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
+    let mut hasher = KEY_HASHER.clone();
     update_field(&mut hasher, method.as_bytes());
     update_field(&mut hasher, target.as_bytes());
     match credential {
@@ -124,7 +124,7 @@ pub fn derive_key(
 
 /// Digest of a canonical body (as written by the canonical writer).
 pub(crate) fn body_digest(canonical_body: &[u8]) -> BodyDigest {
-    let mut hasher = blake3::Hasher::new_derive_key(BODY_CONTEXT);
+    let mut hasher = BODY_HASHER.clone();
     hasher.update(canonical_body);
     BodyDigest(*hasher.finalize().as_bytes())
 }
@@ -136,7 +136,7 @@ pub fn credential_fingerprint(
     headers: &HeaderMap,
     query_key: Option<&str>,
 ) -> Option<CredentialFingerprint> {
-    let mut hasher = blake3::Hasher::new_derive_key(CREDENTIAL_CONTEXT);
+    let mut hasher = CREDENTIAL_HASHER.clone();
     let mut found = false;
     for name in CREDENTIAL_HEADERS {
         for value in headers.get_all(name) {
@@ -170,6 +170,15 @@ pub(crate) fn split_query_credential(query: &str) -> (String, Option<&str>) {
     }
     (kept, credential)
 }
+
+/// Hashers with their derive-key context already absorbed: a clone is a
+/// copy, where setting one up again costs a blake3 compression per call.
+static KEY_HASHER: std::sync::LazyLock<blake3::Hasher> =
+    std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(KEY_CONTEXT));
+static BODY_HASHER: std::sync::LazyLock<blake3::Hasher> =
+    std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(BODY_CONTEXT));
+static CREDENTIAL_HASHER: std::sync::LazyLock<blake3::Hasher> =
+    std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(CREDENTIAL_CONTEXT));
 
 fn update_field(hasher: &mut blake3::Hasher, bytes: &[u8]) {
     hasher.update(&(bytes.len() as u64).to_le_bytes());
