@@ -115,3 +115,31 @@ async fn prefix_repair_and_response_cache_work_together_on_streams() {
         "metrics and the prefix layer read the same stream usage"
     );
 }
+
+/// `LlmStack` with some layers off: the ones on still work, the others are
+/// absent (not merely idle).
+#[tokio::test]
+async fn llm_stack_layers_are_optional() {
+    use llm_layers::stack::{full_body, LlmStack};
+
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let stack = LlmStack::bare().with_cache(CacheLayer::new(CacheConfig::default()));
+    assert!(stack.metrics().is_none() && stack.prefix().is_none());
+    let client = stack.clone().over_connector().unwrap();
+    let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Now 2026-11-23T10:00:00Z\nRules."},{"role":"user","content":"hi"}]}"#;
+    for expected in ["MISS", "HIT"] {
+        let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+            .header("authorization", "Bearer sk-optional")
+            .body(full_body(body))
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.headers()["x-llm-cache"], expected);
+        response.into_body().collect().await.unwrap();
+    }
+    assert_eq!(
+        mock.recent_requests()[0].body,
+        body.as_bytes(),
+        "no prefix layer: the request went out as written"
+    );
+    assert_eq!(stack.cache().unwrap().stats().hits, 1);
+}

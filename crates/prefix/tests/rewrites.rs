@@ -359,3 +359,44 @@ fn a_repaired_request_needs_no_second_repair() {
         assert_eq!(second.report.fingerprint, first.report.fingerprint);
     }
 }
+
+#[tokio::test]
+async fn custom_markers_and_detectors_and_tool_reordering() {
+    let layer = PromptPrefixLayer::new(PrefixConfig {
+        markers: Some(llm_layers_prefix::Markers {
+            open: "{{live}}".into(),
+            close: "{{/live}}".into(),
+        }),
+        detectors: vec![regex::Regex::new(r"Session \d+").unwrap()],
+        reorder_tools: true,
+        ..PrefixConfig::default()
+    });
+    let body = json!({"model": "gpt-4o",
+    "tools": [
+        {"type": "function", "function": {"name": "zeta", "parameters": {}}},
+        {"type": "function", "function": {"name": "alpha", "parameters": {}}},
+    ],
+    "messages": [
+        {"role": "system", "content": "Rules.\nSession 4711 for ann\n{{live}}load 0.3{{/live}}<dynamic>kept</dynamic>"},
+        {"role": "user", "content": "go"},
+    ]});
+    let sent = send_with(&layer, request("/v1/chat/completions", &body.to_string())).await;
+    let json = sent.json();
+    assert_eq!(
+        json["tools"][0]["function"]["name"], "alpha",
+        "sorted by name"
+    );
+    assert_eq!(
+        json["messages"][0]["content"], "Rules.\n<dynamic>kept</dynamic>",
+        "the default markers are replaced, not added to"
+    );
+    assert_eq!(
+        json["messages"][1]["content"],
+        "{{live}}load 0.3{{/live}}\nSession 4711 for ann"
+    );
+    assert!(sent.report.unwrap().rewrites.reordered_tools);
+
+    // By default the tools keep the order the application gave them.
+    let default = send("/v1/chat/completions", &body.to_string()).await.json();
+    assert_eq!(default["tools"][0]["function"]["name"], "zeta");
+}
