@@ -95,6 +95,12 @@ impl Routes {
             value.set_sensitive(true);
             Some(value)
         };
+        let prefix = &config.anthropic_prefix;
+        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(['?', '#'])) {
+            return Err(ConfigError::Parse(format!(
+                "anthropic_prefix {prefix:?} must be a path such as \"/anthropic\""
+            )));
+        }
         Ok(Routes {
             openai: Origin::parse(&config.upstream)?,
             anthropic: Origin::parse(config.anthropic_origin())?,
@@ -190,6 +196,20 @@ mod tests {
             Upstream::OpenAi,
             "only the whole segment is the prefix"
         );
+    }
+
+    #[test]
+    fn the_anthropic_prefix_must_be_a_path() {
+        let config = |prefix: &str| ProxyConfig {
+            anthropic_prefix: prefix.into(),
+            ..ProxyConfig::default()
+        };
+        assert!(Routes::new(&config("anthropic")).is_err());
+        assert!(Routes::new(&config("/claude")).is_ok());
+        let routes = Routes::new(&config("/claude/")).unwrap();
+        let (upstream, uri) = routes.target(&"/claude/v1/messages".parse().unwrap());
+        assert_eq!(upstream, Upstream::Anthropic);
+        assert_eq!(uri.path(), "/v1/messages");
     }
 
     #[test]
