@@ -16,8 +16,12 @@ const CREDENTIAL_CONTEXT: &str = "llm-layers 2026-11 credential fingerprint v1";
 const BODY_CONTEXT: &str = "llm-layers 2026-11 canonical body v1";
 
 /// Headers that carry provider credentials, in the order they are hashed.
-pub const CREDENTIAL_HEADERS: [&str; 4] =
-    ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+pub const CREDENTIAL_HEADERS: [http::HeaderName; 4] = [
+    http::header::AUTHORIZATION,
+    http::HeaderName::from_static("x-api-key"),
+    http::HeaderName::from_static("api-key"),
+    http::HeaderName::from_static("x-goog-api-key"),
+];
 
 /// The query parameter Gemini accepts an API key in.
 pub const CREDENTIAL_QUERY_PARAM: &str = "key";
@@ -138,10 +142,10 @@ pub fn credential_fingerprint(
 ) -> Option<CredentialFingerprint> {
     let mut hasher = CREDENTIAL_HASHER.clone();
     let mut found = false;
-    for name in CREDENTIAL_HEADERS {
+    for name in &CREDENTIAL_HEADERS {
         for value in headers.get_all(name) {
             found = true;
-            update_field(&mut hasher, name.as_bytes());
+            update_field(&mut hasher, name.as_str().as_bytes());
             update_field(&mut hasher, value.as_bytes());
         }
     }

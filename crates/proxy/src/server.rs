@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use http::header::{HeaderName, AUTHORIZATION};
+use http::header::HeaderName;
 use llm_layers::connector::HyperConnector;
 use llm_layers::stack::{StackBody, StackService};
 use llm_layers::LlmStack;
@@ -172,13 +172,7 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
 }
 
 fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
-    let sensitive: Vec<HeaderName> = std::iter::once(AUTHORIZATION)
-        .chain(
-            CREDENTIAL_HEADERS
-                .iter()
-                .map(|name| HeaderName::from_static(name)),
-        )
-        .collect();
+    let sensitive: Vec<HeaderName> = CREDENTIAL_HEADERS.to_vec();
     Router::new()
         .route("/healthz", get(admin::healthz))
         .route("/metrics", get(admin::metrics))

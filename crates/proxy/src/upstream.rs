@@ -76,9 +76,8 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// Headers that carry a provider credential.
-pub const CREDENTIAL_HEADERS: [&str; 4] =
-    ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+/// Headers that carry a provider credential (the core's list).
+pub use llm_layers::core::key::CREDENTIAL_HEADERS;
 
 impl Routes {
     /// The routes of a configuration; server-held keys are read from their
@@ -135,7 +134,7 @@ impl Routes {
         headers.remove(header::ACCEPT_ENCODING);
         let has_credential = CREDENTIAL_HEADERS
             .iter()
-            .any(|name| headers.contains_key(*name));
+            .any(|name| headers.contains_key(name));
         if has_credential {
             return;
         }
