@@ -169,6 +169,7 @@ pub(crate) struct Pending {
     pub key: llm_layers_core::CanonicalKey,
     pub entry: CachedResponse,
     pub counters: Arc<CacheCounters>,
+    pub writes: Arc<crate::writes::PendingWrites>,
     pub max_entry_bytes: usize,
 }
 
@@ -281,14 +282,17 @@ fn store_now_or_in_background(pending: Pending) {
         key,
         entry,
         counters,
+        writes,
         ..
     } = pending;
     let task_counters = counters.clone();
+    let write = writes.begin();
     let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
         match store.put(key, Arc::new(entry)).await {
             Ok(()) => task_counters.stored(),
             Err(_) => task_counters.store_error(),
         }
+        drop(write);
     });
     let mut context = Context::from_waker(Waker::noop());
     if task.as_mut().poll(&mut context).is_ready() {

@@ -33,6 +33,7 @@ impl CacheLayer {
                 store: Arc::new(store),
                 counters: Arc::new(CacheCounters::default()),
                 flights: Arc::new(Flights::default()),
+                writes: Arc::default(),
             }),
         }
     }
@@ -40,6 +41,13 @@ impl CacheLayer {
     /// Hits, misses, stores and what the store holds.
     pub fn stats(&self) -> CacheStats {
         self.shared.counters.snapshot(self.shared.store.stats())
+    }
+
+    /// Waits until every answer being stored in the background (the disk
+    /// store writes off the request path) is in the store: call it before
+    /// shutting down, so no finished answer is lost.
+    pub async fn flush(&self) {
+        self.shared.writes.idle().await;
     }
 
     /// Removes every entry; how many there were.

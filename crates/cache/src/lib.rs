@@ -69,6 +69,7 @@ mod mode;
 mod service;
 mod stats;
 mod store;
+mod writes;
 
 pub use body::{CacheBody, Recorder, Replay};
 pub use config::CacheConfig;

@@ -31,6 +31,7 @@ pub(crate) struct Shared {
     pub store: Arc<dyn CacheStore>,
     pub counters: Arc<CacheCounters>,
     pub flights: Arc<Flights>,
+    pub writes: Arc<crate::writes::PendingWrites>,
 }
 
 /// Answers repeated requests from the store; built by [`crate::CacheLayer`].
@@ -224,6 +225,7 @@ fn record<B: Body<Data = Bytes>>(
             ttl,
         },
         counters: shared.counters.clone(),
+        writes: shared.writes.clone(),
         max_entry_bytes: shared.config.max_entry_bytes,
     };
     let recorder = Recorder::new(pending, publisher, events);

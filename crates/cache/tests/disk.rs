@@ -56,11 +56,9 @@ async fn answers_survive_a_restart() {
         );
         let (outcome, body) = ask(&layer, &mock, "persist").await;
         assert_eq!(outcome, "MISS");
-        // The disk write finishes on the blocking pool, after the body.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while layer.stats().store.entries == 0 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        // The disk write finishes on the blocking pool, after the body;
+        // `flush` waits for it.
+        layer.flush().await;
         assert_eq!(layer.stats().store.entries, 1);
         assert_eq!(layer.stats().stores, 1);
         body

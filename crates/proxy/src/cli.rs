@@ -103,8 +103,35 @@ impl Args {
 mod tests {
     use super::*;
 
+    /// Parsing reads the process environment: tests that set it run one at a time.
+    static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn environment_variables_stand_in_for_flags() {
+        let _alone = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        std::env::set_var("LLM_PROXY_CACHE_TTL_SECONDS", "42");
+        std::env::set_var("LLM_PROXY_NO_METRICS", "true");
+        let config = Args::try_parse_from(["llm-layers-proxy", "--cache-ttl-seconds", "7"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        let from_env = Args::try_parse_from(["llm-layers-proxy"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        std::env::remove_var("LLM_PROXY_CACHE_TTL_SECONDS");
+        std::env::remove_var("LLM_PROXY_NO_METRICS");
+        assert_eq!(
+            config.cache.ttl_seconds, 7,
+            "a flag wins over the environment"
+        );
+        assert_eq!(from_env.cache.ttl_seconds, 42);
+        assert!(!from_env.metrics.enabled);
+    }
+
     #[test]
     fn flags_override_the_file() {
+        let _alone = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("llm-proxy-cli-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("proxy.toml");

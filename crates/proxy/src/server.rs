@@ -92,15 +92,27 @@ impl RunningProxy {
         self.mock.as_ref()
     }
 
-    /// Stops accepting connections and waits for in-flight requests (and
-    /// streams) to finish.
+    /// Stops accepting connections, waits for in-flight requests (and
+    /// streams) to finish and for their answers to reach the cache store,
+    /// then lets go of the store.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(trigger) = self.shutdown.take() {
             let _ = trigger.send(());
         }
-        (&mut self.task)
+        let served = (&mut self.task)
             .await
-            .unwrap_or_else(|error| Err(std::io::Error::other(error)))
+            .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+        if let Some(cache) = self.state.stack.cache() {
+            cache.flush().await;
+        }
+        // A connection task tells the server it is done a moment before it
+        // drops its copy of the service; wait (bounded) for the last one,
+        // so the store is closed when this returns.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&self.state) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        served
     }
 
     /// Runs until `signal` completes, then shuts down gracefully.

@@ -388,3 +388,28 @@ async fn streams_reach_the_client_as_they_arrive() {
     );
     proxy.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_disk_store_keeps_answers_across_restarts() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("llm-proxy-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = ProxyConfig::default();
+    config.cache.store = llm_layers_proxy::config::StoreKind::Disk;
+    config.cache.path = dir.join("cache.redb");
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let proxy = proxy_for(&mock, config.clone()).await;
+        let url = format!("{}/v1/chat/completions", proxy.url());
+        let answer = send(&url, "POST", &[("authorization", "Bearer sk-disk")], CHAT).await;
+        outcomes.push(answer.headers["x-llm-cache"].to_str().unwrap().to_owned());
+        proxy.shutdown().await.unwrap();
+    }
+    assert_eq!(
+        outcomes,
+        ["MISS", "HIT"],
+        "the second proxy found the first one's answer"
+    );
+    assert_eq!(mock.stats().requests_total, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
