@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::Response;
 use llm_layers_core::tap::{BodyEnd, BodyObserver};
 use llm_layers_core::usage_reader::ResponseUsage;
 use llm_layers_core::ApiKind;
@@ -49,24 +50,13 @@ impl PrefixObserver {
         }
     }
 
-    pub(crate) fn report(&self) -> Option<PrefixReport> {
-        self.tracked.as_ref().map(|tracked| tracked.report)
-    }
-
-    pub(crate) fn kind(&self) -> ApiKind {
-        self.tracked
-            .as_ref()
-            .map_or(ApiKind::Unknown, |tracked| tracked.kind)
-    }
-
-    pub(crate) fn json_limit(&self) -> usize {
-        self.tracked
-            .as_ref()
-            .map_or(0, |tracked| tracked.json_limit)
-    }
-
-    pub(crate) fn with_reader(mut self, reader: ResponseUsage) -> Self {
-        self.reader = Some(reader);
+    /// Puts the report in the response and chooses how to read its usage.
+    pub(crate) fn watching<B>(mut self, response: &mut Response<B>) -> Self {
+        if let Some(tracked) = &self.tracked {
+            response.extensions_mut().insert(tracked.report);
+            let reader = ResponseUsage::for_response(tracked.kind, response, tracked.json_limit);
+            self.reader = Some(reader);
+        }
         self
     }
 }

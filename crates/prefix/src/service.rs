@@ -11,12 +11,11 @@ use http_body::Body;
 use llm_layers_core::around::{AroundCall, AroundFuture};
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_core::tap::TapBody;
-use llm_layers_core::usage_reader::ResponseUsage;
 use llm_layers_core::RequestFacts;
 use tower::Service;
 
 use crate::observer::PrefixObserver;
-use crate::report::{PrefixReport, StaticContent};
+use crate::report::StaticContent;
 use crate::rewrite::Rewriter;
 use crate::stats::PrefixStats;
 
@@ -136,18 +135,4 @@ fn replace_body<B: Body>(request: &mut Request<ReplayBody<B>>, body: Bytes) {
             .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     *request.body_mut() = ReplayBody::complete(body, None);
-}
-
-impl PrefixObserver {
-    /// Puts the report in the response and chooses how to read its usage.
-    fn watching<B>(self, response: &mut Response<B>) -> PrefixObserver {
-        match self.report() {
-            Some(report) => {
-                response.extensions_mut().insert::<PrefixReport>(report);
-                let reader = ResponseUsage::for_response(self.kind(), response, self.json_limit());
-                self.with_reader(reader)
-            }
-            None => self,
-        }
-    }
 }

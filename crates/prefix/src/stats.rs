@@ -110,7 +110,6 @@ type Rows = HashMap<Option<PrefixFingerprint>, Vec<Arc<Row>>>;
 #[derive(Default)]
 struct Inner {
     rows: Mutex<Rows>,
-    count: std::sync::atomic::AtomicUsize,
     max_rows: usize,
     rewrites: std::sync::OnceLock<[Counter; 5]>,
     untouched: std::sync::OnceLock<[Counter; 2]>,
@@ -226,8 +225,8 @@ impl PrefixStats {
         if let Some(row) = find(&rows, Some(fingerprint)) {
             return row;
         }
-        let tracked =
-            self.inner.count.load(std::sync::atomic::Ordering::Relaxed) < self.inner.max_rows;
+        // Counted only when a new pair arrives, which is rare.
+        let tracked = rows.values().map(Vec::len).sum::<usize>() < self.inner.max_rows;
         let key = if tracked {
             // A request without static content has nothing to warn about.
             if report.below_minimum() && report.estimated_prefix_tokens > 0 {
@@ -248,9 +247,6 @@ impl PrefixStats {
         }
         let row = Arc::new(Row::new(key, model.to_owned()));
         rows.entry(key).or_default().push(row.clone());
-        self.inner
-            .count
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         row
     }
 
