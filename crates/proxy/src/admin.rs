@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use http::{header, HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
@@ -120,12 +121,7 @@ fn same_secret(expected: &[u8], given: &[u8]) -> bool {
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, Json(body)).into_response()
 }
 
 #[cfg(test)]

@@ -63,10 +63,5 @@ fn failure(error: &(dyn std::error::Error + 'static)) -> Response {
         "type": kind,
         "code": status.as_u16(),
     }});
-    (
-        status,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, axum::Json(body)).into_response()
 }
