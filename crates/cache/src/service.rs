@@ -203,7 +203,7 @@ fn passthrough<B: Body>(
 }
 
 fn record<B: Body<Data = Bytes>>(
-    response: Response<B>,
+    mut response: Response<B>,
     shared: &Shared,
     facts: &RequestFacts,
     key: CanonicalKey,
@@ -211,7 +211,6 @@ fn record<B: Body<Data = Bytes>>(
     outcome: CacheOutcome,
     publisher: Option<Publisher>,
 ) -> Response<CacheBody<B>> {
-    let mut response = response;
     // A stream is parsed once: here, or by an inner layer that publishes it.
     let events = ResponseUsage::for_response(facts.kind(), &mut response, 0);
     let pending = Pending {

@@ -205,7 +205,7 @@ pub(crate) fn slots(content: &mut Value) -> Vec<Slot<'_>> {
 }
 
 /// A part or block as a slot.
-pub(crate) fn slot(part: &mut Value) -> Slot<'_> {
+fn slot(part: &mut Value) -> Slot<'_> {
     if matches!(part.get("text"), Some(Value::String(_))) {
         match part.get_mut("text") {
             Some(Value::String(text)) => return Slot::Text(text),
