@@ -248,29 +248,43 @@ impl Recorder {
             return;
         }
         let chunks = std::mem::take(&mut self.chunks);
+        let joined = join(&chunks);
         pending.entry.body = if self.events.is_stream() {
-            CachedBody::Chunks(chunks)
+            CachedBody::Chunks(resliced(chunks, &joined))
         } else {
-            CachedBody::Whole(join(chunks))
+            CachedBody::Whole(joined)
         };
         store_now_or_in_background(pending);
     }
 }
 
-fn join(chunks: Vec<TimedChunk>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks
-            .into_iter()
-            .next()
-            .map(|c| c.bytes)
-            .unwrap_or_default(),
-        _ => chunks
-            .iter()
-            .flat_map(|c| c.bytes.iter().copied())
-            .collect::<Vec<u8>>()
-            .into(),
+/// The chunks' bytes in one allocation of exactly their size.
+///
+/// Always a copy: a chunk from a connection is a slice of that
+/// connection's read buffer, and an entry keeping it would keep the whole
+/// buffer alive (kilobytes for a short answer), outside the store's bound.
+fn join(chunks: &[TimedChunk]) -> Bytes {
+    let mut joined = Vec::with_capacity(chunks.iter().map(|c| c.bytes.len()).sum());
+    for chunk in chunks {
+        joined.extend_from_slice(&chunk.bytes);
     }
+    joined.into()
+}
+
+/// The same chunks as slices of `joined` (their bytes, in order).
+fn resliced(chunks: Vec<TimedChunk>, joined: &Bytes) -> Vec<TimedChunk> {
+    let mut at = 0;
+    chunks
+        .into_iter()
+        .map(|chunk| {
+            let length = chunk.bytes.len();
+            at += length;
+            TimedChunk {
+                offset: chunk.offset,
+                bytes: joined.slice(at - length..at),
+            }
+        })
+        .collect()
 }
 
 /// Stores the entry: at once when the store answers at once (memory), so

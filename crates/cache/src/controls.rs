@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use http::{header, HeaderMap};
+use http::{header, HeaderMap, HeaderName};
 
 use crate::mode::CacheMode;
 
@@ -25,6 +25,11 @@ pub const MODE_HEADER: &str = "x-llm-cache-mode";
 pub const TTL_HEADER: &str = "x-llm-cache-ttl";
 /// Request header choosing the namespace.
 pub const NAMESPACE_HEADER: &str = "x-llm-cache-namespace";
+
+// The same names parsed once (a `&str` name is parsed on every lookup).
+const MODE_NAME: HeaderName = HeaderName::from_static(MODE_HEADER);
+const TTL_NAME: HeaderName = HeaderName::from_static(TTL_HEADER);
+const NAMESPACE_NAME: HeaderName = HeaderName::from_static(NAMESPACE_HEADER);
 
 /// Per-request choices; also accepted as a request extension, which takes
 /// precedence over the headers.
@@ -75,16 +80,16 @@ impl CacheControls {
         }
         let text = |value: http::HeaderValue| value.to_str().ok().map(|v| v.trim().to_owned());
         controls.mode = headers
-            .remove(MODE_HEADER)
+            .remove(MODE_NAME)
             .and_then(text)
             .and_then(|v| v.parse().ok());
         controls.ttl = headers
-            .remove(TTL_HEADER)
+            .remove(TTL_NAME)
             .and_then(text)
             .and_then(|v| v.parse().ok())
             .map(Duration::from_secs);
         controls.namespace = headers
-            .remove(NAMESPACE_HEADER)
+            .remove(NAMESPACE_NAME)
             .and_then(text)
             .filter(|v| !v.is_empty());
         controls

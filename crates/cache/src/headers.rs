@@ -1,6 +1,7 @@
 //! Which response headers an entry keeps, and the headers a cached answer
 //! carries.
 
+use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
@@ -8,51 +9,78 @@ use http::{HeaderMap, HeaderValue};
 /// `REFRESH` or `STALE`.
 pub const CACHE_HEADER: &str = "x-llm-cache";
 
+/// [`CACHE_HEADER`], parsed once.
+pub(crate) const CACHE_HEADER_NAME: HeaderName = HeaderName::from_static(CACHE_HEADER);
+
 /// Headers never stored: per-call identity and accounting (request ids,
 /// rate-limit counters, `retry-after`, dates), credentials and cookies,
 /// connection management, and the lengths the replay recomputes.
 fn never_stored(name: &HeaderName) -> bool {
+    // Standard names compare as a tag, without reading the text.
+    const STANDARD: [HeaderName; 18] = [
+        header::SET_COOKIE,
+        header::AUTHORIZATION,
+        header::PROXY_AUTHORIZATION,
+        header::WWW_AUTHENTICATE,
+        header::PROXY_AUTHENTICATE,
+        header::RETRY_AFTER,
+        header::DATE,
+        header::AGE,
+        header::EXPIRES,
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+        header::UPGRADE,
+        header::TRAILER,
+        header::TE,
+        header::ALT_SVC,
+        header::STRICT_TRANSPORT_SECURITY,
+        header::VIA,
+    ];
+    if STANDARD.contains(name) {
+        return true;
+    }
     let name = name.as_str();
     matches!(
         name,
-        "set-cookie"
-            | "authorization"
-            | "proxy-authorization"
-            | "www-authenticate"
-            | "proxy-authenticate"
-            | "x-request-id"
+        "x-request-id"
             | "request-id"
             | "openai-organization"
             | "openai-project"
-            | "retry-after"
-            | "date"
-            | "age"
-            | "expires"
-            | "content-length"
-            | "transfer-encoding"
-            | "connection"
             | "keep-alive"
-            | "upgrade"
-            | "trailer"
-            | "te"
             | "cf-ray"
             | "cf-cache-status"
-            | "alt-svc"
-            | "strict-transport-security"
-            | "via"
             | "server-timing"
-    ) || name.contains("ratelimit")
-        || name.starts_with("x-envoy")
-        || name == CACHE_HEADER
+            | CACHE_HEADER
+    ) || name.starts_with("x-envoy")
+        || contains_ratelimit(name.as_bytes())
+}
+
+/// `x-ratelimit-…`, `anthropic-ratelimit-…` and the like.
+fn contains_ratelimit(name: &[u8]) -> bool {
+    name.windows(b"ratelimit".len())
+        .any(|window| window == b"ratelimit")
 }
 
 /// The headers of `headers` an entry keeps.
+///
+/// Values are copied: a value parsed from a connection is a slice of that
+/// connection's read buffer, and an entry keeping it would keep the whole
+/// buffer alive (kilobytes per entry), outside the store's bound.
 pub fn storable(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     headers
         .iter()
         .filter(|(name, _)| !never_stored(name))
-        .map(|(name, value)| (name.clone(), value.clone()))
+        .map(|(name, value)| (name.clone(), owned(value)))
         .collect()
+}
+
+/// The same value in its own allocation.
+fn owned(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
+        .unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 /// Whether the upstream forbade storing (`Cache-Control: no-store` or

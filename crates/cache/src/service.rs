@@ -21,7 +21,7 @@ use crate::config::CacheConfig;
 use crate::controls::CacheControls;
 use crate::entry::{CachedBody, CachedResponse};
 use crate::flight::{Flight, Flights, FollowerBody, Head, Publisher, Role};
-use crate::headers::{storable as storable_headers, upstream_forbids_storing, CACHE_HEADER};
+use crate::headers::{storable as storable_headers, upstream_forbids_storing, CACHE_HEADER_NAME};
 use crate::stats::CacheCounters;
 use crate::store::CacheStore;
 
@@ -181,7 +181,7 @@ fn mark<B>(
     };
     response
         .headers_mut()
-        .insert(CACHE_HEADER, HeaderValue::from_static(label));
+        .insert(CACHE_HEADER_NAME, HeaderValue::from_static(label));
     if let Some(age) = age {
         response
             .headers_mut()

@@ -56,12 +56,35 @@ pub struct ConnectionUse {
 
 /// Attached to each connection (hyper-util's `Connected::extra`) so that
 /// every response on it can be traced back to it.
-#[derive(Clone, Debug)]
+///
+/// Everything `served` touches is set up here, once per connection: the
+/// host's counters and the metric handles, so a response costs a few
+/// atomic additions (no lock, no label allocation, no registry lookup).
+#[derive(Clone)]
 pub(crate) struct ConnectionMeta {
     pub id: u64,
-    pub host: Arc<str>,
     pub served: Arc<AtomicU64>,
     pub http2: bool,
+    host: Arc<HostCounters>,
+    new_responses: metrics::Counter,
+    reused_responses: metrics::Counter,
+}
+
+impl std::fmt::Debug for ConnectionMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionMeta")
+            .field("id", &self.id)
+            .field("served", &self.served)
+            .field("http2", &self.http2)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One host's running counts.
+#[derive(Debug, Default)]
+struct HostCounters {
+    opened: AtomicU64,
+    requests: AtomicU64,
 }
 
 /// Counters shared by a connector and its clones.
@@ -71,7 +94,7 @@ pub(crate) struct PoolStats {
     opened: AtomicU64,
     requests: AtomicU64,
     reused: AtomicU64,
-    by_host: Mutex<BTreeMap<String, HostSnapshot>>,
+    by_host: Mutex<BTreeMap<String, Arc<HostCounters>>>,
     tcp: Mutex<VecDeque<Duration>>,
     tls: Mutex<VecDeque<Duration>>,
 }
@@ -104,12 +127,14 @@ impl PoolStats {
     ) -> ConnectionMeta {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.opened.fetch_add(1, Ordering::Relaxed);
-        self.by_host
+        let host_counters = self
+            .by_host
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(host.to_owned())
             .or_default()
-            .opened += 1;
+            .clone();
+        host_counters.opened.fetch_add(1, Ordering::Relaxed);
         push_sample(&self.tcp, tcp);
         let label = host.to_owned();
         metrics::counter!(names::CONNECTIONS_OPENED, "host" => label.clone()).increment(1);
@@ -120,11 +145,14 @@ impl PoolStats {
             metrics::histogram!(names::HANDSHAKE_SECONDS, "host" => label, "phase" => "tls")
                 .record(tls.as_secs_f64());
         }
+        let responses = |connection: &'static str| metrics::counter!(names::REQUESTS, "host" => host.to_owned(), "connection" => connection);
         ConnectionMeta {
             id,
-            host: Arc::from(host),
             served: Arc::new(AtomicU64::new(0)),
             http2,
+            host: host_counters,
+            new_responses: responses("new"),
+            reused_responses: responses("reused"),
         }
     }
 
@@ -136,17 +164,11 @@ impl PoolStats {
         if reused {
             self.reused.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(host) = self
-            .by_host
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&*meta.host)
-        {
-            host.requests += 1;
+        meta.host.requests.fetch_add(1, Ordering::Relaxed);
+        match reused {
+            true => meta.reused_responses.increment(1),
+            false => meta.new_responses.increment(1),
         }
-        let connection = if reused { "reused" } else { "new" };
-        metrics::counter!(names::REQUESTS, "host" => meta.host.to_string(), "connection" => connection)
-            .increment(1);
         ConnectionUse {
             connection_id: meta.id,
             reused,
@@ -179,7 +201,15 @@ impl PoolStats {
                 .by_host
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+                .iter()
+                .map(|(host, counters)| {
+                    let snapshot = HostSnapshot {
+                        opened: counters.opened.load(Ordering::Relaxed),
+                        requests: counters.requests.load(Ordering::Relaxed),
+                    };
+                    (host.clone(), snapshot)
+                })
+                .collect(),
         }
     }
 }

@@ -138,11 +138,15 @@ impl<'a> Reader<'a> {
             return None;
         }
         let start = self.pos + 1;
-        let length = memchr::memchr2(b'"', b'\\', &self.input[start..])?;
+        // Keys are short: one pass to the closing quote, refusing escapes
+        // and control bytes; non-ASCII keys must be valid UTF-8.
+        let mut ascii = true;
+        let length = self.input[start..].iter().position(|&b| {
+            ascii &= b < 0x80;
+            b == b'"' || b == b'\\' || b < 0x20
+        })?;
         let key = &self.input[start..start + length];
-        let clean =
-            key.iter().all(|&b| (0x20..0x80).contains(&b)) || std::str::from_utf8(key).is_ok();
-        if self.input[start + length] != b'"' || !clean || key.iter().any(|&b| b < 0x20) {
+        if self.input[start + length] != b'"' || (!ascii && std::str::from_utf8(key).is_err()) {
             return None;
         }
         self.pos = start + length + 1;

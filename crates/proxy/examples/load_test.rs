@@ -178,6 +178,33 @@ async fn bare_proxy(upstream: String, concurrency: usize) -> String {
     url
 }
 
+/// Which layers (cache, prefix, metrics) a partial proxy named so runs.
+fn partial_layers(name: &str) -> Option<(bool, bool, bool)> {
+    Some(match name {
+        "none" => (false, false, false),
+        "metrics" => (false, false, true),
+        "cache" => (true, false, false),
+        "prefix" => (false, true, false),
+        _ => return None,
+    })
+}
+
+/// The proxy with only some of its layers.
+async fn partial_proxy(
+    upstream: &str,
+    (cache, prefix, metrics): (bool, bool, bool),
+) -> llm_layers_proxy::RunningProxy {
+    let mut config = ProxyConfig {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        upstream: upstream.to_owned(),
+        ..ProxyConfig::default()
+    };
+    config.cache.enabled = cache;
+    config.prefix.enabled = prefix;
+    config.metrics.enabled = metrics;
+    start(config).await.expect("the proxy starts")
+}
+
 fn ms(micros: u64) -> String {
     format!("{:.3} ms", micros as f64 / 1000.0)
 }
@@ -230,15 +257,39 @@ async fn main() {
         ),
     ];
     let mut p50 = Vec::new();
-    // LOAD_TEST_ONLY=c runs one scenario (for profiling).
+    // LOAD_TEST_ONLY=c runs one scenario (for profiling); `none`, `metrics`,
+    // `cache` or `prefix` runs the proxy on misses with only that layer.
     let only = std::env::var("LOAD_TEST_ONLY").ok();
+    if let Some(layers) = only.as_deref().and_then(partial_layers) {
+        let partial = partial_proxy(&mock.base_url(), layers).await;
+        let outcome = closed_loop(
+            &format!("{}{path}", partial.url()),
+            requests,
+            concurrency,
+            true,
+        )
+        .await;
+        println!(
+            "| {} | {:.0} | {} | {} |",
+            only.as_deref().unwrap_or_default(),
+            outcome.rps,
+            ms(outcome.latency.value_at_quantile(0.5)),
+            ms(outcome.latency.value_at_quantile(0.99))
+        );
+        return;
+    }
     if let Some(only) = &only {
         let (name, url, unique) = scenarios
             .iter()
             .find(|(name, ..)| name.starts_with(&format!("({only})")))
             .expect("a scenario letter a to d");
         let outcome = closed_loop(url, requests, concurrency, *unique).await;
-        println!("| {name} | {:.0} |", outcome.rps);
+        println!(
+            "| {name} | {:.0} | {} | {} |",
+            outcome.rps,
+            ms(outcome.latency.value_at_quantile(0.5)),
+            ms(outcome.latency.value_at_quantile(0.99))
+        );
         return;
     }
     for (name, url, unique) in &scenarios {
@@ -279,21 +330,9 @@ async fn main() {
         println!("\nmisses through the proxy with one layer at a time:\n");
         println!("| layers | requests/s | p50 | p99 |");
         println!("|---|---|---|---|");
-        for (name, cache, prefix, metrics) in [
-            ("none", false, false, false),
-            ("metrics", false, false, true),
-            ("cache", true, false, false),
-            ("prefix", false, true, false),
-        ] {
-            let mut config = ProxyConfig {
-                listen: "127.0.0.1:0".parse().expect("an address"),
-                upstream: mock.base_url().to_owned(),
-                ..ProxyConfig::default()
-            };
-            config.cache.enabled = cache;
-            config.prefix.enabled = prefix;
-            config.metrics.enabled = metrics;
-            let partial = start(config).await.expect("the proxy starts");
+        for name in ["none", "metrics", "cache", "prefix"] {
+            let layers = partial_layers(name).expect("a known layer name");
+            let partial = partial_proxy(&mock.base_url(), layers).await;
             let outcome = closed_loop(
                 &format!("{}{path}", partial.url()),
                 requests,

@@ -65,15 +65,16 @@ pub struct Routes {
 }
 
 /// Headers that describe one connection, not the request.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+    header::TRANSFER_ENCODING,
 ];
 
 /// Headers that carry a provider credential (the core's list).
@@ -152,20 +153,28 @@ impl Routes {
 
 /// Removes hop-by-hop headers, those the `Connection` header names included.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+    // Names the `Connection` header lists are hop-by-hop too (the usual
+    // `keep-alive` or `close` names none, and costs no allocation).
+    let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
+        .filter(|value| !is_plain_connection_option(value))
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in named {
+    for name in listed {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove(header::TRANSFER_ENCODING);
+}
+
+/// `keep-alive` or `close`: options that name no other header to drop.
+fn is_plain_connection_option(value: &HeaderValue) -> bool {
+    let value = value.as_bytes();
+    value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close")
 }
 
 #[cfg(test)]
