@@ -1,7 +1,7 @@
 //! Which response headers an entry keeps, and the headers a cached answer
 //! carries.
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
@@ -64,23 +64,27 @@ fn contains_ratelimit(name: &[u8]) -> bool {
 
 /// The headers of `headers` an entry keeps.
 ///
-/// Values are copied: a value parsed from a connection is a slice of that
-/// connection's read buffer, and an entry keeping it would keep the whole
-/// buffer alive (kilobytes per entry), outside the store's bound.
+/// Values are copied (into one allocation): a value parsed from a
+/// connection is a slice of that connection's read buffer, and an entry
+/// keeping it would keep the whole buffer alive (kilobytes per entry),
+/// outside the store's bound.
 pub fn storable(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
-    headers
-        .iter()
-        .filter(|(name, _)| !never_stored(name))
-        .map(|(name, value)| (name.clone(), owned(value)))
-        .collect()
-}
-
-/// The same value in its own allocation.
-fn owned(value: &HeaderValue) -> HeaderValue {
-    let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
-        .unwrap_or_else(|_| value.clone());
-    copy.set_sensitive(value.is_sensitive());
-    copy
+    let kept = || headers.iter().filter(|(name, _)| !never_stored(name));
+    let (count, length) = kept().fold((0, 0), |(count, length), (_, value)| {
+        (count + 1, length + value.len())
+    });
+    let mut values = BytesMut::with_capacity(length);
+    let mut stored = Vec::with_capacity(count);
+    for (name, value) in kept() {
+        values.extend_from_slice(value.as_bytes());
+        // The bytes of a valid value are a valid value: the fallback is
+        // never taken.
+        let mut copy = HeaderValue::from_maybe_shared(values.split().freeze())
+            .unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        stored.push((name.clone(), copy));
+    }
+    stored
 }
 
 /// Whether the upstream forbade storing (`Cache-Control: no-store` or

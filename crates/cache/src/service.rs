@@ -128,14 +128,22 @@ where
             let ttl = controls
                 .ttl
                 .unwrap_or_else(|| shared.config.ttl_for(facts.model()));
+            let headers = storable_headers(response.headers());
             let publisher = leader.map(|handle| {
                 handle.publish_head(Head {
                     status: response.status(),
-                    headers: storable_headers(response.headers()),
+                    headers: headers.clone(),
                 })
             });
+            let entry = CachedResponse {
+                status: response.status(),
+                headers,
+                body: CachedBody::Whole(Bytes::new()),
+                stored_at: SystemTime::now(),
+                ttl,
+            };
             Ok(record(
-                response, &shared, &facts, key, ttl, outcome, publisher,
+                response, &shared, &facts, key, entry, outcome, publisher,
             ))
         })
     }
@@ -207,7 +215,7 @@ fn record<B: Body<Data = Bytes>>(
     shared: &Shared,
     facts: &RequestFacts,
     key: CanonicalKey,
-    ttl: Duration,
+    entry: CachedResponse,
     outcome: CacheOutcome,
     publisher: Option<Publisher>,
 ) -> Response<CacheBody<B>> {
@@ -216,13 +224,7 @@ fn record<B: Body<Data = Bytes>>(
     let pending = Pending {
         store: shared.store.clone(),
         key,
-        entry: CachedResponse {
-            status: response.status(),
-            headers: storable_headers(response.headers()),
-            body: CachedBody::Whole(Bytes::new()),
-            stored_at: SystemTime::now(),
-            ttl,
-        },
+        entry,
         counters: shared.counters.clone(),
         writes: shared.writes.clone(),
         max_entry_bytes: shared.config.max_entry_bytes,
