@@ -81,6 +81,7 @@ async fn sequential_requests_open_exactly_one_connection() {
     assert!((stats.reuse_ratio - 199.0 / 200.0).abs() < 1e-9);
     assert!(stats.tls_handshake_p50_ms.is_some());
     assert_eq!(stats.by_host["localhost"].opened, 1);
+    assert_eq!(stats.by_host["localhost"].requests, 200);
 }
 
 #[tokio::test]
