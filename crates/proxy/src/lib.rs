@@ -36,6 +36,7 @@ pub mod config;
 mod forward;
 mod layers;
 pub mod prometheus;
+mod serve;
 mod server;
 pub mod upstream;
 

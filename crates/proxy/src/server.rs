@@ -13,13 +13,13 @@ use llm_layers_mock::{MockConfig, MockServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{ConfigError, ProxyConfig};
+use crate::serve::serve;
 use crate::upstream::{Routes, CREDENTIAL_HEADERS};
-use crate::{admin, forward, layers, prometheus};
+use crate::{admin, layers, prometheus};
 
 /// What every handler shares.
 pub struct AppState {
@@ -35,6 +35,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Renders `/metrics`.
     pub prometheus: PrometheusHandle,
+    /// Largest request body forwarded (413 beyond).
+    pub max_request_bytes: usize,
 }
 
 /// The proxy could not start.
@@ -154,8 +156,9 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
         connector,
         admin_token: config.admin_token.clone(),
         prometheus: prometheus::handle(),
+        max_request_bytes: config.max_request_bytes,
     });
-    let app = router(state.clone(), config.max_request_bytes);
+    let own_routes = own_routes(state.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Listen {
@@ -167,13 +170,7 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
         source,
     })?;
     let (trigger, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(serve(listener, state.clone(), own_routes, stopped));
     Ok(RunningProxy {
         addr,
         state,
@@ -183,7 +180,8 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
     })
 }
 
-fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
+/// The proxy's own routes (everything else is forwarded, see [`serve`]).
+fn own_routes(state: Arc<AppState>) -> Router {
     let sensitive: Vec<HeaderName> = CREDENTIAL_HEADERS.to_vec();
     Router::new()
         .route("/healthz", get(admin::healthz))
@@ -191,8 +189,6 @@ fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
         .route("/stats", get(admin::stats))
         .route("/admin/cache/clear", post(admin::clear_cache))
         .route("/admin/cache/stats", get(admin::cache_stats))
-        .fallback(forward::forward)
-        .layer(RequestBodyLimitLayer::new(max_request_bytes))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
         .with_state(state)

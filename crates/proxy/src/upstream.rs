@@ -133,9 +133,17 @@ impl Routes {
         strip_hop_by_hop(headers);
         headers.remove(header::HOST);
         headers.remove(header::ACCEPT_ENCODING);
-        let has_credential = CREDENTIAL_HEADERS
-            .iter()
-            .any(|name| headers.contains_key(name));
+        // Credentials are marked sensitive: they show as `Sensitive` in any
+        // debug output of these headers, and HTTP/2 never indexes them.
+        let mut has_credential = false;
+        for name in &CREDENTIAL_HEADERS {
+            if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
+                has_credential = true;
+                for value in entry.iter_mut() {
+                    value.set_sensitive(true);
+                }
+            }
+        }
         if has_credential {
             return;
         }

@@ -254,6 +254,43 @@ async fn oversized_bodies_are_refused_with_413() {
 }
 
 #[tokio::test]
+async fn an_oversized_body_without_a_length_is_refused_with_413_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy_for(
+        &mock,
+        ProxyConfig {
+            max_request_bytes: 1024,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let big = format!(
+        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(4096)
+    );
+    // Chunked: the size is only found out while the body is read.
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: proxy\r\nauthorization: Bearer sk-a\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for piece in big.as_bytes().chunks(512) {
+        let chunk = format!(
+            "{:x}\r\n{}\r\n",
+            piece.len(),
+            std::str::from_utf8(piece).unwrap()
+        );
+        stream.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("request_too_large"), "{answer}");
+    assert_eq!(mock.stats().requests_total, 0, "nothing reached the upstream");
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn shutdown_lets_an_inflight_stream_finish() {
     let mock = MockServer::start(MockConfig::default().chunk_delay(Duration::from_millis(20)))
         .await
