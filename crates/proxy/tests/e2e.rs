@@ -286,7 +286,11 @@ async fn an_oversized_body_without_a_length_is_refused_with_413_too() {
     stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("request_too_large"), "{answer}");
-    assert_eq!(mock.stats().requests_total, 0, "nothing reached the upstream");
+    assert_eq!(
+        mock.stats().requests_total,
+        0,
+        "nothing reached the upstream"
+    );
     proxy.shutdown().await.unwrap();
 }
 
