@@ -36,6 +36,22 @@ fn request(stream: bool) -> http::Request<Full<Bytes>> {
         .unwrap()
 }
 
+/// The cached answer to `request(stream)`, from an upstream that must not
+/// be called: a HIT, or the test fails.
+async fn hit(
+    layer: &CacheLayer,
+    stream: bool,
+) -> http::Response<llm_layers_cache::CacheBody<Full<Bytes>>> {
+    let unreachable = layer.layer(service_fn(
+        |_: http::Request<ReplayBody<Full<Bytes>>>| async {
+            Err::<http::Response<Full<Bytes>>, _>("the upstream must not be called")
+        },
+    ));
+    let response = unreachable.oneshot(request(stream)).await.unwrap();
+    assert_eq!(response.headers()["x-llm-cache"], "HIT");
+    response
+}
+
 #[tokio::test]
 async fn a_stored_answer_keeps_no_reference_to_the_buffer_it_was_read_from() {
     let chunk = slice_of_a_large_buffer(ANSWER);
@@ -71,13 +87,7 @@ async fn a_stored_answer_keeps_no_reference_to_the_buffer_it_was_read_from() {
         "the entry still refers to the upstream's buffers"
     );
     // And the entry replays the same bytes.
-    let replay = layer.layer(service_fn(
-        |_: http::Request<ReplayBody<Full<Bytes>>>| async {
-            Err::<http::Response<Full<Bytes>>, _>("the upstream must not be called")
-        },
-    ));
-    let response = replay.oneshot(request(false)).await.unwrap();
-    assert_eq!(response.headers()["x-llm-cache"], "HIT");
+    let response = hit(&layer, false).await;
     assert_eq!(response.headers()["x-answer-id"], "answer-7");
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, ANSWER.as_bytes());
@@ -112,14 +122,7 @@ async fn a_stored_stream_keeps_its_chunks_and_no_reference_to_their_buffers() {
         probes.iter().all(Bytes::is_unique),
         "the entry still refers to the upstream's buffers"
     );
-    let replay = layer.layer(service_fn(
-        |_: http::Request<ReplayBody<Full<Bytes>>>| async {
-            Err::<http::Response<Full<Bytes>>, _>("the upstream must not be called")
-        },
-    ));
-    let response = replay.oneshot(request(true)).await.unwrap();
-    assert_eq!(response.headers()["x-llm-cache"], "HIT");
-    let mut body = response.into_body();
+    let mut body = hit(&layer, true).await.into_body();
     let mut replayed = Vec::new();
     while let Some(frame) = body.frame().await {
         replayed.push(frame.unwrap().into_data().unwrap());

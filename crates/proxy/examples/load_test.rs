@@ -205,6 +205,21 @@ async fn partial_proxy(
     start(config).await.expect("the proxy starts")
 }
 
+/// One row: misses through a proxy with only the layers `name` names.
+async fn partial_row(name: &str, upstream: &str, path: &str, requests: u64, concurrency: usize) {
+    let layers = partial_layers(name).expect("a known layer name");
+    let partial = partial_proxy(upstream, layers).await;
+    let url = format!("{}{path}", partial.url());
+    let outcome = closed_loop(&url, requests, concurrency, true).await;
+    println!(
+        "| {name} | {:.0} | {} | {} |",
+        outcome.rps,
+        ms(outcome.latency.value_at_quantile(0.5)),
+        ms(outcome.latency.value_at_quantile(0.99))
+    );
+    partial.shutdown().await.expect("a clean shutdown");
+}
+
 fn ms(micros: u64) -> String {
     format!("{:.3} ms", micros as f64 / 1000.0)
 }
@@ -260,22 +275,11 @@ async fn main() {
     // LOAD_TEST_ONLY=c runs one scenario (for profiling); `none`, `metrics`,
     // `cache` or `prefix` runs the proxy on misses with only that layer.
     let only = std::env::var("LOAD_TEST_ONLY").ok();
-    if let Some(layers) = only.as_deref().and_then(partial_layers) {
-        let partial = partial_proxy(&mock.base_url(), layers).await;
-        let outcome = closed_loop(
-            &format!("{}{path}", partial.url()),
-            requests,
-            concurrency,
-            true,
-        )
-        .await;
-        println!(
-            "| {} | {:.0} | {} | {} |",
-            only.as_deref().unwrap_or_default(),
-            outcome.rps,
-            ms(outcome.latency.value_at_quantile(0.5)),
-            ms(outcome.latency.value_at_quantile(0.99))
-        );
+    if let Some(name) = only
+        .as_deref()
+        .filter(|name| partial_layers(name).is_some())
+    {
+        partial_row(name, &mock.base_url(), path, requests, concurrency).await;
         return;
     }
     if let Some(only) = &only {
@@ -331,22 +335,7 @@ async fn main() {
         println!("| layers | requests/s | p50 | p99 |");
         println!("|---|---|---|---|");
         for name in ["none", "metrics", "cache", "prefix"] {
-            let layers = partial_layers(name).expect("a known layer name");
-            let partial = partial_proxy(&mock.base_url(), layers).await;
-            let outcome = closed_loop(
-                &format!("{}{path}", partial.url()),
-                requests,
-                concurrency,
-                true,
-            )
-            .await;
-            println!(
-                "| {name} | {:.0} | {} | {} |",
-                outcome.rps,
-                ms(outcome.latency.value_at_quantile(0.5)),
-                ms(outcome.latency.value_at_quantile(0.99))
-            );
-            partial.shutdown().await.expect("a clean shutdown");
+            partial_row(name, &mock.base_url(), path, requests, concurrency).await;
         }
     }
     let stats = proxy.stack().cache().expect("the cache is on").stats();

@@ -226,21 +226,28 @@ async fn malformed_bodies_and_their_errors_pass_unchanged() {
     proxy.shutdown().await.unwrap();
 }
 
+async fn proxy_with_a_1_kib_limit() -> (MockServer, RunningProxy) {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let config = ProxyConfig {
+        max_request_bytes: 1024,
+        ..ProxyConfig::default()
+    };
+    let proxy = proxy_for(&mock, config).await;
+    (mock, proxy)
+}
+
+/// A chat request with `length` bytes of message text.
+fn chat_of(length: usize) -> String {
+    format!(
+        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(length)
+    )
+}
+
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy_for(
-        &mock,
-        ProxyConfig {
-            max_request_bytes: 1024,
-            ..ProxyConfig::default()
-        },
-    )
-    .await;
-    let big = format!(
-        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
-        "x".repeat(4096)
-    );
+    let (mock, proxy) = proxy_with_a_1_kib_limit().await;
+    let big = chat_of(4096);
     let answer = send(
         &format!("{}/v1/chat/completions", proxy.url()),
         "POST",
@@ -256,19 +263,8 @@ async fn oversized_bodies_are_refused_with_413() {
 #[tokio::test]
 async fn an_oversized_body_without_a_length_is_refused_with_413_too() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy_for(
-        &mock,
-        ProxyConfig {
-            max_request_bytes: 1024,
-            ..ProxyConfig::default()
-        },
-    )
-    .await;
-    let big = format!(
-        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
-        "x".repeat(4096)
-    );
+    let (mock, proxy) = proxy_with_a_1_kib_limit().await;
+    let big = chat_of(4096);
     // Chunked: the size is only found out while the body is read.
     let mut stream = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
     let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: proxy\r\nauthorization: Bearer sk-a\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
