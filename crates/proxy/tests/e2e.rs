@@ -70,6 +70,13 @@ async fn proxy_for(mock: &MockServer, config: ProxyConfig) -> RunningProxy {
     .unwrap()
 }
 
+/// A default mock and a proxy in front of it.
+async fn mock_and_proxy(config: ProxyConfig) -> (MockServer, RunningProxy) {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy_for(&mock, config).await;
+    (mock, proxy)
+}
+
 const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello proxy"}]}"#;
 const CHAT_STREAM: &str = r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello stream"}]}"#;
 const MESSAGES: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hello proxy"}]}"#;
@@ -77,8 +84,7 @@ const MESSAGES_STREAM: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"s
 
 #[tokio::test]
 async fn openai_and_anthropic_calls_pass_through_byte_for_byte() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy_for(&mock, ProxyConfig::default()).await;
+    let (mock, proxy) = mock_and_proxy(ProxyConfig::default()).await;
     for (proxy_path, mock_path, body) in [
         ("/v1/chat/completions", "/v1/chat/completions", CHAT),
         ("/v1/chat/completions", "/v1/chat/completions", CHAT_STREAM),
@@ -104,8 +110,7 @@ async fn openai_and_anthropic_calls_pass_through_byte_for_byte() {
 
 #[tokio::test]
 async fn repeats_are_hits_and_keys_never_share() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy_for(&mock, ProxyConfig::default()).await;
+    let (mock, proxy) = mock_and_proxy(ProxyConfig::default()).await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     let outcome = |answer: &Answer| answer.headers["x-llm-cache"].to_str().unwrap().to_owned();
     let mut answers = Vec::new();
@@ -128,8 +133,7 @@ async fn repeats_are_hits_and_keys_never_share() {
 
 #[tokio::test]
 async fn metrics_list_the_documented_names_after_traffic() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy_for(&mock, ProxyConfig::default()).await;
+    let (_mock, proxy) = mock_and_proxy(ProxyConfig::default()).await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     send(
         &url,
@@ -176,8 +180,7 @@ async fn metrics_list_the_documented_names_after_traffic() {
 
 #[tokio::test]
 async fn admin_routes_need_the_admin_token() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy_for(&mock, ProxyConfig::default()).await;
+    let (_mock, proxy) = mock_and_proxy(ProxyConfig::default()).await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     send(&url, "POST", &[("authorization", "Bearer sk-x")], CHAT).await;
     let clear = format!("{}/admin/cache/clear", proxy.url());
@@ -213,8 +216,7 @@ async fn admin_routes_need_the_admin_token() {
 
 #[tokio::test]
 async fn malformed_bodies_and_their_errors_pass_unchanged() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy_for(&mock, ProxyConfig::default()).await;
+    let (mock, proxy) = mock_and_proxy(ProxyConfig::default()).await;
     let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}"#;
     let headers = [("authorization", "Bearer sk-bad")];
     let path = "/v1/chat/completions";
@@ -227,13 +229,11 @@ async fn malformed_bodies_and_their_errors_pass_unchanged() {
 }
 
 async fn proxy_with_a_1_kib_limit() -> (MockServer, RunningProxy) {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let config = ProxyConfig {
+    mock_and_proxy(ProxyConfig {
         max_request_bytes: 1024,
         ..ProxyConfig::default()
-    };
-    let proxy = proxy_for(&mock, config).await;
-    (mock, proxy)
+    })
+    .await
 }
 
 /// A chat request with `length` bytes of message text.
