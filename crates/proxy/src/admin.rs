@@ -120,7 +120,7 @@ fn same_secret(expected: &[u8], given: &[u8]) -> bool {
             == 0
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 

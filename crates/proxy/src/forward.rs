@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::response::IntoResponse;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Limited};
 use hyper::body::Incoming;
@@ -131,7 +130,5 @@ fn failure(status: StatusCode, kind: &str, message: &str) -> Response<ProxyBody>
         "type": kind,
         "code": status.as_u16(),
     }});
-    (status, axum::Json(body))
-        .into_response()
-        .map(Either::Right)
+    crate::admin::json_response(status, body).map(Either::Right)
 }
