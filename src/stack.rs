@@ -13,10 +13,11 @@
 //! 5. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
 //!
 //! Each layer's request facts travel in the request extensions, so the
-//! body is buffered and parsed once whichever layers are on. The built
-//! service takes and returns boxed bodies ([`StackBody`]) so that any
-//! combination of layers has one type; that costs one allocation per layer
-//! per request, not per chunk.
+//! body is buffered and parsed once whichever layers are on. The layers
+//! chosen are composed as one static type (no box between them: a call
+//! clones no boxed service and allocates no future per layer), and the
+//! whole is boxed once, so that any combination of layers has the same
+//! type: [`StackService`], which takes and returns [`StackBody`].
 //!
 //! ```
 //! use http_body_util::BodyExt;
@@ -49,11 +50,13 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use llm_layers_cache::{CacheConfig, CacheLayer};
 use llm_layers_connector::{BuildError, HyperConnector};
-use llm_layers_core::buffer::ReplayBody;
 use llm_layers_metrics::{MetricsConfig, MetricsLayer};
 use llm_layers_prefix::{PrefixConfig, PromptPrefixLayer};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
+
+mod rebox;
+use rebox::Rebox;
 
 /// The body type of a built stack, requests and responses alike.
 pub type StackBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -145,17 +148,20 @@ impl LlmStack {
         ResBody: Body<Data = Bytes> + Send + 'static,
         ResBody::Error: Into<BoxError>,
     {
-        let mut service = boxed(inner);
-        if let Some(prefix) = self.prefix {
-            service = wrap(prefix, service);
+        let inner = Rebox(inner);
+        // One arm per combination: each composes a static type.
+        match (self.metrics, self.cache, self.prefix) {
+            (None, None, None) => boxed(inner.0),
+            (Some(metrics), None, None) => boxed(metrics.layer(inner)),
+            (None, Some(cache), None) => boxed(cache.layer(inner)),
+            (None, None, Some(prefix)) => boxed(prefix.layer(inner)),
+            (Some(metrics), Some(cache), None) => boxed(metrics.layer(cache.layer(inner))),
+            (Some(metrics), None, Some(prefix)) => boxed(metrics.layer(prefix.layer(inner))),
+            (None, Some(cache), Some(prefix)) => boxed(cache.layer(prefix.layer(inner))),
+            (Some(metrics), Some(cache), Some(prefix)) => {
+                boxed(metrics.layer(cache.layer(prefix.layer(inner))))
+            }
         }
-        if let Some(cache) = self.cache {
-            service = wrap(cache, service);
-        }
-        if let Some(metrics) = self.metrics {
-            service = wrap(metrics, service);
-        }
-        service
     }
 }
 
@@ -172,33 +178,6 @@ where
         inner
             .map_response(|response: Response<ResBody>| response.map(box_body))
             .map_err(Into::into),
-    )
-}
-
-/// One of our layers over a boxed service: the layer hands its inner
-/// service the request with a replayable body, boxed again here.
-fn wrap<L, ResBody>(layer: L, inner: StackService) -> StackService
-where
-    L: Layer<
-        tower::util::MapRequest<
-            StackService,
-            fn(Request<ReplayBody<StackBody>>) -> Request<StackBody>,
-        >,
-    >,
-    L::Service:
-        Service<Request<StackBody>, Response = Response<ResBody>> + Clone + Send + Sync + 'static,
-    <L::Service as Service<Request<StackBody>>>::Error: Into<BoxError>,
-    <L::Service as Service<Request<StackBody>>>::Future: Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
-    let rebox: fn(Request<ReplayBody<StackBody>>) -> Request<StackBody> =
-        |request| request.map(box_body);
-    boxed(
-        ServiceBuilder::new()
-            .layer(layer)
-            .map_request(rebox)
-            .service(inner),
     )
 }
 

@@ -12,32 +12,34 @@ pub const CACHE_HEADER: &str = "x-llm-cache";
 /// [`CACHE_HEADER`], parsed once.
 pub(crate) const CACHE_HEADER_NAME: HeaderName = HeaderName::from_static(CACHE_HEADER);
 
+/// Standard names never stored; they compare as a tag, without reading
+/// the text. (A `static`, so the array is not built again at each use.)
+static NEVER_STORED_STANDARD: [HeaderName; 18] = [
+    header::SET_COOKIE,
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::WWW_AUTHENTICATE,
+    header::PROXY_AUTHENTICATE,
+    header::RETRY_AFTER,
+    header::DATE,
+    header::AGE,
+    header::EXPIRES,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    header::UPGRADE,
+    header::TRAILER,
+    header::TE,
+    header::ALT_SVC,
+    header::STRICT_TRANSPORT_SECURITY,
+    header::VIA,
+];
+
 /// Headers never stored: per-call identity and accounting (request ids,
 /// rate-limit counters, `retry-after`, dates), credentials and cookies,
 /// connection management, and the lengths the replay recomputes.
 fn never_stored(name: &HeaderName) -> bool {
-    // Standard names compare as a tag, without reading the text.
-    const STANDARD: [HeaderName; 18] = [
-        header::SET_COOKIE,
-        header::AUTHORIZATION,
-        header::PROXY_AUTHORIZATION,
-        header::WWW_AUTHENTICATE,
-        header::PROXY_AUTHENTICATE,
-        header::RETRY_AFTER,
-        header::DATE,
-        header::AGE,
-        header::EXPIRES,
-        header::CONTENT_LENGTH,
-        header::TRANSFER_ENCODING,
-        header::CONNECTION,
-        header::UPGRADE,
-        header::TRAILER,
-        header::TE,
-        header::ALT_SVC,
-        header::STRICT_TRANSPORT_SECURITY,
-        header::VIA,
-    ];
-    if STANDARD.contains(name) {
+    if NEVER_STORED_STANDARD.contains(name) {
         return true;
     }
     let name = name.as_str();
@@ -58,8 +60,9 @@ fn never_stored(name: &HeaderName) -> bool {
 
 /// `x-ratelimit-…`, `anthropic-ratelimit-…` and the like.
 fn contains_ratelimit(name: &[u8]) -> bool {
-    name.windows(b"ratelimit".len())
-        .any(|window| window == b"ratelimit")
+    const NEEDLE: &[u8] = b"ratelimit";
+    // Look only where an `r` starts a long enough rest.
+    memchr::memchr_iter(b'r', name).any(|at| name[at..].starts_with(NEEDLE))
 }
 
 /// The headers of `headers` an entry keeps.
@@ -69,13 +72,14 @@ fn contains_ratelimit(name: &[u8]) -> bool {
 /// keeping it would keep the whole buffer alive (kilobytes per entry),
 /// outside the store's bound.
 pub fn storable(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
-    let kept = || headers.iter().filter(|(name, _)| !never_stored(name));
-    let (count, length) = kept().fold((0, 0), |(count, length), (_, value)| {
-        (count + 1, length + value.len())
-    });
+    let kept: Vec<(&HeaderName, &HeaderValue)> = headers
+        .iter()
+        .filter(|(name, _)| !never_stored(name))
+        .collect();
+    let length = kept.iter().map(|(_, value)| value.len()).sum();
     let mut values = BytesMut::with_capacity(length);
-    let mut stored = Vec::with_capacity(count);
-    for (name, value) in kept() {
+    let mut stored = Vec::with_capacity(kept.len());
+    for (name, value) in kept {
         values.extend_from_slice(value.as_bytes());
         // The bytes of a valid value are a valid value: the fallback is
         // never taken.

@@ -1,7 +1,9 @@
 //! Cache statistics: kept in process and emitted through `metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
+use metrics::Counter;
 use serde::Serialize;
 
 use crate::store::StoreStats;
@@ -26,32 +28,64 @@ pub(crate) struct CacheCounters {
     stores: AtomicU64,
     not_stored: AtomicU64,
     store_errors: AtomicU64,
+    /// The `metrics` handles, looked up in the recorder once (on first use,
+    /// so under whichever recorder the layer first runs), not per request.
+    handles: OnceLock<Handles>,
+}
+
+#[derive(Debug)]
+struct Handles {
+    hit: Counter,
+    miss: Counter,
+    bypass: Counter,
+    refresh: Counter,
+    stored: Counter,
+    store_error: Counter,
+}
+
+impl Handles {
+    fn new() -> Handles {
+        let lookup =
+            |outcome: &'static str| metrics::counter!(names::LOOKUPS, "outcome" => outcome);
+        Handles {
+            hit: lookup("hit"),
+            miss: lookup("miss"),
+            bypass: lookup("bypass"),
+            refresh: lookup("refresh"),
+            stored: metrics::counter!(names::STORES),
+            store_error: metrics::counter!(names::STORE_ERRORS),
+        }
+    }
 }
 
 impl CacheCounters {
+    fn handles(&self) -> &Handles {
+        self.handles.get_or_init(Handles::new)
+    }
+
     pub fn hit(&self) {
         self.hits.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(names::LOOKUPS, "outcome" => "hit").increment(1);
+        self.handles().hit.increment(1);
     }
 
     pub fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(names::LOOKUPS, "outcome" => "miss").increment(1);
+        self.handles().miss.increment(1);
     }
 
     pub fn bypass(&self) {
         self.bypasses.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(names::LOOKUPS, "outcome" => "bypass").increment(1);
+        self.handles().bypass.increment(1);
     }
 
     pub fn refresh(&self) {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(names::LOOKUPS, "outcome" => "refresh").increment(1);
+        self.handles().refresh.increment(1);
     }
 
     pub fn stored(&self) {
         self.stores.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(names::STORES).increment(1);
+        self.handles().stored.increment(1);
     }
 
     pub fn not_stored_incomplete(&self) {
@@ -60,7 +94,7 @@ impl CacheCounters {
 
     pub fn store_error(&self) {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(names::STORE_ERRORS).increment(1);
+        self.handles().store_error.increment(1);
     }
 
     pub fn snapshot(&self, store: StoreStats) -> CacheStats {

@@ -138,15 +138,14 @@ impl<'a> Reader<'a> {
             return None;
         }
         let start = self.pos + 1;
-        // Keys are short: one pass to the closing quote, refusing escapes
-        // and control bytes; non-ASCII keys must be valid UTF-8.
-        let mut ascii = true;
-        let length = self.input[start..].iter().position(|&b| {
-            ascii &= b < 0x80;
-            b == b'"' || b == b'\\' || b < 0x20
-        })?;
-        let key = &self.input[start..start + length];
-        if self.input[start + length] != b'"' || (!ascii && std::str::from_utf8(key).is_err()) {
+        // Keys are short: find the closing quote (or an escape, refused),
+        // then check the key's bytes in passes the compiler vectorises.
+        let rest = &self.input[start..];
+        let length = memchr::memchr2(b'"', b'\\', rest)?;
+        let key = &rest[..length];
+        let control = key.iter().fold(false, |seen, &b| seen | (b < 0x20));
+        if rest[length] != b'"' || control || (!key.is_ascii() && std::str::from_utf8(key).is_err())
+        {
             return None;
         }
         self.pos = start + length + 1;

@@ -65,7 +65,7 @@ pub struct Routes {
 }
 
 /// Headers that describe one connection, not the request.
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -130,9 +130,9 @@ impl Routes {
     /// dropped: the layers read usage from the body and the cache replays
     /// it to any client, so the upstream answers uncompressed.
     pub fn outgoing_headers(&self, upstream: Upstream, headers: &mut HeaderMap) {
-        strip_hop_by_hop(headers);
-        headers.remove(header::HOST);
-        headers.remove(header::ACCEPT_ENCODING);
+        remove_where(headers, |name| {
+            name == header::HOST || name == header::ACCEPT_ENCODING || is_hop_by_hop(name)
+        });
         // Credentials are marked sensitive: they show as `Sensitive` in any
         // debug output of these headers, and HTTP/2 never indexes them.
         let mut has_credential = false;
@@ -161,6 +161,20 @@ impl Routes {
 
 /// Removes hop-by-hop headers, those the `Connection` header names included.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    remove_where(headers, is_hop_by_hop);
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name)
+}
+
+/// Removes the headers `unwanted` names, and those the `Connection` header
+/// lists. A request rarely carries any: the names are checked in one pass
+/// over the headers, and only those present are removed.
+fn remove_where(headers: &mut HeaderMap, unwanted: impl Fn(&HeaderName) -> bool) {
+    if !headers.keys().any(&unwanted) {
+        return;
+    }
     // Names the `Connection` header lists are hop-by-hop too (the usual
     // `keep-alive` or `close` names none, and costs no allocation).
     let listed: Vec<HeaderName> = headers
@@ -174,7 +188,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
+    let present: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| unwanted(name))
+        .cloned()
+        .collect();
+    for name in present {
         headers.remove(name);
     }
 }
