@@ -143,3 +143,61 @@ async fn llm_stack_layers_are_optional() {
     );
     assert_eq!(stack.cache().unwrap().stats().hits, 1);
 }
+
+/// Every combination of layers `LlmStack` composes (each is its own static
+/// type): the layers on do their work, the ones off leave no trace, and the
+/// answer always arrives whole.
+#[tokio::test]
+async fn every_combination_of_layers_composes_and_works() {
+    use llm_layers::prefix::PromptPrefixLayer;
+    use llm_layers::stack::{full_body, LlmStack};
+
+    let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Now 2026-11-23T10:00:00Z\nRules."},{"role":"user","content":"hi"}]}"#;
+    for combination in 0..8u8 {
+        let (metrics_on, cache_on, prefix_on) = (
+            combination & 1 != 0,
+            combination & 2 != 0,
+            combination & 4 != 0,
+        );
+        let mock = MockServer::start(MockConfig::default()).await.unwrap();
+        let stack = LlmStack::bare()
+            .with_metrics(metrics_on.then(|| MetricsLayer::new(MetricsConfig::default())))
+            .with_cache(cache_on.then(|| CacheLayer::new(CacheConfig::default())))
+            .with_prefix(prefix_on.then(PromptPrefixLayer::default));
+        let client = stack.clone().over_connector().unwrap();
+        let mut answers = Vec::new();
+        for call in 0..2 {
+            let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+                .header("authorization", "Bearer sk-combination")
+                .body(full_body(body))
+                .unwrap();
+            let response = client.clone().oneshot(request).await.unwrap();
+            assert!(response.status().is_success());
+            let outcome = response.headers().get("x-llm-cache").cloned();
+            match (cache_on, call) {
+                (false, _) => assert_eq!(outcome, None, "{combination:03b}"),
+                (true, 0) => assert_eq!(outcome.unwrap(), "MISS", "{combination:03b}"),
+                (true, _) => assert_eq!(outcome.unwrap(), "HIT", "{combination:03b}"),
+            }
+            answers.push(response.into_body().collect().await.unwrap().to_bytes());
+        }
+        assert_eq!(answers[0], answers[1], "{combination:03b}");
+        let answer: serde_json::Value = serde_json::from_slice(&answers[0]).unwrap();
+        assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+        let upstream_calls = if cache_on { 1 } else { 2 };
+        assert_eq!(
+            mock.stats().requests_total,
+            upstream_calls,
+            "{combination:03b}"
+        );
+        let sent_as_written = mock.recent_requests()[0].body == body.as_bytes();
+        assert_eq!(
+            sent_as_written, !prefix_on,
+            "{combination:03b}: prefix repair"
+        );
+        let calls = stack
+            .metrics()
+            .map(|metrics| metrics.stats().snapshot().total_calls);
+        assert_eq!(calls, metrics_on.then_some(2), "{combination:03b}");
+    }
+}
