@@ -148,7 +148,8 @@ impl LlmStack {
         ResBody: Body<Data = Bytes> + Send + 'static,
         ResBody::Error: Into<BoxError>,
     {
-        let inner = Rebox(inner);
+        let into_box: fn(S::Error) -> BoxError = Into::into;
+        let inner = Rebox(inner.map_err(into_box));
         // One arm per combination: each composes a static type.
         match (self.metrics, self.cache, self.prefix) {
             (None, None, None) => boxed(inner.0),

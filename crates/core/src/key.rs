@@ -142,25 +142,22 @@ pub fn credential_fingerprint(
     headers: &HeaderMap,
     query_key: Option<&str>,
 ) -> Option<CredentialFingerprint> {
-    let present = CREDENTIAL_HEADERS
-        .iter()
-        .any(|name| headers.contains_key(name));
-    if !present && query_key.is_none() {
-        return None;
-    }
+    let mut found = false;
     let digest = hash_fields(&CREDENTIAL_HASHER, |hasher| {
         for name in &CREDENTIAL_HEADERS {
             for value in headers.get_all(name) {
+                found = true;
                 update_field(hasher, name.as_str().as_bytes());
                 update_field(hasher, value.as_bytes());
             }
         }
         if let Some(key) = query_key {
+            found = true;
             update_field(hasher, CREDENTIAL_QUERY_PARAM.as_bytes());
             update_field(hasher, key.as_bytes());
         }
     });
-    Some(CredentialFingerprint(*digest.as_bytes()))
+    found.then(|| CredentialFingerprint(*digest.as_bytes()))
 }
 
 /// Splits the `key` credential parameter out of a query string: returns the

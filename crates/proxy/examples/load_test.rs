@@ -135,6 +135,7 @@ async fn interleaved(
 ) -> ([Outcome; 3], Vec<f64>) {
     let per_round = (requests / rounds).max(1);
     let mut totals: [Option<Outcome>; 3] = [None, None, None];
+    let mut seconds = [0.0; 3];
     let mut ratios = Vec::new();
     for round in 0..rounds {
         let mut p50 = [0.0; 3];
@@ -142,20 +143,19 @@ async fn interleaved(
             let outcome =
                 closed_loop_from(url, round * per_round, per_round, concurrency, true).await;
             p50[i] = outcome.latency.value_at_quantile(0.5) as f64;
-            totals[i] = Some(match totals[i].take() {
-                None => outcome,
-                Some(mut total) => {
-                    let elapsed =
-                        per_round as f64 / outcome.rps + (round * per_round) as f64 / total.rps;
-                    total.latency.add(&outcome.latency).expect("same bounds");
-                    total.rps = ((round + 1) * per_round) as f64 / elapsed;
-                    total
-                }
-            });
+            seconds[i] += per_round as f64 / outcome.rps;
+            match &mut totals[i] {
+                None => totals[i] = Some(outcome),
+                Some(total) => total.latency.add(&outcome.latency).expect("same bounds"),
+            }
         }
         ratios.push((p50[2] - p50[0]) / (p50[1] - p50[0]));
     }
-    let totals = totals.map(|total| total.expect("at least one round"));
+    let totals = std::array::from_fn(|i| {
+        let mut total = totals[i].take().expect("at least one round");
+        total.rps = (rounds * per_round) as f64 / seconds[i];
+        total
+    });
     (totals, ratios)
 }
 
