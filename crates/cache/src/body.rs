@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -14,6 +14,7 @@ use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
 use llm_layers_core::usage_reader::ResponseUsage;
 use llm_layers_core::StreamCompletion;
 use pin_project_lite::pin_project;
+use smallvec::SmallVec;
 use tower::BoxError;
 
 use crate::entry::{CachedBody, CachedResponse, TimedChunk};
@@ -179,7 +180,8 @@ pub(crate) struct Pending {
 pub struct Recorder {
     pending: Option<Pending>,
     publisher: Option<Publisher>,
-    chunks: Vec<TimedChunk>,
+    /// A JSON answer usually arrives in one chunk: kept inline.
+    chunks: SmallVec<[TimedChunk; 1]>,
     size: usize,
     first_chunk: Option<Instant>,
     events: ResponseUsage,
@@ -194,7 +196,7 @@ impl Recorder {
         Recorder {
             pending: Some(pending),
             publisher,
-            chunks: Vec::new(),
+            chunks: SmallVec::new(),
             size: 0,
             first_chunk: None,
             events,
@@ -214,12 +216,17 @@ impl<E> BodyObserver<E> for Recorder {
             // Too large to store: stop recording and keep nothing.
             pending.counters.not_stored_incomplete();
             self.pending = None;
-            self.chunks = Vec::new();
+            self.chunks = SmallVec::new();
             return;
         }
-        let first = *self.first_chunk.get_or_insert_with(Instant::now);
+        // Offsets pace a streamed replay; a whole body has none.
+        let offset = if self.events.is_stream() {
+            self.first_chunk.get_or_insert_with(Instant::now).elapsed()
+        } else {
+            Duration::ZERO
+        };
         self.chunks.push(TimedChunk {
-            offset: first.elapsed(),
+            offset,
             bytes: data.clone(),
         });
     }
@@ -272,7 +279,7 @@ fn join(chunks: &[TimedChunk]) -> Bytes {
 }
 
 /// The same chunks as slices of `joined` (their bytes, in order).
-fn resliced(chunks: Vec<TimedChunk>, joined: &Bytes) -> Vec<TimedChunk> {
+fn resliced(chunks: SmallVec<[TimedChunk; 1]>, joined: &Bytes) -> Vec<TimedChunk> {
     let mut at = 0;
     chunks
         .into_iter()
@@ -299,10 +306,18 @@ fn store_now_or_in_background(pending: Pending) {
         writes,
         ..
     } = pending;
+    let entry = Arc::new(entry);
+    if let Some(stored) = store.put_now(key, &entry) {
+        match stored {
+            Ok(()) => counters.stored(),
+            Err(_) => counters.store_error(),
+        }
+        return;
+    }
     let task_counters = counters.clone();
     let write = writes.begin();
     let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        match store.put(key, Arc::new(entry)).await {
+        match store.put(key, entry).await {
             Ok(()) => task_counters.stored(),
             Err(_) => task_counters.store_error(),
         }

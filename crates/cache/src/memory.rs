@@ -16,7 +16,7 @@ use moka::sync::Cache;
 use moka::Expiry;
 
 use crate::entry::CachedResponse;
-use crate::store::{CacheStore, StoreFuture, StoreStats};
+use crate::store::{CacheStore, StoreError, StoreFuture, StoreStats};
 
 /// Bounds of a [`MemoryStore`].
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +92,17 @@ impl MemoryStore {
         MemoryStore { cache, evictions }
     }
 
+    fn fresh(&self, key: &CanonicalKey) -> Option<Arc<CachedResponse>> {
+        self.cache.get(key).filter(|entry| entry.is_fresh())
+    }
+
+    fn insert(&self, key: CanonicalKey, entry: Arc<CachedResponse>) {
+        self.evictions
+            .bytes
+            .fetch_add(entry.size() as u64, Ordering::Relaxed);
+        self.cache.insert(key, entry);
+    }
+
     /// Applies pending evictions now (moka does it lazily); for tests and
     /// statistics.
     pub fn run_pending_tasks(&self) {
@@ -107,16 +118,28 @@ impl Default for MemoryStore {
 
 impl CacheStore for MemoryStore {
     fn get<'a>(&'a self, key: &'a CanonicalKey) -> StoreFuture<'a, Option<Arc<CachedResponse>>> {
-        let found = self.cache.get(key).filter(|entry| entry.is_fresh());
-        Box::pin(std::future::ready(Ok(found)))
+        Box::pin(std::future::ready(Ok(self.fresh(key))))
     }
 
     fn put(&self, key: CanonicalKey, entry: Arc<CachedResponse>) -> StoreFuture<'_, ()> {
-        self.evictions
-            .bytes
-            .fetch_add(entry.size() as u64, Ordering::Relaxed);
-        self.cache.insert(key, entry);
+        self.insert(key, entry);
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn get_now(
+        &self,
+        key: &CanonicalKey,
+    ) -> Option<Result<Option<Arc<CachedResponse>>, StoreError>> {
+        Some(Ok(self.fresh(key)))
+    }
+
+    fn put_now(
+        &self,
+        key: CanonicalKey,
+        entry: &Arc<CachedResponse>,
+    ) -> Option<Result<(), StoreError>> {
+        self.insert(key, entry.clone());
+        Some(Ok(()))
     }
 
     fn remove<'a>(&'a self, key: &'a CanonicalKey) -> StoreFuture<'a, bool> {

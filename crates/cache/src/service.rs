@@ -81,7 +81,11 @@ where
             };
             let mode = shared.config.mode;
             if controls.reads(mode) {
-                match shared.store.get(&key).await {
+                let found = match shared.store.get_now(&key) {
+                    Some(found) => found,
+                    None => shared.store.get(&key).await,
+                };
+                match found {
                     Ok(Some(entry)) if controls.max_age.is_none_or(|max| entry.age() <= max) => {
                         shared.counters.hit();
                         return Ok(hit(entry, key, shared.config.paced_replay));

@@ -31,6 +31,24 @@ pub trait CacheStore: Send + Sync + 'static {
     fn clear(&self) -> StoreFuture<'_, u64>;
     /// Counts kept by the store.
     fn stats(&self) -> StoreStats;
+    /// [`Self::get`] for stores that answer without waiting (memory): the
+    /// answer at once, with no boxed future. `None` (the default) means the
+    /// caller awaits [`Self::get`].
+    fn get_now(
+        &self,
+        _key: &CanonicalKey,
+    ) -> Option<Result<Option<Arc<CachedResponse>>, StoreError>> {
+        None
+    }
+    /// [`Self::put`] done at once by stores that need not wait; `None` (the
+    /// default) means nothing was stored and the caller awaits [`Self::put`].
+    fn put_now(
+        &self,
+        _key: CanonicalKey,
+        _entry: &Arc<CachedResponse>,
+    ) -> Option<Result<(), StoreError>> {
+        None
+    }
 }
 
 /// What a store holds and has evicted.

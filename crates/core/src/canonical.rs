@@ -13,20 +13,58 @@
 use crate::json_scan::{Node, NodeKind};
 
 /// Writes the canonical form of the scanned document rooted at `nodes[0]`
-/// into `out`, leaving out the top-level object members whose raw key (with
+/// into `buffers.out`, leaving out the top-level object members whose raw key (with
 /// its quotes) is in `excluded`.
-pub(crate) fn write_canonical(input: &[u8], nodes: &[Node], excluded: &[&str], out: &mut Vec<u8>) {
+pub(crate) fn write_canonical(
+    input: &[u8],
+    nodes: &[Node],
+    excluded: &[&str],
+    buffers: &mut CanonicalBuffers,
+) {
+    buffers.out.clear();
+    buffers.members.clear();
     if nodes.is_empty() {
         return;
     }
-    let mut writer = Writer { input, nodes, out };
+    let mut writer = Writer {
+        input,
+        nodes,
+        out: &mut buffers.out,
+        members: &mut buffers.members,
+    };
     writer.write(0, excluded);
+}
+
+/// The canonical bytes, and room for sorting object members, reused from
+/// one request to the next (no allocation once they have grown).
+pub(crate) struct CanonicalBuffers {
+    /// The canonical form written last.
+    pub out: Vec<u8>,
+    /// (key node, value node) pairs of the objects being written: each
+    /// object sorts its own members at the end, and removes them when done.
+    members: Vec<(u32, u32)>,
+}
+
+impl CanonicalBuffers {
+    /// Empty buffers (no allocation).
+    pub const fn new() -> Self {
+        CanonicalBuffers {
+            out: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+
+    /// Bytes held by the buffers.
+    pub fn capacity_bytes(&self) -> usize {
+        self.out.capacity() + self.members.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
 }
 
 struct Writer<'a> {
     input: &'a [u8],
     nodes: &'a [Node],
     out: &'a mut Vec<u8>,
+    members: &'a mut Vec<(u32, u32)>,
 }
 
 impl Writer<'_> {
@@ -59,8 +97,9 @@ impl Writer<'_> {
     }
 
     fn write_object(&mut self, index: u32, node: Node, excluded: &[&str]) {
-        // (key node, value node) pairs, in the order they were written.
-        let mut members: Vec<(u32, u32)> = Vec::new();
+        // This object's (key node, value node) pairs, in written order, go
+        // after those of the objects around it.
+        let start = self.members.len();
         let mut child = index + 1;
         while child < node.next {
             let key = child;
@@ -69,17 +108,20 @@ impl Writer<'_> {
             if !excluded.is_empty() && is_excluded(self.raw(key), excluded) {
                 continue;
             }
-            members.push((key, value));
+            self.members.push((key, value));
         }
         let input = self.input;
         let nodes = self.nodes;
         // Stable, so duplicate keys keep their written order.
-        members.sort_by(|a, b| {
+        self.members[start..].sort_by(|a, b| {
             input[nodes[a.0 as usize].span()].cmp(&input[nodes[b.0 as usize].span()])
         });
+        let end = self.members.len();
         self.out.push(b'{');
-        for (position, &(key, value)) in members.iter().enumerate() {
-            if position > 0 {
+        for position in start..end {
+            // Nested objects push (and remove) their members past `end`.
+            let (key, value) = self.members[position];
+            if position > start {
                 self.out.push(b',');
             }
             self.out
@@ -87,11 +129,11 @@ impl Writer<'_> {
             self.out.push(b':');
             self.write(value, &[]);
         }
+        self.members.truncate(start);
         self.out.push(b'}');
     }
 }
 
-/// `raw_key` includes its quotes; `excluded` names do not.
 fn is_excluded(raw_key: &[u8], excluded: &[&str]) -> bool {
     let Some(name) = raw_key
         .strip_prefix(b"\"")
@@ -112,9 +154,9 @@ mod tests {
     fn canonical(text: &str, excluded: &[&str]) -> String {
         let mut nodes = Vec::new();
         scan(text.as_bytes(), &mut nodes).unwrap();
-        let mut out = Vec::new();
-        write_canonical(text.as_bytes(), &nodes, excluded, &mut out);
-        String::from_utf8(out).unwrap()
+        let mut buffers = CanonicalBuffers::new();
+        write_canonical(text.as_bytes(), &nodes, excluded, &mut buffers);
+        String::from_utf8(buffers.out).unwrap()
     }
 
     #[test]
@@ -122,6 +164,17 @@ mod tests {
         assert_eq!(
             canonical(r#" { "b" : [ {"z":1, "a":2} ], "a" : "x y" } "#, &[]),
             r#"{"a":"x y","b":[{"a":2,"z":1}]}"#
+        );
+    }
+
+    #[test]
+    fn nested_objects_between_members_sort_on_their_own() {
+        assert_eq!(
+            canonical(
+                r#"{"b":{"y":1,"x":2},"a":0,"c":{"k":{"z":1,"m":[{"q":1,"p":2}]}},"0":1}"#,
+                &[]
+            ),
+            r#"{"0":1,"a":0,"b":{"x":2,"y":1},"c":{"k":{"m":[{"p":2,"q":1}],"z":1}}}"#
         );
     }
 

@@ -37,7 +37,7 @@ use http::request::Parts;
 use http::Extensions;
 
 use crate::api::{route, ApiKind, Provider};
-use crate::canonical::write_canonical;
+use crate::canonical::{write_canonical, CanonicalBuffers};
 use crate::json_scan::{scan, Node, NodeKind, ScanError};
 use crate::key::{
     body_digest, credential_fingerprint, derive_key, split_query_credential, BodyDigest,
@@ -86,7 +86,7 @@ struct Inner {
     stream: bool,
     body: Bytes,
     opaque: Option<Opaque>,
-    method: String,
+    method: http::Method,
     target: String,
     credential: Option<CredentialFingerprint>,
     body_digest: Option<BodyDigest>,
@@ -97,13 +97,20 @@ struct Inner {
 /// Scratch buffers reused by every scan on a thread.
 struct Scratch {
     nodes: Vec<Node>,
-    canonical: Vec<u8>,
+    canonical: CanonicalBuffers,
+}
+
+impl Scratch {
+    const fn new() -> Self {
+        Scratch {
+            nodes: Vec::new(),
+            canonical: CanonicalBuffers::new(),
+        }
+    }
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { nodes: Vec::new(), canonical: Vec::new() })
-    };
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
 /// Scratch buffers larger than this are released after use.
@@ -117,14 +124,7 @@ impl RequestFacts {
         let scanned = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => scan_body(&body, route.kind, &mut scratch),
             // Re-entered on this thread (cannot happen today): use fresh buffers.
-            Err(_) => scan_body(
-                &body,
-                route.kind,
-                &mut Scratch {
-                    nodes: Vec::new(),
-                    canonical: Vec::new(),
-                },
-            ),
+            Err(_) => scan_body(&body, route.kind, &mut Scratch::new()),
         });
         let (kind, opaque, model, stream, digest) = match scanned {
             Ok(body) => (
@@ -151,7 +151,7 @@ impl RequestFacts {
                 stream,
                 body,
                 opaque,
-                method: parts.method.as_str().to_owned(),
+                method: parts.method.clone(),
                 target: target.text,
                 credential: target.credential,
                 body_digest: digest,
@@ -172,7 +172,7 @@ impl RequestFacts {
                 stream: false,
                 body: Bytes::new(),
                 opaque: Some(reason),
-                method: parts.method.as_str().to_owned(),
+                method: parts.method.clone(),
                 target: target.text,
                 credential: target.credential,
                 body_digest: None,
@@ -231,7 +231,7 @@ impl RequestFacts {
 
     /// The request method.
     pub fn method(&self) -> &str {
-        &self.inner.method
+        self.inner.method.as_str()
     }
 
     /// Authority, path and query as they enter the key (host lower-cased,
@@ -257,7 +257,7 @@ impl RequestFacts {
         self.inner
             .body_digest
             .as_ref()
-            .map(|digest| derive_key(&self.inner.method, &self.inner.target, None, digest))
+            .map(|digest| derive_key(self.inner.method.as_str(), &self.inner.target, None, digest))
     }
 
     /// The digest of the canonical body alone.
@@ -291,13 +291,12 @@ impl Target {
         let authority = parts
             .uri
             .authority()
-            .map(|authority| authority.as_str().to_ascii_lowercase())
+            .map(|authority| authority.as_str())
             .or_else(|| {
                 parts
                     .headers
                     .get(http::header::HOST)
                     .and_then(|host| host.to_str().ok())
-                    .map(str::to_ascii_lowercase)
             })
             .unwrap_or_default();
         let (query, query_key) = match parts.uri.query() {
@@ -305,8 +304,12 @@ impl Target {
             None => (String::new(), None),
         };
         let credential = credential_fingerprint(&parts.headers, query_key);
-        let mut text = authority;
-        text.push_str(parts.uri.path());
+        let path = parts.uri.path();
+        // One allocation, of the final size.
+        let mut text = String::with_capacity(authority.len() + path.len() + 1 + query.len());
+        text.push_str(authority);
+        text.make_ascii_lowercase();
+        text.push_str(path);
         if !query.is_empty() {
             text.push('?');
             text.push_str(&query);
@@ -326,8 +329,8 @@ fn scan_body(body: &[u8], kind: ApiKind, scratch: &mut Scratch) -> Result<Scanne
     if scratch.nodes.capacity() * std::mem::size_of::<Node>() > SCRATCH_KEEP_BYTES {
         scratch.nodes = Vec::new();
     }
-    if scratch.canonical.capacity() > SCRATCH_KEEP_BYTES {
-        scratch.canonical = Vec::new();
+    if scratch.canonical.capacity_bytes() > SCRATCH_KEEP_BYTES {
+        scratch.canonical = CanonicalBuffers::new();
     }
     result
 }
@@ -341,9 +344,8 @@ fn scan_into(body: &[u8], kind: ApiKind, scratch: &mut Scratch) -> Result<Scanne
     if nodes[0].kind != NodeKind::Object {
         return Err(Opaque::NotObject);
     }
-    scratch.canonical.clear();
     write_canonical(body, nodes, kind.key_exclusions(), &mut scratch.canonical);
-    let digest = body_digest(&scratch.canonical);
+    let digest = body_digest(&scratch.canonical.out);
     let mut model = None;
     let mut stream = false;
     let mut child = 1;

@@ -229,15 +229,22 @@ async fn bare_proxy(upstream: String, concurrency: usize) -> String {
     url
 }
 
-/// Which layers (cache, prefix, metrics) a partial proxy named so runs.
+/// Which layers (cache, prefix, metrics) a partial proxy named so runs:
+/// `none`, or layer names joined by `+` (`cache+prefix`).
 fn partial_layers(name: &str) -> Option<(bool, bool, bool)> {
-    Some(match name {
-        "none" => (false, false, false),
-        "metrics" => (false, false, true),
-        "cache" => (true, false, false),
-        "prefix" => (false, true, false),
-        _ => return None,
-    })
+    if name == "none" {
+        return Some((false, false, false));
+    }
+    let mut layers = (false, false, false);
+    for layer in name.split('+') {
+        match layer {
+            "cache" => layers.0 = true,
+            "prefix" => layers.1 = true,
+            "metrics" => layers.2 = true,
+            _ => return None,
+        }
+    }
+    Some(layers)
 }
 
 /// The proxy with only some of its layers.
@@ -290,13 +297,18 @@ async fn main() {
         .await
         .expect("the mock starts");
     let bare = bare_proxy(mock.base_url().to_owned(), concurrency).await;
-    let proxy = start(ProxyConfig {
+    let mut full_config = ProxyConfig {
         listen: "127.0.0.1:0".parse().expect("an address"),
         upstream: mock.base_url().to_owned(),
         ..ProxyConfig::default()
-    })
-    .await
-    .expect("the proxy starts");
+    };
+    if let Some(entries) = std::env::var("LOAD_TEST_MAX_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        full_config.cache.max_entries = entries;
+    }
+    let proxy = start(full_config).await.expect("the proxy starts");
     let path = "/v1/chat/completions";
 
     println!(
@@ -324,7 +336,8 @@ async fn main() {
     ];
     let mut p50 = Vec::new();
     // LOAD_TEST_ONLY=c runs one scenario (for profiling); `none`, `metrics`,
-    // `cache` or `prefix` runs the proxy on misses with only that layer.
+    // `cache`, `prefix` or a `+` combination (`cache+prefix`) runs the proxy
+    // on misses with only those layers.
     let only = std::env::var("LOAD_TEST_ONLY").ok();
     if let Some(name) = only
         .as_deref()
