@@ -14,8 +14,17 @@
 //! ```
 //! Defaults: 20,000 requests per scenario, 16 concurrent, 1,000 requests per
 //! second for 5 seconds. The mock adds no latency. Scenarios (a) to (c) run
-//! in turn in `LOAD_TEST_ROUNDS` rounds (default 5), and the miss ratio is
-//! the median of the rounds' ratios.
+//! in turn in `LOAD_TEST_ROUNDS` rounds (default 5). The miss ratio (what
+//! the full proxy adds over what the bare proxy adds) is printed three
+//! ways: the median of the rounds' ratios, the ratio of each scenario's
+//! median p50, and the same for the process's CPU time per request, which
+//! the other tenants of a shared machine move least.
+//!
+//! `LOAD_TEST_ONLY=a` (to `d`) runs one scenario, and `none`, `metrics`,
+//! `cache`, `prefix` or a `+` combination runs the proxy with only those
+//! layers on misses (for profilers); `LOAD_TEST_MAX_ENTRIES` bounds the
+//! full proxy's cache (to see misses with evictions in steady state);
+//! `LOAD_TEST_BREAKDOWN=1` adds a row per layer.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +79,28 @@ async fn call(client: &HttpClient, url: &str, body: Bytes) -> Duration {
 struct Outcome {
     rps: f64,
     latency: Histogram<u64>,
+    /// CPU time of the whole process (client, mock and proxies) while the
+    /// requests ran.
+    cpu: Duration,
+}
+
+/// The CPU time this process has used, all threads together.
+fn process_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call to fill.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "the process CPU clock is readable");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// The median of some figures (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }
 
 /// `requests` requests from `concurrency` workers; `unique` makes every body different.
@@ -93,6 +124,7 @@ async fn closed_loop_from(
     }
     let requests = first + requests;
     let next = Arc::new(AtomicU64::new(first + 1));
+    let cpu_before = process_cpu_time();
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -120,43 +152,73 @@ async fn closed_loop_from(
     Outcome {
         rps: (requests - first) as f64 / started.elapsed().as_secs_f64(),
         latency,
+        cpu: process_cpu_time() - cpu_before,
     }
 }
 
 /// Scenarios (a), (b) and (c) measured in turn, `rounds` times, so that
 /// the machine's drift (these machines are shared) reaches all three
-/// alike; each round gives one ratio of added latency, and the median of
-/// those is the figure. The outcomes add up the rounds.
+/// alike. Each round gives each scenario a p50 and a CPU time per request;
+/// the outcomes add the rounds up.
 async fn interleaved(
     urls: [&str; 3],
     requests: u64,
     concurrency: usize,
     rounds: u64,
-) -> ([Outcome; 3], Vec<f64>) {
+) -> ([Outcome; 3], Rounds) {
     let per_round = (requests / rounds).max(1);
     let mut totals: [Option<Outcome>; 3] = [None, None, None];
     let mut seconds = [0.0; 3];
-    let mut ratios = Vec::new();
+    let mut figures = Rounds::default();
     for round in 0..rounds {
-        let mut p50 = [0.0; 3];
         for (i, url) in urls.iter().enumerate() {
             let outcome =
                 closed_loop_from(url, round * per_round, per_round, concurrency, true).await;
-            p50[i] = outcome.latency.value_at_quantile(0.5) as f64;
+            figures.p50[i].push(outcome.latency.value_at_quantile(0.5) as f64);
+            figures.cpu[i].push(outcome.cpu.as_secs_f64() * 1e6 / per_round as f64);
             seconds[i] += per_round as f64 / outcome.rps;
             match &mut totals[i] {
                 None => totals[i] = Some(outcome),
-                Some(total) => total.latency.add(&outcome.latency).expect("same bounds"),
+                Some(total) => {
+                    total.latency.add(&outcome.latency).expect("same bounds");
+                    total.cpu += outcome.cpu;
+                }
             }
         }
-        ratios.push((p50[2] - p50[0]) / (p50[1] - p50[0]));
     }
     let totals = std::array::from_fn(|i| {
         let mut total = totals[i].take().expect("at least one round");
         total.rps = (rounds * per_round) as f64 / seconds[i];
         total
     });
-    (totals, ratios)
+    (totals, figures)
+}
+
+/// Per round, for (a), (b) and (c): the p50 in µs and the process's CPU
+/// µs per request.
+#[derive(Default)]
+struct Rounds {
+    p50: [Vec<f64>; 3],
+    cpu: [Vec<f64>; 3],
+}
+
+impl Rounds {
+    /// What the full proxy adds over what the bare proxy adds, per round.
+    fn ratios(figures: &[Vec<f64>; 3]) -> Vec<f64> {
+        (0..figures[0].len())
+            .map(|round| {
+                let [a, b, c] = [0, 1, 2].map(|i| figures[i][round]);
+                (c - a) / (b - a)
+            })
+            .collect()
+    }
+
+    /// The same ratio from each scenario's median over the rounds: less
+    /// moved by one disturbed round than a ratio of one round's figures.
+    fn ratio_of_medians(figures: &[Vec<f64>; 3]) -> (f64, f64, f64) {
+        let [a, b, c] = [0, 1, 2].map(|i| median(&figures[i]));
+        (b - a, c - a, (c - a) / (b - a))
+    }
 }
 
 /// `rate` requests per second for `seconds`, each started on schedule.
@@ -304,7 +366,7 @@ async fn main() {
     };
     if let Some(entries) = std::env::var("LOAD_TEST_MAX_ENTRIES")
         .ok()
-        .and_then(|v| v.parse().ok())
+        .and_then(|value| value.parse().ok())
     {
         full_config.cache.max_entries = entries;
     }
@@ -370,7 +432,7 @@ async fn main() {
         scenarios[1].1.as_str(),
         scenarios[2].1.as_str(),
     ];
-    let (outcomes, ratios) = interleaved(urls, requests, concurrency, rounds).await;
+    let (outcomes, rounds_figures) = interleaved(urls, requests, concurrency, rounds).await;
     let hits = closed_loop(&scenarios[3].1, requests, concurrency, false).await;
     for ((name, ..), outcome) in scenarios.iter().zip(outcomes.iter().chain([&hits])) {
         let (median, tail) = (
@@ -393,14 +455,26 @@ async fn main() {
         full_added,
         full_added / bare_added
     );
-    let shown: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
-    let mut sorted = ratios.clone();
-    sorted.sort_by(f64::total_cmp);
+    let shown = |ratios: Vec<f64>| -> (String, f64) {
+        let text: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
+        (text.join(", "), median(&ratios))
+    };
+    let (per_round, median_ratio) = shown(Rounds::ratios(&rounds_figures.p50));
     println!(
-        "ratio per round ({rounds} rounds of {} requests, a, b, c in turn): {}; median {:.2}x (target ≤ 1.5x)",
+        "ratio per round ({rounds} rounds of {} requests, a, b, c in turn): {per_round}; median {median_ratio:.2}x (target ≤ 1.5x)",
         requests / rounds,
-        shown.join(", "),
-        sorted[sorted.len() / 2]
+    );
+    let (bare, full, ratio) = Rounds::ratio_of_medians(&rounds_figures.p50);
+    println!(
+        "each scenario's median p50 over the rounds: bare proxy adds {bare:.0} µs, full proxy {full:.0} µs: ratio {ratio:.2}x"
+    );
+    let cpu_medians = rounds_figures.cpu.each_ref().map(|cpu| median(cpu));
+    let (bare, full, ratio) = Rounds::ratio_of_medians(&rounds_figures.cpu);
+    let (per_round, _) = shown(Rounds::ratios(&rounds_figures.cpu));
+    println!(
+        "CPU per request, whole process (median of rounds): (a) {:.1} µs, (b) {:.1} µs, (c) {:.1} µs; \
+         the bare proxy's share {bare:.1} µs, the full proxy's {full:.1} µs: ratio {ratio:.2}x (per round: {per_round})",
+        cpu_medians[0], cpu_medians[1], cpu_medians[2],
     );
     println!(
         "hits: {:.0} requests/s against the bare proxy's {:.0} ({:.2}x)",
