@@ -12,50 +12,61 @@ pub const CACHE_HEADER: &str = "x-llm-cache";
 /// [`CACHE_HEADER`], parsed once.
 pub(crate) const CACHE_HEADER_NAME: HeaderName = HeaderName::from_static(CACHE_HEADER);
 
-/// Standard names never stored; they compare as a tag, without reading
-/// the text. (A `static`, so the array is not built again at each use.)
-static NEVER_STORED_STANDARD: [HeaderName; 18] = [
-    header::SET_COOKIE,
-    header::AUTHORIZATION,
-    header::PROXY_AUTHORIZATION,
-    header::WWW_AUTHENTICATE,
-    header::PROXY_AUTHENTICATE,
-    header::RETRY_AFTER,
-    header::DATE,
-    header::AGE,
-    header::EXPIRES,
-    header::CONTENT_LENGTH,
-    header::TRANSFER_ENCODING,
-    header::CONNECTION,
-    header::UPGRADE,
-    header::TRAILER,
-    header::TE,
-    header::ALT_SVC,
-    header::STRICT_TRANSPORT_SECURITY,
-    header::VIA,
+/// Declares the names never stored once: as one `match` on the name's
+/// text (a standard name's text is a table lookup, and the arms compare
+/// lengths first, so a name is compared with the few of its own length),
+/// and as a list for the tests.
+macro_rules! never_stored_names {
+    ($($name:literal),* $(,)?) => {
+        fn is_listed(name: &str) -> bool {
+            matches!(name, $($name)|*)
+        }
+
+        #[cfg(test)]
+        const NEVER_STORED: &[&str] = &[$($name),*];
+    };
+}
+
+never_stored_names![
+    // Cookies and credentials.
+    "set-cookie",
+    "authorization",
+    "proxy-authorization",
+    "www-authenticate",
+    "proxy-authenticate",
+    // Per call: dates, ids, accounting.
+    "retry-after",
+    "date",
+    "age",
+    "expires",
+    "x-request-id",
+    "request-id",
+    "openai-organization",
+    "openai-project",
+    "cf-ray",
+    "cf-cache-status",
+    "server-timing",
+    "via",
+    "alt-svc",
+    "strict-transport-security",
+    // The connection, and lengths the replay recomputes.
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "trailer",
+    "te",
+    // What this cache said about the call (`CACHE_HEADER`).
+    "x-llm-cache",
 ];
 
 /// Headers never stored: per-call identity and accounting (request ids,
 /// rate-limit counters, `retry-after`, dates), credentials and cookies,
 /// connection management, and the lengths the replay recomputes.
 fn never_stored(name: &HeaderName) -> bool {
-    if NEVER_STORED_STANDARD.contains(name) {
-        return true;
-    }
     let name = name.as_str();
-    matches!(
-        name,
-        "x-request-id"
-            | "request-id"
-            | "openai-organization"
-            | "openai-project"
-            | "keep-alive"
-            | "cf-ray"
-            | "cf-cache-status"
-            | "server-timing"
-            | CACHE_HEADER
-    ) || name.starts_with("x-envoy")
-        || contains_ratelimit(name.as_bytes())
+    is_listed(name) || name.starts_with("x-envoy") || contains_ratelimit(name.as_bytes())
 }
 
 /// `x-ratelimit-…`, `anthropic-ratelimit-…` and the like.
@@ -143,6 +154,33 @@ mod tests {
             kept,
             ["content-type", "openai-processing-ms", "openai-version"]
         );
+    }
+
+    #[test]
+    fn every_listed_name_is_dropped_and_only_those() {
+        for name in NEVER_STORED {
+            assert!(never_stored(&HeaderName::from_static(name)), "{name}");
+        }
+        assert!(never_stored(&CACHE_HEADER_NAME));
+        for name in [
+            "x-envoy-upstream-service-time",
+            "x-ratelimit-limit-tokens",
+            "anthropic-ratelimit-requests-reset",
+        ] {
+            assert!(never_stored(&HeaderName::from_static(name)), "{name}");
+        }
+        for kept in [
+            "content-type",
+            "openai-version",
+            "openai-processing-ms",
+            "anthropic-organization-id",
+            "x-request",
+            "dates",
+            "te2",
+            "cache-control",
+        ] {
+            assert!(!never_stored(&HeaderName::from_static(kept)), "{kept}");
+        }
     }
 
     #[test]
