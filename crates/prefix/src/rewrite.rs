@@ -31,7 +31,9 @@ pub(crate) struct Context<'a> {
     pub rewriter: &'a Rewriter,
     pub statics: &'a [String],
     pub rewrites: Rewrites,
-    prefix: blake3::Hasher,
+    /// Made at the first static piece: most requests without a system
+    /// prompt or tools have none, and share the empty prefix's fingerprint.
+    prefix: Option<blake3::Hasher>,
     pub prefix_tokens: u64,
 }
 
@@ -42,8 +44,9 @@ impl<'a> Context<'a> {
 
     /// Adds a piece of the static prefix to the fingerprint and estimate.
     pub fn static_piece(&mut self, text: &str) {
-        self.prefix.update(&(text.len() as u64).to_le_bytes());
-        self.prefix.update(text.as_bytes());
+        let prefix = self.prefix.get_or_insert_with(blake3::Hasher::new);
+        prefix.update(&(text.len() as u64).to_le_bytes());
+        prefix.update(text.as_bytes());
         self.prefix_tokens += self.rewriter.config.estimator.tokens(text);
     }
 
@@ -63,10 +66,12 @@ impl<'a> Context<'a> {
     }
 
     pub fn fingerprint(&self) -> PrefixFingerprint {
-        let hash = self.prefix.finalize();
-        let mut short = [0; 8];
-        short.copy_from_slice(&hash.as_bytes()[..8]);
-        PrefixFingerprint(short)
+        static EMPTY: std::sync::LazyLock<PrefixFingerprint> =
+            std::sync::LazyLock::new(|| short_fingerprint(&blake3::Hasher::new()));
+        match &self.prefix {
+            Some(prefix) => short_fingerprint(prefix),
+            None => *EMPTY,
+        }
     }
 
     /// Splits a system text into what stays and what moves.
@@ -115,7 +120,7 @@ impl Rewriter {
             rewriter: self,
             statics,
             rewrites: Rewrites::default(),
-            prefix: blake3::Hasher::new(),
+            prefix: None,
             prefix_tokens: 0,
         };
         let mut body = None;
@@ -139,6 +144,14 @@ impl Rewriter {
         };
         Some(Rewritten { body, report })
     }
+}
+
+/// The first 8 bytes of the prefix's digest.
+fn short_fingerprint(prefix: &blake3::Hasher) -> PrefixFingerprint {
+    let hash = prefix.finalize();
+    let mut short = [0; 8];
+    short.copy_from_slice(&hash.as_bytes()[..8]);
+    PrefixFingerprint(short)
 }
 
 /// Whether the body names anything a static prefix is made of (tools,
