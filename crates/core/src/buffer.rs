@@ -61,11 +61,11 @@ where
             reason: Opaque::TooLarge,
         };
     }
-    let mut buffer = BytesMut::new();
+    let mut buffer = Gathered::default();
     loop {
         match body.frame().await {
             None => {
-                let bytes = buffer.freeze();
+                let bytes = buffer.into_bytes();
                 return Collected::Complete {
                     body: ReplayBody::complete(bytes.clone(), None),
                     bytes,
@@ -74,7 +74,7 @@ where
             Some(Err(error)) => {
                 return Collected::Incomplete {
                     body: ReplayBody {
-                        prefix: Some(buffer.freeze()).filter(|b| !b.is_empty()),
+                        prefix: Some(buffer.into_bytes()).filter(|b| !b.is_empty()),
                         trailers: None,
                         rest: None,
                         error: Some(error),
@@ -85,10 +85,10 @@ where
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(mut data) => {
                     let over = buffer.len() + data.remaining() > limit;
-                    buffer.extend_from_slice(&data.copy_to_bytes(data.remaining()));
+                    buffer.push(data.copy_to_bytes(data.remaining()));
                     if over {
                         return Collected::Incomplete {
-                            body: ReplayBody::passthrough(buffer.freeze(), Some(body)),
+                            body: ReplayBody::passthrough(buffer.into_bytes(), Some(body)),
                             reason: Opaque::TooLarge,
                         };
                     }
@@ -96,7 +96,7 @@ where
                 Err(frame) => {
                     // Trailers end the body.
                     let trailers = frame.into_trailers().ok();
-                    let bytes = buffer.freeze();
+                    let bytes = buffer.into_bytes();
                     return Collected::Complete {
                         body: ReplayBody::complete(bytes.clone(), trailers),
                         bytes,
@@ -107,12 +107,48 @@ where
     }
 }
 
+/// The chunks read so far. The first is kept as it came, so that a body of
+/// one chunk (the usual request) is neither copied nor reallocated; a
+/// second one joins them.
+#[derive(Default)]
+struct Gathered {
+    first: Option<Bytes>,
+    joined: BytesMut,
+}
+
+impl Gathered {
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(0, Bytes::len) + self.joined.len()
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        if self.first.is_none() && self.joined.is_empty() {
+            self.first = Some(chunk);
+            return;
+        }
+        if let Some(first) = self.first.take() {
+            self.joined.reserve(first.len() + chunk.len());
+            self.joined.extend_from_slice(&first);
+        }
+        self.joined.extend_from_slice(&chunk);
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self.first {
+            Some(first) => first,
+            None => self.joined.freeze(),
+        }
+    }
+}
+
 pin_project! {
     /// A body made of bytes already read, then what is left of the original
     /// body (or the error it failed with).
     pub struct ReplayBody<B: Body> {
         prefix: Option<Bytes>,
-        trailers: Option<HeaderMap>,
+        // Boxed: trailers are rare, and a body nested once per layer moves
+        // with every request.
+        trailers: Option<Box<HeaderMap>>,
         #[pin]
         rest: Option<B>,
         error: Option<B::Error>,
@@ -124,7 +160,7 @@ impl<B: Body> ReplayBody<B> {
     pub fn complete(bytes: Bytes, trailers: Option<HeaderMap>) -> Self {
         ReplayBody {
             prefix: Some(bytes).filter(|b| !b.is_empty()),
-            trailers,
+            trailers: trailers.map(Box::new),
             rest: None,
             error: None,
         }
@@ -169,7 +205,7 @@ where
                 })
             });
         }
-        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))))
+        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(*t))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -227,6 +263,37 @@ mod tests {
             .chunks(100)
             .enumerate()
             .all(|(i, c)| c.iter().all(|&b| b == i as u8)));
+    }
+
+    #[tokio::test]
+    async fn chunks_are_joined_in_order_and_one_chunk_is_not_copied() {
+        let chunks = ["ab", "", "cde", "f"].map(|c| Bytes::from(c.to_owned()));
+        let Collected::Complete { bytes, body } =
+            collect_limited(Chunks(chunks.into_iter().collect()), 6).await
+        else {
+            panic!("expected complete");
+        };
+        assert_eq!(bytes, "abcdef");
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "abcdef");
+
+        let only = Bytes::from(b"{\"model\":\"m\"}".to_vec());
+        let Collected::Complete { bytes, .. } =
+            collect_limited(Chunks([only.clone()].into_iter().collect()), 100).await
+        else {
+            panic!("expected complete");
+        };
+        assert_eq!(
+            bytes.as_ptr(),
+            only.as_ptr(),
+            "the chunk itself, not a copy"
+        );
+        // An empty first chunk, then the body.
+        let Collected::Complete { bytes, .. } =
+            collect_limited(Chunks([Bytes::new(), only].into_iter().collect()), 100).await
+        else {
+            panic!("expected complete");
+        };
+        assert_eq!(bytes, r#"{"model":"m"}"#);
     }
 
     /// A body of several chunks whose size is not announced.
