@@ -294,9 +294,10 @@ fn resliced(chunks: SmallVec<[TimedChunk; 1]>, joined: &Bytes) -> Vec<TimedChunk
         .collect()
 }
 
-/// Stores the entry: at once when the store answers at once (memory), so
-/// that the next identical request is a hit; otherwise on a task, without
-/// holding up the caller's last frame.
+/// Stores the entry: at once when the store can (memory's `put_now`, or a
+/// `put` future that is ready at its first poll), so that the next
+/// identical request is a hit; otherwise on a task, without holding up the
+/// caller's last frame.
 fn store_now_or_in_background(pending: Pending) {
     let Pending {
         store,
@@ -307,20 +308,14 @@ fn store_now_or_in_background(pending: Pending) {
         ..
     } = pending;
     let entry = Arc::new(entry);
-    if let Some(stored) = store.put_now(key, &entry) {
-        match stored {
-            Ok(()) => counters.stored(),
-            Err(_) => counters.store_error(),
-        }
+    if let Some(answer) = store.put_now(key, &entry) {
+        counters.put_answered(&answer);
         return;
     }
     let task_counters = counters.clone();
     let write = writes.begin();
     let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        match store.put(key, entry).await {
-            Ok(()) => task_counters.stored(),
-            Err(_) => task_counters.store_error(),
-        }
+        task_counters.put_answered(&store.put(key, entry).await);
         drop(write);
     });
     let mut context = Context::from_waker(Waker::noop());

@@ -92,6 +92,14 @@ impl CacheCounters {
         self.not_stored.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts what a store's `put` answered.
+    pub fn put_answered<E>(&self, answer: &Result<(), E>) {
+        match answer {
+            Ok(()) => self.stored(),
+            Err(_) => self.store_error(),
+        }
+    }
+
     pub fn store_error(&self) {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
         self.handles().store_error.increment(1);
