@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use llm_layers_core::completeness::{check_plain_body, check_stream, Incomplete};
 use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
 use llm_layers_core::usage_reader::ResponseUsage;
 use llm_layers_core::StreamCompletion;
@@ -172,11 +173,15 @@ pub(crate) struct Pending {
     pub counters: Arc<CacheCounters>,
     pub writes: Arc<crate::writes::PendingWrites>,
     pub max_entry_bytes: usize,
+    /// The answer's `Content-Length`, checked against what arrived.
+    pub declared_length: Option<u64>,
 }
 
-/// Records a miss's body as it streams past; stores it only if it ended
-/// normally, was not too large, and carried no in-stream error. It also
-/// hands each chunk to the requests following this one (single flight).
+/// Records a miss's body as it streams past; stores it only if it is whole
+/// (see [`llm_layers_core::completeness`]: a stream's end marker came, a
+/// plain body is complete JSON of its declared length) and not too large.
+/// It also hands each chunk to the requests following this one (single
+/// flight), exactly as received.
 pub struct Recorder {
     pending: Option<Pending>,
     publisher: Option<Publisher>,
@@ -214,7 +219,7 @@ impl<E> BodyObserver<E> for Recorder {
         self.size += data.len();
         if self.size > pending.max_entry_bytes {
             // Too large to store: stop recording and keep nothing.
-            pending.counters.not_stored_incomplete();
+            pending.counters.not_stored(Incomplete::TooLarge);
             self.pending = None;
             self.chunks = SmallVec::new();
             return;
@@ -234,29 +239,44 @@ impl<E> BodyObserver<E> for Recorder {
     fn on_end(&mut self, end: BodyEnd<'_, E>) {
         // Publishes a stream parsed here for the layers outside.
         self.events.finish();
-        let failed_in_stream = self.events.completion() == Some(StreamCompletion::Failed);
-        let complete = matches!(end, BodyEnd::Complete) && !failed_in_stream;
+        let ended = match end {
+            BodyEnd::Complete => Ok(()),
+            BodyEnd::Error(_) => Err(Incomplete::BodyError),
+            BodyEnd::Dropped => Err(Incomplete::Dropped),
+        };
         // Store first, then release the followers: whoever comes next finds
-        // the entry.
-        self.store(complete);
+        // the entry. Followers get what the caller got: a clean end when
+        // the body ended cleanly, whole or not.
+        self.store(ended);
         if let Some(publisher) = self.publisher.take() {
-            publisher.finish(complete);
+            publisher.finish(ended.is_ok());
         }
     }
 }
 
 impl Recorder {
-    fn store(&mut self, complete: bool) {
+    fn store(&mut self, ended: Result<(), Incomplete>) {
         let Some(mut pending) = self.pending.take() else {
             return;
         };
-        if !complete {
-            pending.counters.not_stored_incomplete();
+        let chunks = std::mem::take(&mut self.chunks);
+        let stream = self.events.is_stream();
+        let whole = ended.and_then(|()| match stream {
+            true => check_stream(self.events.completion().unwrap_or(StreamCompletion::Open)),
+            false => Ok(()),
+        });
+        if let Err(reason) = whole {
+            pending.counters.not_stored(reason);
             return;
         }
-        let chunks = std::mem::take(&mut self.chunks);
         let joined = join(&chunks);
-        pending.entry.body = if self.events.is_stream() {
+        if !stream {
+            if let Err(reason) = check_plain_body(&joined, pending.declared_length) {
+                pending.counters.not_stored(reason);
+                return;
+            }
+        }
+        pending.entry.body = if stream {
             CachedBody::Chunks(resliced(chunks, &joined))
         } else {
             CachedBody::Whole(joined)

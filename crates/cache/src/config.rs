@@ -14,6 +14,10 @@ pub struct CacheConfig {
     /// TTLs by model: an exact name, or a prefix ending in `*` (`gpt-4*`).
     /// The first match wins. Default none.
     pub model_ttls: Vec<(String, Duration)>,
+    /// The longest TTL a request may ask for (`x-llm-cache-ttl` or the
+    /// [`crate::CacheControls`] extension); longer asks are cut to it.
+    /// Default `None`: the TTL configured for the request's model.
+    pub max_request_ttl: Option<Duration>,
     /// Largest single entry; larger answers are not stored. Default 8 MiB.
     pub max_entry_bytes: usize,
     /// Largest request body buffered to work out the key when no earlier
@@ -37,6 +41,7 @@ impl Default for CacheConfig {
             mode: CacheMode::On,
             default_ttl: Duration::from_secs(3600),
             model_ttls: Vec::new(),
+            max_request_ttl: None,
             max_entry_bytes: 8 << 20,
             max_request_bytes: 32 << 20,
             share_across_credentials: false,
@@ -62,9 +67,53 @@ impl CacheConfig {
     }
 }
 
+impl CacheConfig {
+    /// How long an answer is kept: the request's TTL if it asked for one
+    /// (at most [`CacheConfig::max_request_ttl`]), else the model's, and
+    /// never longer than the upstream's own `max-age`.
+    pub fn entry_ttl(
+        &self,
+        model: Option<&str>,
+        requested: Option<Duration>,
+        upstream_max_age: Option<Duration>,
+    ) -> Duration {
+        let configured = self.ttl_for(model);
+        let ttl = match requested {
+            Some(requested) => requested.min(self.max_request_ttl.unwrap_or(configured)),
+            None => configured,
+        };
+        upstream_max_age.map_or(ttl, |max_age| ttl.min(max_age))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requested_ttls_are_capped_and_the_upstream_max_age_caps_all() {
+        let config = CacheConfig::default();
+        let hour = Duration::from_secs(3600);
+        let asked = Duration::from_secs(u64::MAX);
+        assert_eq!(config.entry_ttl(None, Some(asked), None), hour);
+        assert_eq!(
+            config.entry_ttl(None, Some(Duration::from_secs(5)), None),
+            Duration::from_secs(5)
+        );
+        let capped = CacheConfig {
+            max_request_ttl: Some(2 * hour),
+            ..CacheConfig::default()
+        };
+        assert_eq!(capped.entry_ttl(None, Some(asked), None), 2 * hour);
+        assert_eq!(
+            capped.entry_ttl(None, Some(asked), Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            config.entry_ttl(None, None, Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
+    }
 
     #[test]
     fn model_ttls_match_exactly_or_by_prefix() {

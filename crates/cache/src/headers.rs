@@ -102,28 +102,57 @@ pub fn storable(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     stored
 }
 
-/// Whether the upstream forbade storing (`Cache-Control: no-store` or
-/// `private`).
+/// What the upstream's answer says about storing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamDirectives {
+    /// `Cache-Control: no-store` or `private`, a `max-age` of 0, or an
+    /// encoded body: not stored.
+    pub forbids: bool,
+    /// `s-maxage` (for shared caches, which this is), else `max-age`: the
+    /// entry's TTL is at most this.
+    pub max_age: Option<std::time::Duration>,
+}
+
+/// Reads the upstream's `Cache-Control` (and `Content-Encoding`).
 ///
-/// A body with a `Content-Encoding` (gzip, br, …) is not stored either: it
+/// A body with a `Content-Encoding` (gzip, br, …) is not stored: it
 /// answers the caller's `Accept-Encoding`, which is not part of the key, so
 /// replaying it could hand compressed bytes to a caller that cannot read
 /// them (and no layer can read its usage).
-pub fn upstream_forbids_storing(headers: &HeaderMap) -> bool {
+pub fn upstream_directives(headers: &HeaderMap) -> UpstreamDirectives {
     let encoded = headers
         .get_all(header::CONTENT_ENCODING)
         .iter()
         .any(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
-    encoded
-        || headers
-            .get_all(header::CACHE_CONTROL)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .any(|directive| {
-                let directive = directive.trim().to_ascii_lowercase();
-                directive == "no-store" || directive == "private"
-            })
+    let mut directives = UpstreamDirectives {
+        forbids: encoded,
+        max_age: None,
+    };
+    let mut shared_max_age = None;
+    for directive in headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+    {
+        let directive = directive.trim().to_ascii_lowercase();
+        let seconds = |value: &str| {
+            // An unreadable age is taken as 0: stale at once.
+            let seconds = value.trim().trim_matches('"').parse().unwrap_or(0);
+            Some(std::time::Duration::from_secs(seconds))
+        };
+        match directive.split_once('=') {
+            Some(("max-age", value)) => directives.max_age = seconds(value),
+            Some(("s-maxage", value)) => shared_max_age = seconds(value),
+            _ if directive == "no-store" || directive == "private" => directives.forbids = true,
+            _ => {}
+        }
+    }
+    directives.max_age = shared_max_age.or(directives.max_age);
+    if directives.max_age == Some(std::time::Duration::ZERO) {
+        directives.forbids = true;
+    }
+    directives
 }
 
 #[cfg(test)]
@@ -184,17 +213,24 @@ mod tests {
     }
 
     #[test]
-    fn no_store_from_upstream() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("max-age=0, No-Store"),
+    fn no_store_private_and_ages_from_upstream() {
+        let directives = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+            upstream_directives(&headers)
+        };
+        assert!(directives("max-age=60, No-Store").forbids);
+        assert!(directives("PRIVATE").forbids);
+        assert!(directives("max-age=0").forbids);
+        let sixty = Some(std::time::Duration::from_secs(60));
+        assert_eq!(
+            directives("max-age=60"),
+            UpstreamDirectives {
+                forbids: false,
+                max_age: sixty
+            }
         );
-        assert!(upstream_forbids_storing(&headers));
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("max-age=60"),
-        );
-        assert!(!upstream_forbids_storing(&headers));
+        assert_eq!(directives("max-age=600, s-maxage=60").max_age, sixty);
+        assert!(!upstream_directives(&HeaderMap::new()).forbids);
     }
 }

@@ -21,9 +21,10 @@ use crate::config::CacheConfig;
 use crate::controls::CacheControls;
 use crate::entry::{CachedBody, CachedResponse};
 use crate::flight::{Flight, Flights, FollowerBody, Head, Publisher, Role};
-use crate::headers::{storable as storable_headers, upstream_forbids_storing, CACHE_HEADER_NAME};
+use crate::headers::{storable as storable_headers, upstream_directives, CACHE_HEADER_NAME};
 use crate::stats::CacheCounters;
 use crate::store::CacheStore;
+use llm_layers_core::completeness::{declared_length, Incomplete};
 
 /// What a cache layer and its services share.
 pub(crate) struct Shared {
@@ -123,15 +124,22 @@ where
                 CacheOutcome::Miss
             };
             let response = inner.call(request).await?;
-            let storable = controls.writes(mode)
-                && response.status().is_success()
-                && !upstream_forbids_storing(response.headers());
-            if !storable {
+            if !controls.writes(mode) {
                 return Ok(passthrough(response, outcome, Some(key)));
             }
-            let ttl = controls
-                .ttl
-                .unwrap_or_else(|| shared.config.ttl_for(facts.model()));
+            let directives = upstream_directives(response.headers());
+            let refused = match () {
+                _ if !response.status().is_success() => Some(Incomplete::Status),
+                _ if directives.forbids => Some(Incomplete::Forbidden),
+                _ => None,
+            };
+            if let Some(reason) = refused {
+                shared.counters.not_stored(reason);
+                return Ok(passthrough(response, outcome, Some(key)));
+            }
+            let ttl = shared
+                .config
+                .entry_ttl(facts.model(), controls.ttl, directives.max_age);
             let headers = storable_headers(response.headers());
             let publisher = leader.map(|handle| {
                 handle.publish_head(Head {
@@ -232,6 +240,7 @@ fn record<B: Body<Data = Bytes>>(
         counters: shared.counters.clone(),
         writes: shared.writes.clone(),
         max_entry_bytes: shared.config.max_entry_bytes,
+        declared_length: declared_length(response.headers()),
     };
     let recorder = Recorder::new(pending, publisher, events);
     let mut response = response.map(|body| CacheBody::Recorded {

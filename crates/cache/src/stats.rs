@@ -3,6 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use std::collections::BTreeMap;
+
+use llm_layers_core::completeness::Incomplete;
 use metrics::Counter;
 use serde::Serialize;
 
@@ -16,6 +19,10 @@ pub mod names {
     pub const STORES: &str = "llm_cache_stores_total";
     /// Counter: store failures (the request went upstream instead).
     pub const STORE_ERRORS: &str = "llm_cache_store_errors_total";
+    /// Counter: answers not stored, by `reason` (`status`, `body_error`,
+    /// `dropped`, `too_large`, `no_end_marker`, `stream_error`,
+    /// `invalid_json`, `length_mismatch`, `forbidden`).
+    pub const NOT_STORED: &str = "llm_cache_not_stored_total";
 }
 
 /// The layer's counters.
@@ -26,7 +33,7 @@ pub(crate) struct CacheCounters {
     bypasses: AtomicU64,
     refreshes: AtomicU64,
     stores: AtomicU64,
-    not_stored: AtomicU64,
+    not_stored: [AtomicU64; Incomplete::ALL.len()],
     store_errors: AtomicU64,
     /// The `metrics` handles, looked up in the recorder once (on first use,
     /// so under whichever recorder the layer first runs), not per request.
@@ -41,6 +48,7 @@ struct Handles {
     refresh: Counter,
     stored: Counter,
     store_error: Counter,
+    not_stored: [Counter; Incomplete::ALL.len()],
 }
 
 impl Handles {
@@ -54,6 +62,8 @@ impl Handles {
             refresh: lookup("refresh"),
             stored: metrics::counter!(names::STORES),
             store_error: metrics::counter!(names::STORE_ERRORS),
+            not_stored: Incomplete::ALL
+                .map(|reason| metrics::counter!(names::NOT_STORED, "reason" => reason.as_str())),
         }
     }
 }
@@ -88,8 +98,10 @@ impl CacheCounters {
         self.handles().stored.increment(1);
     }
 
-    pub fn not_stored_incomplete(&self) {
-        self.not_stored.fetch_add(1, Ordering::Relaxed);
+    /// An answer was not stored, for this reason.
+    pub fn not_stored(&self, reason: Incomplete) {
+        self.not_stored[reason.index()].fetch_add(1, Ordering::Relaxed);
+        self.handles().not_stored[reason.index()].increment(1);
     }
 
     /// Counts what a store's `put` answered.
@@ -108,13 +120,27 @@ impl CacheCounters {
     pub fn snapshot(&self, store: StoreStats) -> CacheStats {
         let hits = self.hits.load(Ordering::Relaxed);
         let misses = self.misses.load(Ordering::Relaxed);
+        let not_stored: BTreeMap<&'static str, u64> = Incomplete::ALL
+            .iter()
+            .map(|reason| {
+                let count = self.not_stored[reason.index()].load(Ordering::Relaxed);
+                (reason.as_str(), count)
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        let not_stored_incomplete = Incomplete::ALL
+            .iter()
+            .filter(|reason| !matches!(reason, Incomplete::Status | Incomplete::Forbidden))
+            .map(|reason| self.not_stored[reason.index()].load(Ordering::Relaxed))
+            .sum();
         CacheStats {
             hits,
             misses,
             bypasses: self.bypasses.load(Ordering::Relaxed),
             refreshes: self.refreshes.load(Ordering::Relaxed),
             stores: self.stores.load(Ordering::Relaxed),
-            not_stored_incomplete: self.not_stored.load(Ordering::Relaxed),
+            not_stored_incomplete,
+            not_stored,
             store_errors: self.store_errors.load(Ordering::Relaxed),
             hit_rate: if hits + misses == 0 {
                 0.0
@@ -139,8 +165,12 @@ pub struct CacheStats {
     pub refreshes: u64,
     /// Answers stored.
     pub stores: u64,
-    /// Answers not stored because they failed, were cut, dropped or too large.
+    /// Answers not stored because they were not whole: failed, cut, ended
+    /// without their end marker, not valid JSON, dropped or too large.
     pub not_stored_incomplete: u64,
+    /// Answers not stored, by reason (see [`Incomplete`]); reasons never
+    /// seen are left out.
+    pub not_stored: BTreeMap<&'static str, u64>,
     /// Store failures.
     pub store_errors: u64,
     /// `hits / (hits + misses)`.

@@ -355,6 +355,7 @@ async fn entries_expire_at_their_ttl() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let client = client(&CacheLayer::new(CacheConfig {
         model_ttls: vec![("gpt-4*".into(), Duration::from_millis(300))],
+        max_request_ttl: Some(Duration::from_secs(60)),
         ..CacheConfig::default()
     }));
     send(&client, &mock, &[], chat(false, "ttl")).await;
@@ -367,7 +368,7 @@ async fn entries_expire_at_their_ttl() {
         send(&client, &mock, &[], chat(false, "ttl")).await.cache(),
         "MISS"
     );
-    // The per-request TTL header overrides the model's.
+    // The per-request TTL header overrides the model's, up to the maximum.
     send(
         &client,
         &mock,

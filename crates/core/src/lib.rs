@@ -13,6 +13,7 @@
 //! - [`around`]: the future every request-facts layer shares (facts, call, result).
 //! - [`error`]: the transport failures every layer classifies by type.
 //! - [`cache_status`]: the cache's decision, read by outer layers.
+//! - [`completeness`]: whether an answer is whole, the rule for storing it.
 //!
 //! Layers depend on this crate, never on each other.
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod around;
 pub mod buffer;
 pub mod cache_status;
 mod canonical;
+pub mod completeness;
 pub mod error;
 pub mod facts;
 mod json_member;

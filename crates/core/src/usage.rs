@@ -213,6 +213,14 @@ impl StreamUsage {
         }
     }
 
+    /// Records how the stream ended; a failure is final (a `[DONE]` after
+    /// an error event does not make the stream whole).
+    fn settle(&mut self, completion: StreamCompletion) {
+        if self.completion != StreamCompletion::Failed {
+            self.completion = completion;
+        }
+    }
+
     /// Takes one event into account.
     pub fn observe(&mut self, event: &SseEvent) {
         match self.kind {
@@ -220,8 +228,17 @@ impl StreamUsage {
             ApiKind::OpenAiResponses => self.observe_openai_responses(event),
             ApiKind::AnthropicMessages => self.observe_anthropic(event),
             ApiKind::GeminiGenerateContent => {
-                if let Some(usage) = gemini_from_json(event.data.as_bytes()) {
+                let data = event.data.as_bytes();
+                if let Some(usage) = gemini_from_json(data) {
                     self.usage = Some(usage);
+                }
+                // Gemini sends no end event: its last chunk carries the
+                // candidate's `finishReason`.
+                if GEMINI_FINISH.find(data).is_some() {
+                    self.settle(StreamCompletion::Completed);
+                }
+                if starts_with_error_member(data) {
+                    self.settle(StreamCompletion::Failed);
                 }
             }
             ApiKind::OpenAiEmbeddings | ApiKind::Unknown => {}
@@ -230,7 +247,7 @@ impl StreamUsage {
 
     fn observe_openai_chat(&mut self, event: &SseEvent) {
         if event.is_done() {
-            self.completion = StreamCompletion::Completed;
+            self.settle(StreamCompletion::Completed);
             return;
         }
         // Cheap checks first: most chunks carry neither usage nor an error
@@ -243,7 +260,7 @@ impl StreamUsage {
             return;
         };
         if chunk.error.is_some() {
-            self.completion = StreamCompletion::Failed;
+            self.settle(StreamCompletion::Failed);
         }
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage.into_usage(chunk.model));
@@ -257,7 +274,7 @@ impl StreamUsage {
             "response.failed" | "response.incomplete" | "error" => StreamCompletion::Failed,
             _ => return,
         };
-        self.completion = completion;
+        self.settle(completion);
         if let Ok(envelope) = serde_json::from_str::<ResponsesEvent>(&event.data) {
             if let Some(response) = envelope.response {
                 if let Some(usage) = response.usage {
@@ -285,14 +302,16 @@ impl StreamUsage {
                     }
                 }
             }
-            "message_stop" => self.completion = StreamCompletion::Completed,
-            "error" => self.completion = StreamCompletion::Failed,
+            "message_stop" => self.settle(StreamCompletion::Completed),
+            "error" => self.settle(StreamCompletion::Failed),
             _ => {}
         }
     }
 }
 
 static USAGE_MEMBER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
+static GEMINI_FINISH: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"finishReason\""));
 
 /// OpenAI reports a mid-stream failure as an event whose data is
 /// `{"error": {…}}`: checked by its first member, without a search.
@@ -674,6 +693,25 @@ mod tests {
             "event: error\ndata: {\"type\":\"error\"}\n\n",
         );
         assert_eq!(anthropic.completion(), StreamCompletion::Failed);
+    }
+
+    #[test]
+    fn a_failure_is_final_and_gemini_ends_with_a_finish_reason() {
+        let failed_then_done = stream_usage(
+            ApiKind::OpenAiChat,
+            "data: {\"error\":{\"message\":\"boom\"}}\n\ndata: [DONE]\n\n",
+        );
+        assert_eq!(failed_then_done.completion(), StreamCompletion::Failed);
+        let gemini_open = stream_usage(
+            ApiKind::GeminiGenerateContent,
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\n\n",
+        );
+        assert_eq!(gemini_open.completion(), StreamCompletion::Open);
+        let gemini_done = stream_usage(
+            ApiKind::GeminiGenerateContent,
+            "data: {\"candidates\":[{\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":2}}\n\n",
+        );
+        assert_eq!(gemini_done.completion(), StreamCompletion::Completed);
     }
 
     mod fast_path_agrees_with_full_parse {

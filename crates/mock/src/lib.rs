@@ -41,6 +41,7 @@ mod fault;
 mod handler;
 mod openai;
 pub mod prompt_cache;
+pub mod raw;
 pub mod render;
 mod reply;
 mod server;
