@@ -16,18 +16,49 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /metrics`: Prometheus text.
-pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.prometheus.render(),
-    )
-        .into_response()
+/// `GET /metrics`: Prometheus text. The per-prefix series (labelled by a
+/// fingerprint of prompt content) only with the admin token: anyone else
+/// could confirm a guess at another tenant's system prompt by sending it
+/// and watching its row move.
+pub async fn metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let text = app.prometheus.render();
+    let text = match is_admin(&app, &headers) {
+        true => text,
+        false => without_per_prefix_series(&text),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// `GET /stats`: calls, cache, pool and prompt-prefix figures as JSON.
-pub async fn stats(State(app): State<Arc<AppState>>) -> Response {
+/// The metrics whose `prefix` label names prompt content.
+const PER_PREFIX_METRICS: [&str; 5] = [
+    llm_layers::prefix::stats::names::REQUESTS,
+    llm_layers::prefix::stats::names::INPUT_TOKENS,
+    llm_layers::prefix::stats::names::CACHED_TOKENS,
+    llm_layers::prefix::stats::names::CACHE_WRITE_TOKENS,
+    llm_layers::prefix::stats::names::ESTIMATED_TOKENS,
+];
+
+/// Prometheus text without the per-prefix metrics (samples, `# HELP` and
+/// `# TYPE` lines).
+fn without_per_prefix_series(text: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            let name = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+                .unwrap_or(line);
+            let name = name.split(['{', ' ']).next().unwrap_or_default();
+            !PER_PREFIX_METRICS.contains(&name)
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect()
+}
+
+/// `GET /stats`: calls, cache and pool figures as JSON; the per-prefix
+/// rows (`prefix`) only with the admin token (see [`metrics`]).
+pub async fn stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let stack = &app.stack;
+    let admin = is_admin(&app, &headers);
     let prefix: Vec<Value> = stack
         .prefix()
         .map(|layer| layer.stats().snapshot())
@@ -47,15 +78,15 @@ pub async fn stats(State(app): State<Arc<AppState>>) -> Response {
             })
         })
         .collect();
-    json_response(
-        StatusCode::OK,
-        json!({
-            "calls": stack.metrics().map(|layer| layer.stats().snapshot()),
-            "cache": stack.cache().map(|layer| layer.stats()),
-            "pool": app.connector.stats(),
-            "prefix": prefix,
-        }),
-    )
+    let mut body = json!({
+        "calls": stack.metrics().map(|layer| layer.stats().snapshot()),
+        "cache": stack.cache().map(|layer| layer.stats()),
+        "pool": app.connector.stats(),
+    });
+    if admin {
+        body["prefix"] = Value::Array(prefix);
+    }
+    json_response(StatusCode::OK, body)
 }
 
 /// `POST /admin/cache/clear`: removes every entry; answers how many.
@@ -86,17 +117,29 @@ pub async fn cache_stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -
     }
 }
 
-/// 401 unless the request carries `Authorization: Bearer <admin token>`.
-fn refuse(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// Whether the request carries `Authorization: Bearer <admin token>`.
+/// The same over HTTP/1.1 and HTTP/2: the value is trimmed (HTTP/1.1's
+/// parser trims it, HTTP/2 keeps it as sent), the scheme's case is
+/// ignored, and an empty token (refused at start anyway) matches nothing.
+fn is_admin(app: &AppState, headers: &HeaderMap) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let allowed = match (&app.admin_token, given) {
-        (Some(token), Some(given)) => same_secret(token.as_bytes(), given.as_bytes()),
+        .map(str::trim)
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match (app.admin_token.as_deref(), given) {
+        (Some(token), Some(given)) if !token.is_empty() && !given.is_empty() => {
+            same_secret(token.as_bytes(), given.as_bytes())
+        }
         _ => false,
-    };
-    if allowed {
+    }
+}
+
+/// 401 unless the request carries `Authorization: Bearer <admin token>`.
+fn refuse(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if is_admin(app, headers) {
         return None;
     }
     let mut response = json_response(
@@ -126,7 +169,16 @@ pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::same_secret;
+    use super::{same_secret, without_per_prefix_series};
+
+    #[test]
+    fn per_prefix_series_are_left_out() {
+        let text = "# HELP llm_prefix_requests_total Requests.\n# TYPE llm_prefix_requests_total counter\nllm_prefix_requests_total{model=\"m\",prefix=\"ab\"} 1\nllm_prefix_estimated_tokens{model=\"m\",prefix=\"ab\"} 9\n# TYPE llm_requests_total counter\nllm_requests_total{model=\"m\"} 1\nllm_prefix_below_minimum_total{model=\"m\"} 2\n";
+        assert_eq!(
+            without_per_prefix_series(text),
+            "# TYPE llm_requests_total counter\nllm_requests_total{model=\"m\"} 1\nllm_prefix_below_minimum_total{model=\"m\"} 2\n"
+        );
+    }
 
     #[test]
     fn secrets_match_only_when_equal() {

@@ -7,6 +7,9 @@ use clap::Parser;
 
 use crate::config::{ConfigError, ProxyConfig, StoreKind};
 
+/// The environment variable holding the admin token.
+const ADMIN_TOKEN_ENV: &str = "LLM_PROXY_ADMIN_TOKEN";
+
 /// An OpenAI- and Anthropic-compatible proxy with response caching,
 /// metrics, prompt-prefix repair and connection pooling.
 ///
@@ -32,7 +35,7 @@ pub struct Args {
     #[arg(long, env = "LLM_PROXY_CONFIG")]
     pub config: Option<PathBuf>,
     /// Bearer token of the admin routes.
-    #[arg(long, env = "LLM_PROXY_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, env = ADMIN_TOKEN_ENV, hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Largest request body accepted, in bytes [default: 33554432].
     #[arg(long, env = "LLM_PROXY_MAX_REQUEST_BYTES")]
@@ -76,7 +79,12 @@ impl Args {
         config.mock |= self.mock;
         if let Some(token) = self.admin_token {
             config.admin_token = Some(token);
+        } else if std::env::var_os(ADMIN_TOKEN_ENV).is_some_and(|value| value.is_empty()) {
+            // Set but empty: kept, so that starting refuses it rather than
+            // running with the admin routes unguarded or silently closed.
+            config.admin_token = Some(String::new());
         }
+        config.validate()?;
         if let Some(bytes) = self.max_request_bytes {
             config.max_request_bytes = bytes;
         }
@@ -127,6 +135,21 @@ mod tests {
         );
         assert_eq!(from_env.cache.ttl_seconds, 42);
         assert!(!from_env.metrics.enabled);
+    }
+
+    #[test]
+    fn an_empty_admin_token_is_refused_from_the_flag_and_the_environment() {
+        let _alone = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        let from_flag = Args::try_parse_from(["llm-layers-proxy", "--admin-token", ""])
+            .unwrap()
+            .into_config();
+        assert!(matches!(from_flag, Err(ConfigError::EmptyAdminToken)));
+        std::env::set_var(ADMIN_TOKEN_ENV, "");
+        let from_env = Args::try_parse_from(["llm-layers-proxy"])
+            .unwrap()
+            .into_config();
+        std::env::remove_var(ADMIN_TOKEN_ENV);
+        assert!(matches!(from_env, Err(ConfigError::EmptyAdminToken)));
     }
 
     #[test]

@@ -110,6 +110,18 @@ impl ProxyConfig {
         toml::from_str(text).map_err(|error| ConfigError::Parse(error.to_string()))
     }
 
+    /// Refuses what would start an unsafe proxy: an empty admin token.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self
+            .admin_token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty())
+        {
+            return Err(ConfigError::EmptyAdminToken);
+        }
+        Ok(())
+    }
+
     /// The Anthropic origin this configuration means.
     pub fn anthropic_origin(&self) -> &str {
         match &self.anthropic_upstream {
@@ -229,6 +241,9 @@ pub enum ConfigError {
     /// The file is not valid configuration.
     #[error("invalid configuration: {0}")]
     Parse(String),
+    /// The admin token is empty: it would guard nothing.
+    #[error("the admin token is empty: give a non-empty --admin-token (or LLM_PROXY_ADMIN_TOKEN, or admin_token in the file), or none to keep the admin routes closed")]
+    EmptyAdminToken,
     /// An upstream is not an origin.
     #[error("invalid upstream {0:?}: expected an origin such as https://api.openai.com")]
     Upstream(String),

@@ -129,6 +129,7 @@ impl RunningProxy {
 
 /// Starts the proxy described by `config`.
 pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> {
+    config.validate()?;
     let mock = match config.mock {
         false => None,
         true => {

@@ -149,7 +149,14 @@ async fn metrics_list_the_documented_names_after_traffic() {
         CHAT_STREAM,
     )
     .await;
-    let scrape = send(&format!("{}/metrics", proxy.url()), "GET", &[], "").await;
+    // The per-prefix series need the admin token (see tests/admin.rs).
+    let scrape = send(
+        &format!("{}/metrics", proxy.url()),
+        "GET",
+        &[("authorization", "Bearer admin-secret")],
+        "",
+    )
+    .await;
     let text = String::from_utf8(scrape.body.to_vec()).unwrap();
     use llm_layers::metrics::names;
     for name in [
