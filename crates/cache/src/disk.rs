@@ -108,6 +108,9 @@ impl DiskStore {
     }
 
     fn write(&self, key: CanonicalKey, entry: &CachedResponse) -> Result<(), StoreError> {
+        if entry.size() as u64 > self.bounds.max_bytes {
+            return Err(StoreError::refused("larger than the store"));
+        }
         let write = self.db.begin_write().map_err(store_error)?;
         {
             let mut entries = write.open_table(ENTRIES).map_err(store_error)?;

@@ -63,6 +63,8 @@ impl Expiry<CanonicalKey, Arc<CachedResponse>> for EntryTtl {
 pub struct MemoryStore {
     cache: Cache<CanonicalKey, Arc<CachedResponse>>,
     evictions: Arc<Evictions>,
+    max_bytes: u64,
+    floor: u64,
 }
 
 impl MemoryStore {
@@ -73,9 +75,7 @@ impl MemoryStore {
         let listener = evictions.clone();
         let cache = Cache::builder()
             .max_capacity(bounds.max_bytes)
-            .weigher(move |_key, entry: &Arc<CachedResponse>| {
-                (entry.size() as u64).max(floor).min(u32::MAX as u64) as u32
-            })
+            .weigher(move |_key, entry: &Arc<CachedResponse>| weight(entry, floor))
             .expire_after(EntryTtl)
             .eviction_listener(move |_key, entry: Arc<CachedResponse>, cause| {
                 listener
@@ -89,18 +89,42 @@ impl MemoryStore {
                 counter.fetch_add(1, Ordering::Relaxed);
             })
             .build();
-        MemoryStore { cache, evictions }
+        MemoryStore {
+            cache,
+            evictions,
+            max_bytes: bounds.max_bytes,
+            floor,
+        }
     }
 
     fn fresh(&self, key: &CanonicalKey) -> Option<Arc<CachedResponse>> {
         self.cache.get(key).filter(|entry| entry.is_fresh())
     }
 
-    fn insert(&self, key: CanonicalKey, entry: Arc<CachedResponse>) {
+    /// Inserts, and tells whether moka admitted the entry. An entry larger
+    /// than the whole store is refused up front. Otherwise moka admits
+    /// every entry while it has room; only when this one does not fit does
+    /// its admission policy (TinyLFU) choose between it and what it holds,
+    /// so only then are its pending tasks settled to learn the choice.
+    fn insert(&self, key: CanonicalKey, entry: Arc<CachedResponse>) -> Result<(), StoreError> {
+        let weight = u64::from(weight(&entry, self.floor));
+        if weight > self.max_bytes {
+            return Err(StoreError::refused("larger than the store"));
+        }
         self.evictions
             .bytes
             .fetch_add(entry.size() as u64, Ordering::Relaxed);
+        let crowded = self.cache.weighted_size() + weight > self.max_bytes;
         self.cache.insert(key, entry);
+        if crowded {
+            self.cache.run_pending_tasks();
+            if !self.cache.contains_key(&key) {
+                return Err(StoreError::refused(
+                    "the admission policy kept other entries",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Applies pending evictions now (moka does it lazily); for tests and
@@ -108,6 +132,11 @@ impl MemoryStore {
     pub fn run_pending_tasks(&self) {
         self.cache.run_pending_tasks();
     }
+}
+
+/// An entry's weight: its size, at least `floor` (so the entry bound holds).
+fn weight(entry: &CachedResponse, floor: u64) -> u32 {
+    (entry.size() as u64).max(floor).min(u32::MAX as u64) as u32
 }
 
 impl Default for MemoryStore {
@@ -122,8 +151,7 @@ impl CacheStore for MemoryStore {
     }
 
     fn put(&self, key: CanonicalKey, entry: Arc<CachedResponse>) -> StoreFuture<'_, ()> {
-        self.insert(key, entry);
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(std::future::ready(self.insert(key, entry)))
     }
 
     fn get_now(
@@ -138,8 +166,7 @@ impl CacheStore for MemoryStore {
         key: CanonicalKey,
         entry: &Arc<CachedResponse>,
     ) -> Option<Result<(), StoreError>> {
-        self.insert(key, entry.clone());
-        Some(Ok(()))
+        Some(self.insert(key, entry.clone()))
     }
 
     fn remove<'a>(&'a self, key: &'a CanonicalKey) -> StoreFuture<'a, bool> {

@@ -15,8 +15,11 @@ use crate::store::StoreStats;
 pub mod names {
     /// Counter: lookups, by `outcome` (`hit`, `miss`, `bypass`, `refresh`).
     pub const LOOKUPS: &str = "llm_cache_lookups_total";
-    /// Counter: answers stored.
+    /// Counter: answers the store admitted.
     pub const STORES: &str = "llm_cache_stores_total";
+    /// Counter: whole answers the store did not admit (larger than the
+    /// store, or its admission policy kept other entries).
+    pub const STORE_REFUSED: &str = "llm_cache_store_refused_total";
     /// Counter: store failures (the request went upstream instead).
     pub const STORE_ERRORS: &str = "llm_cache_store_errors_total";
     /// Counter: answers not stored, by `reason` (`status`, `body_error`,
@@ -35,6 +38,7 @@ pub(crate) struct CacheCounters {
     stores: AtomicU64,
     not_stored: [AtomicU64; Incomplete::ALL.len()],
     store_errors: AtomicU64,
+    refused: AtomicU64,
     /// The `metrics` handles, looked up in the recorder once (on first use,
     /// so under whichever recorder the layer first runs), not per request.
     handles: OnceLock<Handles>,
@@ -48,6 +52,7 @@ struct Handles {
     refresh: Counter,
     stored: Counter,
     store_error: Counter,
+    refused: Counter,
     not_stored: [Counter; Incomplete::ALL.len()],
 }
 
@@ -62,6 +67,7 @@ impl Handles {
             refresh: lookup("refresh"),
             stored: metrics::counter!(names::STORES),
             store_error: metrics::counter!(names::STORE_ERRORS),
+            refused: metrics::counter!(names::STORE_REFUSED),
             not_stored: Incomplete::ALL
                 .map(|reason| metrics::counter!(names::NOT_STORED, "reason" => reason.as_str())),
         }
@@ -104,10 +110,14 @@ impl CacheCounters {
         self.handles().not_stored[reason.index()].increment(1);
     }
 
-    /// Counts what a store's `put` answered.
-    pub fn put_answered<E>(&self, answer: &Result<(), E>) {
+    /// Counts what a store's `put` answered: admitted, refused, or failed.
+    pub fn put_answered(&self, answer: &Result<(), crate::store::StoreError>) {
         match answer {
             Ok(()) => self.stored(),
+            Err(error) if error.is_refused() => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                self.handles().refused.increment(1);
+            }
             Err(_) => self.store_error(),
         }
     }
@@ -142,6 +152,7 @@ impl CacheCounters {
             not_stored_incomplete,
             not_stored,
             store_errors: self.store_errors.load(Ordering::Relaxed),
+            store_refused: self.refused.load(Ordering::Relaxed),
             hit_rate: if hits + misses == 0 {
                 0.0
             } else {
@@ -163,8 +174,11 @@ pub struct CacheStats {
     pub bypasses: u64,
     /// Requests that skipped the read and refreshed the entry (`no-cache`).
     pub refreshes: u64,
-    /// Answers stored.
+    /// Answers the store admitted.
     pub stores: u64,
+    /// Whole answers the store did not admit (larger than the store, or
+    /// its admission policy kept other entries).
+    pub store_refused: u64,
     /// Answers not stored because they were not whole: failed, cut, ended
     /// without their end marker, not valid JSON, dropped or too large.
     pub not_stored_incomplete: u64,

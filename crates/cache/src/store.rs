@@ -18,12 +18,32 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 #[error("cache store: {0}")]
 pub struct StoreError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
+/// The store did not admit an entry (larger than the store, or its
+/// admission policy preferred what it holds): nothing went wrong, and
+/// nothing was stored.
+#[derive(Debug, thiserror::Error)]
+#[error("entry not admitted: {0}")]
+pub struct Refused(pub &'static str);
+
+impl StoreError {
+    /// A [`Refused`] entry.
+    pub fn refused(why: &'static str) -> StoreError {
+        StoreError(Box::new(Refused(why)))
+    }
+
+    /// Whether the store refused the entry rather than failed.
+    pub fn is_refused(&self) -> bool {
+        self.0.is::<Refused>()
+    }
+}
+
 /// Where entries live. Implementations bound their size and expire entries
 /// at their TTL on their own.
 pub trait CacheStore: Send + Sync + 'static {
     /// The fresh entry under `key`, if any.
     fn get<'a>(&'a self, key: &'a CanonicalKey) -> StoreFuture<'a, Option<Arc<CachedResponse>>>;
-    /// Stores `entry` under `key`, replacing any other.
+    /// Stores `entry` under `key`, replacing any other; an entry the store
+    /// does not admit is answered with [`StoreError::refused`].
     fn put(&self, key: CanonicalKey, entry: Arc<CachedResponse>) -> StoreFuture<'_, ()>;
     /// Removes the entry under `key`; whether there was one.
     fn remove<'a>(&'a self, key: &'a CanonicalKey) -> StoreFuture<'a, bool>;

@@ -407,6 +407,29 @@ async fn the_byte_bound_is_respected_and_large_entries_are_not_stored() {
     let stats = layer.stats();
     assert!(stats.store.bytes <= 8 * 1024, "{stats:?}");
     assert!(stats.store.evicted_size > 0, "{stats:?}");
+    assert_eq!(stats.stores + stats.store_refused, 40, "{stats:?}");
+    assert!(
+        stats.stores >= stats.store.entries,
+        "only admitted entries count as stored: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_entry_larger_than_the_store_is_refused_not_counted_as_stored() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let store = MemoryStore::new(MemoryBounds {
+        max_bytes: 64,
+        max_entries: 10,
+    });
+    let layer = CacheLayer::with_store(CacheConfig::default(), store);
+    let client = client(&layer);
+    let first = send(&client, &mock, &[], chat(false, "too big for the store")).await;
+    assert!(first.body.len() > 64);
+    let again = send(&client, &mock, &[], chat(false, "too big for the store")).await;
+    assert_eq!(again.cache(), "MISS");
+    let stats = layer.stats();
+    assert_eq!((stats.stores, stats.store_refused), (0, 2), "{stats:?}");
+    assert_eq!(stats.store.entries, 0);
 }
 
 #[tokio::test]

@@ -40,8 +40,8 @@ use crate::api::{route, ApiKind, Provider};
 use crate::canonical::{write_canonical, CanonicalBuffers};
 use crate::json_scan::{scan, Node, NodeKind, ScanError};
 use crate::key::{
-    body_digest, credential_fingerprint, derive_key, split_query_credential, BodyDigest,
-    CanonicalKey, CredentialFingerprint,
+    answer_variant, body_digest, credential_fingerprint, derive_key, split_query_credential,
+    BodyDigest, CanonicalKey, CredentialFingerprint,
 };
 
 /// Why a request's body could not be understood. Such a request is passed
@@ -89,6 +89,7 @@ struct Inner {
     method: http::Method,
     target: String,
     credential: Option<CredentialFingerprint>,
+    variant: Option<[u8; 32]>,
     body_digest: Option<BodyDigest>,
     canonical_key: Option<CanonicalKey>,
     json: OnceLock<Option<serde_json::Value>>,
@@ -142,6 +143,7 @@ impl RequestFacts {
                 &target.text,
                 target.credential.as_ref(),
                 digest,
+                target.variant.as_ref(),
             )
         });
         RequestFacts {
@@ -154,6 +156,7 @@ impl RequestFacts {
                 method: parts.method.clone(),
                 target: target.text,
                 credential: target.credential,
+                variant: target.variant,
                 body_digest: digest,
                 canonical_key,
                 json: OnceLock::new(),
@@ -175,6 +178,7 @@ impl RequestFacts {
                 method: parts.method.clone(),
                 target: target.text,
                 credential: target.credential,
+                variant: target.variant,
                 body_digest: None,
                 canonical_key: None,
                 json: OnceLock::new(),
@@ -254,10 +258,15 @@ impl RequestFacts {
     /// The canonical key without the credential, for caches that share
     /// answers across credentials on purpose.
     pub fn key_without_credential(&self) -> Option<CanonicalKey> {
-        self.inner
-            .body_digest
-            .as_ref()
-            .map(|digest| derive_key(self.inner.method.as_str(), &self.inner.target, None, digest))
+        self.inner.body_digest.as_ref().map(|digest| {
+            derive_key(
+                self.inner.method.as_str(),
+                &self.inner.target,
+                None,
+                digest,
+                self.inner.variant.as_ref(),
+            )
+        })
     }
 
     /// The digest of the canonical body alone.
@@ -284,6 +293,7 @@ impl RequestFacts {
 struct Target {
     text: String,
     credential: Option<CredentialFingerprint>,
+    variant: Option<[u8; 32]>,
 }
 
 impl Target {
@@ -314,7 +324,11 @@ impl Target {
             text.push('?');
             text.push_str(&query);
         }
-        Target { text, credential }
+        Target {
+            text,
+            credential,
+            variant: answer_variant(&parts.headers),
+        }
     }
 }
 

@@ -23,6 +23,22 @@ pub const CREDENTIAL_HEADERS: [http::HeaderName; 4] = [
     http::HeaderName::from_static("x-goog-api-key"),
 ];
 
+/// Headers naming the account a request is billed to and answered for
+/// (OpenAI's organization and project): they join the credential
+/// partition, so two projects under one key never share answers.
+pub const OWNER_HEADERS: [http::HeaderName; 2] = [
+    http::HeaderName::from_static("openai-organization"),
+    http::HeaderName::from_static("openai-project"),
+];
+
+/// Headers that change the answer to the same body (Anthropic's API
+/// version and beta features): they join the key, in this order, when
+/// present. A request carrying none has the key it always had.
+pub const ANSWER_HEADERS: [http::HeaderName; 2] = [
+    http::HeaderName::from_static("anthropic-version"),
+    http::HeaderName::from_static("anthropic-beta"),
+];
+
 /// The query parameter Gemini accepts an API key in.
 pub const CREDENTIAL_QUERY_PARAM: &str = "key";
 
@@ -104,12 +120,15 @@ impl CanonicalKey {
 }
 
 /// Derives the key from its parts; `credential` is `None` for a request sent
-/// without credentials, or for a key shared across credentials.
+/// without credentials, or for a key shared across credentials; `variant`
+/// is the digest of the [`ANSWER_HEADERS`] a request carries (see
+/// [`answer_variant`]), `None` when it carries none.
 pub fn derive_key(
     method: &str,
     target: &str,
     credential: Option<&CredentialFingerprint>,
     body: &BodyDigest,
+    variant: Option<&[u8; 32]>,
 ) -> CanonicalKey {
     let digest = hash_fields(&KEY_HASHER, |hasher| {
         update_field(hasher, method.as_bytes());
@@ -124,8 +143,28 @@ pub fn derive_key(
             }
         }
         hasher.update(&body.0);
+        if let Some(variant) = variant {
+            hasher.update(b"variant");
+            hasher.update(variant);
+        }
     });
     CanonicalKey(*digest.as_bytes())
+}
+
+/// The digest of the [`ANSWER_HEADERS`] present (names and values, in
+/// order); `None` when there are none.
+pub fn answer_variant(headers: &HeaderMap) -> Option<[u8; 32]> {
+    let mut found = false;
+    let digest = hash_fields(&KEY_HASHER, |hasher| {
+        for name in &ANSWER_HEADERS {
+            for value in headers.get_all(name) {
+                found = true;
+                update_field(hasher, name.as_str().as_bytes());
+                update_field(hasher, value.as_bytes());
+            }
+        }
+    });
+    found.then(|| *digest.as_bytes())
 }
 
 /// Digest of a canonical body (as written by the canonical writer).
@@ -136,8 +175,8 @@ pub(crate) fn body_digest(canonical_body: &[u8]) -> BodyDigest {
 }
 
 /// Fingerprints the credentials a request carries: every credential header
-/// present (see [`CREDENTIAL_HEADERS`]) and the `key` query parameter.
-/// `None` when the request carries none.
+/// present (see [`CREDENTIAL_HEADERS`]), the `key` query parameter, and the
+/// [`OWNER_HEADERS`]. `None` when the request carries none.
 pub fn credential_fingerprint(
     headers: &HeaderMap,
     query_key: Option<&str>,
@@ -155,6 +194,13 @@ pub fn credential_fingerprint(
             found = true;
             update_field(hasher, CREDENTIAL_QUERY_PARAM.as_bytes());
             update_field(hasher, key.as_bytes());
+        }
+        for name in &OWNER_HEADERS {
+            for value in headers.get_all(name) {
+                found = true;
+                update_field(hasher, name.as_str().as_bytes());
+                update_field(hasher, value.as_bytes());
+            }
         }
     });
     found.then(|| CredentialFingerprint(*digest.as_bytes()))
@@ -292,7 +338,7 @@ mod tests {
     #[test]
     fn namespaces_separate_keys() {
         let body = body_digest(b"{}");
-        let key = derive_key("POST", "h/p", None, &body);
+        let key = derive_key("POST", "h/p", None, &body, None);
         assert_ne!(key.in_namespace("a"), key.in_namespace("b"));
         assert_ne!(key.in_namespace("a"), key);
     }
