@@ -100,6 +100,10 @@ pub fn check_plain_body(body: &[u8], declared_length: Option<u64>) -> Result<(),
     if declared_length.is_some_and(|declared| declared != body.len() as u64) {
         return Err(Incomplete::LengthMismatch);
     }
+    // Skipping a value does not check its strings' UTF-8: done apart.
+    if std::str::from_utf8(body).is_err() {
+        return Err(Incomplete::InvalidJson);
+    }
     match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
         Ok(_) => Ok(()),
         Err(_) => Err(Incomplete::InvalidJson),
@@ -137,6 +141,11 @@ mod tests {
         );
         assert_eq!(check_plain_body(b" {}\n", Some(4)), Ok(()));
         assert_eq!(check_plain_body(b"", None), Err(Incomplete::InvalidJson));
+        // Found by the fuzzer: a string holding bytes that are not UTF-8.
+        assert_eq!(
+            check_plain_body(b"\";\xe1\"", None),
+            Err(Incomplete::InvalidJson)
+        );
     }
 
     #[test]
