@@ -218,10 +218,14 @@ impl<E> BodyObserver<E> for Recorder {
         let Some(pending) = &self.pending else { return };
         self.size += data.len();
         if self.size > pending.max_entry_bytes {
-            // Too large to store: stop recording and keep nothing.
+            // Too large to store: stop recording and keep nothing; the
+            // flight lets chunks go once read.
             pending.counters.not_stored(Incomplete::TooLarge);
             self.pending = None;
             self.chunks = SmallVec::new();
+            if let Some(publisher) = &self.publisher {
+                publisher.close();
+            }
             return;
         }
         // Offsets pace a streamed replay; a whole body has none.
@@ -255,6 +259,11 @@ impl<E> BodyObserver<E> for Recorder {
 }
 
 impl Recorder {
+    /// Whether the answer may still be stored (it has not outgrown an entry).
+    pub(crate) fn can_store(&self) -> bool {
+        self.pending.is_some()
+    }
+
     fn store(&mut self, ended: Result<(), Incomplete>) {
         let Some(mut pending) = self.pending.take() else {
             return;

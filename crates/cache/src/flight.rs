@@ -1,15 +1,23 @@
 //! Single flight: concurrent identical misses make one upstream call.
 //!
-//! The first miss for a key leads: it calls the upstream and, if the answer
-//! can be stored, publishes its head and every chunk as it arrives. Later
-//! misses for the same key follow: they wait for the head, then read the
-//! chunks from the first one on, live, as the leader receives them. If the
-//! leader's answer cannot be shared (an error status, `no-store`) or the
-//! leader goes away before its head, every follower makes its own upstream
-//! call; if the leader's body fails after followers started reading, their
-//! bodies fail too. Different keys never wait on each other.
+//! The first miss for a key starts a flight: the upstream call runs on a
+//! task of its own (see [`crate::drive`]), not in the first caller's
+//! future, so no caller's going away ends it. Every request for the key,
+//! the first included, reads the flight: it waits for the head, then reads
+//! the chunks from the first one on, live, as they arrive. If the answer
+//! cannot be shared (an error status, `no-store`) or the call fails before
+//! its head, the first caller gets it and every other makes its own call.
+//! If the body fails after readers began, their bodies fail too; if it
+//! ends cleanly, they end cleanly, whole or not (only whole answers are
+//! stored). Different keys never wait on each other.
+//!
+//! Memory stays bounded: while the answer may still be stored, the flight
+//! keeps its chunks (at most an entry's size) for readers that join late;
+//! once it cannot be (too large), no one else joins, chunks every reader
+//! has read are let go, and the call waits for the slowest reader rather
+//! than buffer more than an entry's size ahead of it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
@@ -19,12 +27,12 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use llm_layers_core::CanonicalKey;
 
-/// The leader's answer went away after followers began reading it.
+/// The shared upstream answer failed after this reader began reading it.
 #[derive(Debug, thiserror::Error)]
 #[error("the shared upstream answer failed mid-way")]
 pub struct LeaderFailed;
 
-/// The head followers answer with.
+/// The head readers answer with.
 #[derive(Clone, Debug)]
 pub(crate) struct Head {
     pub status: StatusCode,
@@ -34,10 +42,45 @@ pub(crate) struct Head {
 #[derive(Debug, Default)]
 struct State {
     head: Option<Head>,
-    chunks: Vec<Bytes>,
-    /// `Some(true)`: ended normally; `Some(false)`: failed or abandoned.
+    /// Chunks from number `first` on.
+    chunks: VecDeque<Bytes>,
+    first: usize,
+    /// Bytes in `chunks`.
+    buffered: usize,
+    /// `Some(true)`: ended cleanly; `Some(false)`: failed or abandoned.
     ended: Option<bool>,
+    /// No one joins any more, and read chunks are let go.
+    closed: bool,
+    /// Each reader's next chunk number; `None` for a reader gone.
+    cursors: Vec<Option<usize>>,
+    readers: usize,
     wakers: Vec<Waker>,
+    /// The task driving the upstream body, waiting for readers.
+    driver: Option<Waker>,
+}
+
+impl State {
+    /// Lets go of the chunks every reader has read (once closed).
+    fn trim(&mut self) {
+        if !self.closed {
+            return;
+        }
+        let slowest = self.cursors.iter().flatten().min().copied();
+        let upto = slowest.unwrap_or(self.first + self.chunks.len());
+        while self.first < upto {
+            let Some(chunk) = self.chunks.pop_front() else {
+                break;
+            };
+            self.buffered -= chunk.len();
+            self.first += 1;
+        }
+    }
+
+    fn wake_driver(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            driver.wake();
+        }
+    }
 }
 
 /// One upstream call shared by identical requests.
@@ -56,7 +99,7 @@ pub(crate) struct Flights {
 
 /// Whether this request leads or follows.
 pub(crate) enum Role {
-    /// Call the upstream and publish through this handle.
+    /// Start the upstream call and publish through this handle.
     Leader(LeaderHandle),
     /// Wait on the leader's flight.
     Follower(Arc<Flight>),
@@ -107,11 +150,15 @@ impl Flight {
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    fn end(&self, ok: bool) {
-        // No new follower may join a flight that has ended.
+    /// No new request may join this flight from now on.
+    fn close_to_joiners(&self) {
         if let Some(registry) = self.registry.upgrade() {
             registry.forget(self);
         }
+    }
+
+    fn end(&self, ok: bool) {
+        self.close_to_joiners();
         self.update(|state| {
             if state.ended.is_none() {
                 state.ended = Some(ok);
@@ -135,10 +182,27 @@ impl Flight {
         })
         .await
     }
+
+    /// Ready when the driver may read on: it has readers, or `storable`,
+    /// and (once closed) the slowest reader is less than `window` bytes
+    /// behind. `Ready(false)`: nobody reads and the answer cannot be
+    /// stored, so the call is abandoned. Either way the driver is woken
+    /// when a reader reads on or goes.
+    pub fn poll_may_read(&self, cx: &mut Context<'_>, storable: bool, window: usize) -> Poll<bool> {
+        let mut state = lock(&self.state);
+        if state.readers == 0 && !storable {
+            return Poll::Ready(false);
+        }
+        state.driver = Some(cx.waker().clone());
+        if state.closed && state.buffered > window {
+            return Poll::Pending;
+        }
+        Poll::Ready(true)
+    }
 }
 
-/// The leader's side. Dropped without [`LeaderHandle::publish_head`], or
-/// published and then ended with a failure, it releases the followers.
+/// The leader's side. Dropped without [`LeaderHandle::publish_head`], it
+/// releases the followers to make their own calls.
 pub(crate) struct LeaderHandle {
     flight: Option<Arc<Flight>>,
 }
@@ -164,16 +228,37 @@ impl Drop for LeaderHandle {
 }
 
 /// Publishes the leader's chunks as they pass. Dropped before
-/// [`Publisher::finish`], it fails the followers.
+/// [`Publisher::finish`], it fails the readers.
 #[derive(Debug)]
 pub(crate) struct Publisher {
     flight: Option<Arc<Flight>>,
 }
 
 impl Publisher {
+    /// The flight published to.
+    pub fn flight(&self) -> Option<&Arc<Flight>> {
+        self.flight.as_ref()
+    }
+
     pub fn chunk(&self, bytes: &Bytes) {
         if let Some(flight) = &self.flight {
-            flight.update(|state| state.chunks.push(bytes.clone()));
+            flight.update(|state| {
+                state.buffered += bytes.len();
+                state.chunks.push_back(bytes.clone());
+                state.trim();
+            });
+        }
+    }
+
+    /// The answer will not be stored: no one joins any more, and chunks
+    /// are let go once read.
+    pub fn close(&self) {
+        if let Some(flight) = &self.flight {
+            flight.close_to_joiners();
+            flight.update(|state| {
+                state.closed = true;
+                state.trim();
+            });
         }
     }
 
@@ -192,18 +277,27 @@ impl Drop for Publisher {
     }
 }
 
-/// A follower's body: the leader's chunks, from the first, as they arrive.
+/// A reader's body: the flight's chunks, from the first, as they arrive.
 #[derive(Debug)]
 pub struct FollowerBody {
     flight: Arc<Flight>,
+    id: usize,
     next: usize,
     finished: bool,
 }
 
 impl FollowerBody {
+    /// A new reader of `flight`, from its first chunk.
     pub(crate) fn new(flight: Arc<Flight>) -> FollowerBody {
+        let id = {
+            let mut state = lock(&flight.state);
+            state.readers += 1;
+            state.cursors.push(Some(0));
+            state.cursors.len() - 1
+        };
         FollowerBody {
             flight,
+            id,
             next: 0,
             finished: false,
         }
@@ -217,9 +311,19 @@ impl FollowerBody {
             return Poll::Ready(None);
         }
         let mut state = lock(&self.flight.state);
-        if let Some(chunk) = state.chunks.get(self.next) {
+        if let Some(chunk) = self
+            .next
+            .checked_sub(state.first)
+            .and_then(|at| state.chunks.get(at))
+            .cloned()
+        {
             self.next += 1;
-            return Poll::Ready(Some(Ok(chunk.clone())));
+            state.cursors[self.id] = Some(self.next);
+            if state.closed {
+                state.trim();
+                state.wake_driver();
+            }
+            return Poll::Ready(Some(Ok(chunk)));
         }
         match state.ended {
             Some(true) => {
@@ -235,6 +339,16 @@ impl FollowerBody {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl Drop for FollowerBody {
+    fn drop(&mut self) {
+        let mut state = lock(&self.flight.state);
+        state.readers -= 1;
+        state.cursors[self.id] = None;
+        state.trim();
+        state.wake_driver();
     }
 }
 

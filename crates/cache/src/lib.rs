@@ -60,6 +60,7 @@ pub mod codec;
 mod config;
 pub mod controls;
 mod disk;
+mod drive;
 mod entry;
 mod flight;
 pub mod headers;

@@ -19,8 +19,9 @@ use tower::Service;
 use crate::body::{CacheBody, Pending, Recorder, Replay};
 use crate::config::CacheConfig;
 use crate::controls::CacheControls;
+use crate::drive::drive;
 use crate::entry::{CachedBody, CachedResponse};
-use crate::flight::{Flight, Flights, FollowerBody, Head, Publisher, Role};
+use crate::flight::{Flight, Flights, FollowerBody, Head, LeaderHandle, Role};
 use crate::headers::{storable as storable_headers, upstream_directives, CACHE_HEADER_NAME};
 use crate::stats::CacheCounters;
 use crate::store::CacheStore;
@@ -48,7 +49,8 @@ pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send
 impl<S, B, ResBody> Service<Request<B>> for Cache<S>
 where
     S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
     B: Body + Send + Unpin + 'static,
     B::Data: Buf + Send,
     B::Error: Send,
@@ -100,7 +102,7 @@ where
                 }
             }
             // Single flight: identical misses that would store their answer
-            // share one upstream call.
+            // share one upstream call, which runs on a task of its own.
             let mut leader = None;
             if controls.reads(mode) && controls.writes(mode) {
                 match shared.flights.join(key) {
@@ -108,7 +110,8 @@ where
                     Role::Follower(flight) => {
                         if let Some(head) = flight.head().await {
                             shared.counters.hit();
-                            return Ok(follow(head, flight, key));
+                            let reader = FollowerBody::new(flight);
+                            return Ok(from_flight(head, None, reader, CacheOutcome::Hit, key));
                         }
                     }
                 }
@@ -123,45 +126,136 @@ where
                 shared.counters.miss();
                 CacheOutcome::Miss
             };
-            let response = inner.call(request).await?;
+            let runtime = leader
+                .as_ref()
+                .and_then(|_| tokio::runtime::Handle::try_current().ok());
+            if let (Some(runtime), Some(handle)) = (runtime, leader.take()) {
+                let (answer, led) = tokio::sync::oneshot::channel();
+                let call = inner.call(request);
+                let ttl = controls.ttl;
+                let task_shared = shared.clone();
+                runtime.spawn(async move {
+                    drive(call, handle, &task_shared, &facts, key, ttl, answer).await;
+                });
+                return Ok(match led.await {
+                    Ok(Led::Own(response)) => passthrough(response?, outcome, Some(key)),
+                    Ok(Led::Shared {
+                        head,
+                        extensions,
+                        reader,
+                    }) => from_flight(head, Some(extensions), reader, outcome, key),
+                    Err(_) => flight_lost(key),
+                });
+            }
+            let mut response = inner.call(request).await?;
             if !controls.writes(mode) {
                 return Ok(passthrough(response, outcome, Some(key)));
             }
-            let directives = upstream_directives(response.headers());
-            let refused = match () {
-                _ if !response.status().is_success() => Some(Incomplete::Status),
-                _ if directives.forbids => Some(Incomplete::Forbidden),
-                _ => None,
+            let (recorder, _) = match shared.storing(&facts, key, controls.ttl, &mut response) {
+                Ok(storing) => storing.recorder(leader),
+                Err(reason) => {
+                    shared.counters.not_stored(reason);
+                    return Ok(passthrough(response, outcome, Some(key)));
+                }
             };
-            if let Some(reason) = refused {
-                shared.counters.not_stored(reason);
-                return Ok(passthrough(response, outcome, Some(key)));
-            }
-            let ttl = shared
-                .config
-                .entry_ttl(facts.model(), controls.ttl, directives.max_age);
-            let headers = storable_headers(response.headers());
-            let publisher = leader.map(|handle| {
-                handle.publish_head(Head {
-                    status: response.status(),
-                    headers: headers.clone(),
-                })
+            let mut response = response.map(|body| CacheBody::Recorded {
+                body: llm_layers_core::tap::TapBody::new(body, recorder),
             });
-            let entry = CachedResponse {
+            mark(&mut response, outcome, Some(key), None);
+            Ok(response)
+        })
+    }
+}
+
+/// What the flight's task tells the leader.
+pub(crate) enum Led<B, E> {
+    /// The answer is not shared (an error, or an answer not to be stored):
+    /// the leader's alone.
+    Own(Result<Response<B>, E>),
+    /// The answer is shared: its head, the upstream response's extensions,
+    /// and the leader's reader.
+    Shared {
+        head: Head,
+        extensions: http::Extensions,
+        reader: FollowerBody,
+    },
+}
+
+/// Everything needed to record an answer that may be stored.
+pub(crate) struct Storing {
+    pending: Pending,
+    head: Head,
+    events: ResponseUsage,
+}
+
+impl Storing {
+    /// The recorder; with a leader's handle, it also publishes to the
+    /// flight, returned too.
+    pub(crate) fn recorder(self, leader: Option<LeaderHandle>) -> (Recorder, Option<Arc<Flight>>) {
+        let publisher = leader.map(|handle| handle.publish_head(self.head));
+        let flight = publisher
+            .as_ref()
+            .and_then(|publisher| publisher.flight().cloned());
+        (Recorder::new(self.pending, publisher, self.events), flight)
+    }
+
+    /// The head readers of the flight answer with.
+    pub(crate) fn head(&self) -> &Head {
+        &self.head
+    }
+}
+
+impl Shared {
+    /// Whether a miss's answer may be stored, judged by its head (2xx, no
+    /// `no-store`/`private`); if so, what recording it takes. A stream's
+    /// usage reader is set up here, published in the response for the
+    /// layers outside.
+    pub(crate) fn storing<B>(
+        &self,
+        facts: &RequestFacts,
+        key: CanonicalKey,
+        requested_ttl: Option<Duration>,
+        response: &mut Response<B>,
+    ) -> Result<Storing, Incomplete> {
+        let directives = upstream_directives(response.headers());
+        if !response.status().is_success() {
+            return Err(Incomplete::Status);
+        }
+        if directives.forbids {
+            return Err(Incomplete::Forbidden);
+        }
+        let ttl = self
+            .config
+            .entry_ttl(facts.model(), requested_ttl, directives.max_age);
+        let headers = storable_headers(response.headers());
+        let head = Head {
+            status: response.status(),
+            headers: headers.clone(),
+        };
+        // A stream is parsed once: here, or by an inner layer that publishes it.
+        let events = ResponseUsage::for_response(facts.kind(), response, 0);
+        let pending = Pending {
+            store: self.store.clone(),
+            key,
+            entry: CachedResponse {
                 status: response.status(),
                 headers,
                 body: CachedBody::Whole(Bytes::new()),
                 stored_at: SystemTime::now(),
                 ttl,
-            };
-            Ok(record(
-                response, &shared, &facts, key, entry, outcome, publisher,
-            ))
+            },
+            counters: self.counters.clone(),
+            writes: self.writes.clone(),
+            max_entry_bytes: self.config.max_entry_bytes,
+            declared_length: declared_length(response.headers()),
+        };
+        Ok(Storing {
+            pending,
+            head,
+            events,
         })
     }
-}
 
-impl Shared {
     /// The key for a cacheable request; `None` for requests the cache stays
     /// out of (unknown API, body not JSON, no model, `no-store`, mode off).
     fn key(&self, facts: &RequestFacts, controls: &CacheControls) -> Option<CanonicalKey> {
@@ -222,50 +316,36 @@ fn passthrough<B: Body>(
     response
 }
 
-fn record<B: Body<Data = Bytes>>(
-    mut response: Response<B>,
-    shared: &Shared,
-    facts: &RequestFacts,
-    key: CanonicalKey,
-    entry: CachedResponse,
+/// An answer read from a flight: a follower's (a hit, with the leader's
+/// head) or the leader's own (a miss, with the upstream's extensions).
+fn from_flight<B: Body>(
+    head: Head,
+    extensions: Option<http::Extensions>,
+    reader: FollowerBody,
     outcome: CacheOutcome,
-    publisher: Option<Publisher>,
+    key: CanonicalKey,
 ) -> Response<CacheBody<B>> {
-    // A stream is parsed once: here, or by an inner layer that publishes it.
-    let events = ResponseUsage::for_response(facts.kind(), &mut response, 0);
-    let pending = Pending {
-        store: shared.store.clone(),
-        key,
-        entry,
-        counters: shared.counters.clone(),
-        writes: shared.writes.clone(),
-        max_entry_bytes: shared.config.max_entry_bytes,
-        declared_length: declared_length(response.headers()),
-    };
-    let recorder = Recorder::new(pending, publisher, events);
-    let mut response = response.map(|body| CacheBody::Recorded {
-        body: llm_layers_core::tap::TapBody::new(body, recorder),
-    });
-    mark(&mut response, outcome, Some(key), None);
-    response
-}
-
-/// A follower's answer: the leader's head, then its chunks as they come.
-fn follow<B: Body>(head: Head, flight: Arc<Flight>, key: CanonicalKey) -> Response<CacheBody<B>> {
-    let mut response = Response::new(CacheBody::Follower {
-        follower: FollowerBody::new(flight),
-    });
+    let mut response = Response::new(CacheBody::Follower { follower: reader });
     *response.status_mut() = head.status;
     for (name, value) in head.headers {
         response.headers_mut().append(name, value);
     }
-    mark(
-        &mut response,
-        CacheOutcome::Hit,
-        Some(key),
-        Some(Duration::ZERO),
-    );
+    if let Some(extensions) = extensions {
+        *response.extensions_mut() = extensions;
+    }
+    let age = (outcome == CacheOutcome::Hit).then_some(Duration::ZERO);
+    mark(&mut response, outcome, Some(key), age);
     response
+}
+
+/// The flight's task ended without a word (it panicked): 502, in OpenAI's
+/// error shape.
+fn flight_lost<B: Body>(key: CanonicalKey) -> Response<CacheBody<B>> {
+    error_answer(
+        StatusCode::BAD_GATEWAY,
+        br#"{"error":{"message":"the upstream call ended without an answer","type":"cache_error","code":"flight_lost"}}"#,
+        key,
+    )
 }
 
 fn hit<B: Body>(
@@ -289,9 +369,21 @@ fn hit<B: Body>(
 
 /// `only-if-cached` and nothing cached: 504, as HTTP caches answer.
 fn gateway_timeout<B: Body>(key: CanonicalKey) -> Response<CacheBody<B>> {
-    let body = br#"{"error":{"message":"not in the cache, and the request said only-if-cached","type":"cache_miss","code":"only_if_cached"}}"#;
+    error_answer(
+        StatusCode::GATEWAY_TIMEOUT,
+        br#"{"error":{"message":"not in the cache, and the request said only-if-cached","type":"cache_miss","code":"only_if_cached"}}"#,
+        key,
+    )
+}
+
+/// An error the layer answers itself, as JSON.
+fn error_answer<B: Body>(
+    status: StatusCode,
+    body: &'static [u8],
+    key: CanonicalKey,
+) -> Response<CacheBody<B>> {
     let entry = Arc::new(CachedResponse {
-        status: StatusCode::GATEWAY_TIMEOUT,
+        status,
         headers: vec![(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -303,7 +395,7 @@ fn gateway_timeout<B: Body>(key: CanonicalKey) -> Response<CacheBody<B>> {
     let mut response = Response::new(CacheBody::Replay {
         replay: Replay::new(entry, false),
     });
-    *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

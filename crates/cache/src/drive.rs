@@ -1,0 +1,107 @@
+//! A flight's upstream call, on a task of its own: it belongs to the
+//! flight, not to the caller that started it, so it goes on while anyone
+//! reads it or while its answer can still be stored, and is abandoned
+//! (the upstream connection dropped) only when neither holds.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Response;
+use http_body::Body;
+use llm_layers_core::tap::{BodyEnd, BodyObserver};
+use llm_layers_core::{CanonicalKey, RequestFacts};
+use tokio::sync::oneshot;
+
+use crate::body::Recorder;
+use crate::flight::{Flight, FollowerBody, LeaderHandle};
+use crate::service::{Led, Shared};
+
+/// Makes the call, tells the leader what came back, then (for an answer
+/// that may be stored) reads its body into the flight and the store.
+pub(crate) async fn drive<F, B, E>(
+    call: F,
+    handle: LeaderHandle,
+    shared: &Shared,
+    facts: &RequestFacts,
+    key: CanonicalKey,
+    requested_ttl: Option<Duration>,
+    leader: oneshot::Sender<Led<B, E>>,
+) where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body<Data = Bytes>,
+{
+    let mut response = match call.await {
+        Ok(response) => response,
+        Err(error) => {
+            // Followers make their own calls; the leader gets the error.
+            drop(handle);
+            let _ = leader.send(Led::Own(Err(error)));
+            return;
+        }
+    };
+    let storing = match shared.storing(facts, key, requested_ttl, &mut response) {
+        Ok(storing) => storing,
+        Err(reason) => {
+            shared.counters.not_stored(reason);
+            drop(handle);
+            let _ = leader.send(Led::Own(Ok(response)));
+            return;
+        }
+    };
+    let head = storing.head().clone();
+    let (recorder, flight) = storing.recorder(Some(handle));
+    let Some(flight) = flight else { return };
+    let (parts, body) = response.into_parts();
+    // The leader's reader counts from now on: a leader still waiting for
+    // this message is a reader, one gone is not.
+    let reader = FollowerBody::new(flight.clone());
+    let _ = leader.send(Led::Shared {
+        head,
+        extensions: parts.extensions,
+        reader,
+    });
+    pump(body, recorder, &flight, shared.config.max_entry_bytes).await;
+}
+
+/// What the next step of the pump is.
+enum Step<F> {
+    Frame(Option<F>),
+    Abandon,
+}
+
+/// Reads the upstream body into the recorder (which publishes to the
+/// flight and stores a whole answer at its end), pausing while the slowest
+/// reader is `window` bytes behind an answer that will not be stored, and
+/// stopping when nobody reads an answer that cannot be stored.
+async fn pump<B>(body: B, mut recorder: Recorder, flight: &Flight, window: usize)
+where
+    B: Body<Data = Bytes>,
+{
+    let mut body = pin!(body);
+    loop {
+        let storable = recorder.can_store();
+        let step = std::future::poll_fn(|cx| match flight.poll_may_read(cx, storable, window) {
+            Poll::Ready(false) => Poll::Ready(Step::Abandon),
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(true) => body.as_mut().poll_frame(cx).map(Step::Frame),
+        })
+        .await;
+        match step {
+            Step::Abandon => {
+                return BodyObserver::<B::Error>::on_end(&mut recorder, BodyEnd::Dropped)
+            }
+            Step::Frame(None) => {
+                return BodyObserver::<B::Error>::on_end(&mut recorder, BodyEnd::Complete)
+            }
+            Step::Frame(Some(Err(error))) => return recorder.on_end(BodyEnd::Error(&error)),
+            Step::Frame(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    BodyObserver::<B::Error>::on_data(&mut recorder, data);
+                }
+            }
+        }
+    }
+}
