@@ -16,6 +16,8 @@
 //! - [`prefix`]: `PromptPrefixLayer`, which rewrites requests so their
 //!   static part forms a byte-stable prefix provider prompt caches hit,
 //!   and measures the hits.
+//! - [`resilience`]: `UpstreamTimeoutLayer`, time to the head, idle time
+//!   between chunks and total duration, answered in the provider's shape.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -33,6 +35,7 @@ pub use llm_layers_connector as connector;
 pub use llm_layers_core as core;
 pub use llm_layers_metrics as metrics;
 pub use llm_layers_prefix as prefix;
+pub use llm_layers_resilience as resilience;
 
 pub mod stack;
 pub use stack::{LlmServiceBuilderExt, LlmStack, StackBody, StackService};

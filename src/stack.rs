@@ -10,7 +10,10 @@
 //! 3. **Prompt prefix**: repairs the request for the provider's prompt
 //!    cache; only misses reach it.
 //! 4. (Retry, circuit breaker: when the resilience layers land.)
-//! 5. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
+//! 5. **Upstream timeouts**: time to the head, idle time between chunks,
+//!    total duration (always on; [`UpstreamTimeouts`] sets or turns them
+//!    off), each answered in the provider's error shape.
+//! 6. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
 //!
 //! Each layer's request facts travel in the request extensions, so the
 //! body is buffered and parsed once whichever layers are on. The layers
@@ -52,6 +55,7 @@ use llm_layers_cache::{CacheConfig, CacheLayer};
 use llm_layers_connector::{BuildError, HyperConnector};
 use llm_layers_metrics::{MetricsConfig, MetricsLayer};
 use llm_layers_prefix::{PrefixConfig, PromptPrefixLayer};
+use llm_layers_resilience::{UpstreamTimeoutLayer, UpstreamTimeouts};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
@@ -70,6 +74,7 @@ pub struct LlmStack {
     metrics: Option<MetricsLayer>,
     cache: Option<CacheLayer>,
     prefix: Option<PromptPrefixLayer>,
+    timeouts: UpstreamTimeouts,
 }
 
 impl Default for LlmStack {
@@ -85,16 +90,29 @@ impl LlmStack {
             metrics: Some(MetricsLayer::new(MetricsConfig::default())),
             cache: Some(CacheLayer::new(CacheConfig::default())),
             prefix: Some(PromptPrefixLayer::new(PrefixConfig::default())),
+            timeouts: UpstreamTimeouts::default(),
         }
     }
 
-    /// No layer at all: the inner service alone.
+    /// No layer at all: the inner service alone (no timeouts either).
     pub fn bare() -> Self {
         LlmStack {
             metrics: None,
             cache: None,
             prefix: None,
+            timeouts: UpstreamTimeouts::none(),
         }
+    }
+
+    /// Uses these upstream timeouts ([`UpstreamTimeouts::none`] for none).
+    pub fn with_timeouts(mut self, timeouts: UpstreamTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The upstream timeouts applied.
+    pub fn timeouts(&self) -> UpstreamTimeouts {
+        self.timeouts
     }
 
     /// Uses this metrics layer, or none.
@@ -149,7 +167,8 @@ impl LlmStack {
         ResBody::Error: Into<BoxError>,
     {
         let into_box: fn(S::Error) -> BoxError = Into::into;
-        let inner = Rebox(inner.map_err(into_box));
+        let timed = UpstreamTimeoutLayer::new(self.timeouts).layer(inner.map_err(into_box));
+        let inner = Rebox(timed);
         // One arm per combination: each composes a static type.
         match (self.metrics, self.cache, self.prefix) {
             (None, None, None) => boxed(inner.0),

@@ -50,6 +50,12 @@ pub enum ApiKind {
 }
 
 impl ApiKind {
+    /// The API a request calls, from its method and path alone (the body
+    /// may still make it [`ApiKind::Unknown`]; see [`crate::RequestFacts`]).
+    pub fn of_request(method: &Method, path: &str) -> ApiKind {
+        route(method, path).kind
+    }
+
     /// The provider that defines this API.
     pub fn provider(self) -> Provider {
         match self {

@@ -12,6 +12,7 @@
 //! - [`prepare`]: the request with its facts, from an earlier layer or worked out once.
 //! - [`around`]: the future every request-facts layer shares (facts, call, result).
 //! - [`error`]: the transport failures every layer classifies by type.
+//! - [`provider_error`]: errors a layer makes, shaped as the provider would.
 //! - [`cache_status`]: the cache's decision, read by outer layers.
 //! - [`completeness`]: whether an answer is whole, the rule for storing it.
 //!
@@ -30,6 +31,7 @@ mod json_member;
 mod json_scan;
 pub mod key;
 pub mod prepare;
+pub mod provider_error;
 pub mod sse;
 pub mod tap;
 mod token_counts;
