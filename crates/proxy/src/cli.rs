@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -49,6 +50,33 @@ pub struct Args {
     /// Cache entry freshness in seconds [default: 3600].
     #[arg(long, env = "LLM_PROXY_CACHE_TTL_SECONDS")]
     pub cache_ttl_seconds: Option<u64>,
+    /// Upstream: time to the response head, e.g. 500ms, 30s [default: 60s].
+    #[arg(long, env = "LLM_PROXY_FIRST_BYTE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub first_byte_timeout: Option<Duration>,
+    /// Upstream: idle time between body chunks [default: 60s].
+    #[arg(long, env = "LLM_PROXY_STREAM_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub stream_idle_timeout: Option<Duration>,
+    /// Upstream: the whole call [default: 10m].
+    #[arg(long, env = "LLM_PROXY_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub request_timeout: Option<Duration>,
+    /// Clients: time to send a request's head [default: 10s].
+    #[arg(long, env = "LLM_PROXY_CLIENT_HEADER_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub client_header_timeout: Option<Duration>,
+    /// Clients: time to send a request's body [default: 30s].
+    #[arg(long, env = "LLM_PROXY_CLIENT_BODY_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub client_body_timeout: Option<Duration>,
+    /// Clients: idle connections are closed after this [default: 60s].
+    #[arg(long, env = "LLM_PROXY_KEEP_ALIVE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub keep_alive_timeout: Option<Duration>,
+    /// Clients: open connections at most [default: 1024].
+    #[arg(long, env = "LLM_PROXY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// SIGTERM: how long in-flight work may go on [default: 30s].
+    #[arg(long, env = "LLM_PROXY_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Option<Duration>,
+    /// All request bodies being read at once, in bytes [default: 268435456].
+    #[arg(long, env = "LLM_PROXY_MAX_BUFFERED_REQUEST_BYTES")]
+    pub max_buffered_request_bytes: Option<usize>,
     /// Turn the response cache off.
     #[arg(long, env = "LLM_PROXY_NO_CACHE")]
     pub no_cache: bool,
@@ -100,6 +128,26 @@ impl Args {
         if let Some(ttl) = self.cache_ttl_seconds {
             config.cache.ttl_seconds = ttl;
         }
+        let durations = [
+            (self.first_byte_timeout, &mut config.first_byte_timeout),
+            (self.stream_idle_timeout, &mut config.stream_idle_timeout),
+            (self.request_timeout, &mut config.request_timeout),
+            (self.client_header_timeout, &mut config.client_header_timeout),
+            (self.client_body_timeout, &mut config.client_body_timeout),
+            (self.keep_alive_timeout, &mut config.keep_alive_timeout),
+            (self.shutdown_grace, &mut config.shutdown_grace),
+        ];
+        for (flag, setting) in durations {
+            if let Some(value) = flag {
+                *setting = value;
+            }
+        }
+        if let Some(count) = self.max_connections {
+            config.max_connections = count;
+        }
+        if let Some(bytes) = self.max_buffered_request_bytes {
+            config.max_buffered_request_bytes = bytes;
+        }
         config.cache.enabled &= !self.no_cache;
         config.prefix.enabled &= !self.no_prefix;
         config.metrics.enabled &= !self.no_metrics;
@@ -150,6 +198,36 @@ mod tests {
             .into_config();
         std::env::remove_var(ADMIN_TOKEN_ENV);
         assert!(matches!(from_env, Err(ConfigError::EmptyAdminToken)));
+    }
+
+    #[test]
+    fn durations_read_as_humans_write_them() {
+        let _alone = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        std::env::set_var("LLM_PROXY_SHUTDOWN_GRACE", "2s");
+        let config = Args::try_parse_from([
+            "llm-layers-proxy",
+            "--first-byte-timeout",
+            "500ms",
+            "--stream-idle-timeout",
+            "30s",
+            "--request-timeout",
+            "10m",
+            "--client-header-timeout",
+            "1s",
+        ])
+        .unwrap()
+        .into_config()
+        .unwrap();
+        std::env::remove_var("LLM_PROXY_SHUTDOWN_GRACE");
+        assert_eq!(config.first_byte_timeout, Duration::from_millis(500));
+        assert_eq!(config.stream_idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.request_timeout, Duration::from_secs(600));
+        assert_eq!(config.client_header_timeout, Duration::from_secs(1));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(2));
+        assert!(Args::try_parse_from(["llm-layers-proxy", "--request-timeout", "soon"]).is_err());
+        let from_file = ProxyConfig::from_toml("request_timeout = \"90s\"\nshutdown_grace = \"1m\"").unwrap();
+        assert_eq!(from_file.request_timeout, Duration::from_secs(90));
+        assert_eq!(from_file.shutdown_grace, Duration::from_secs(60));
     }
 
     #[test]

@@ -10,6 +10,15 @@
 //! max_request_bytes = 33554432
 //! openai_key_env = "OPENAI_API_KEY"                # server-held keys, used only for
 //! anthropic_key_env = "ANTHROPIC_API_KEY"          # clients that send none
+//! first_byte_timeout = "60s"       # upstream: to the response head (504 beyond)
+//! stream_idle_timeout = "60s"      # upstream: between body chunks
+//! request_timeout = "10m"          # upstream: the whole call
+//! client_header_timeout = "10s"    # clients: to send a request's head
+//! client_body_timeout = "30s"      # clients: to send a request's body (408 beyond)
+//! keep_alive_timeout = "60s"       # clients: an idle connection is closed after this
+//! max_connections = 1024           # clients: open connections at most
+//! shutdown_grace = "30s"           # SIGTERM: in-flight work gets this long
+//! max_buffered_request_bytes = 268435456  # all request bodies being read (503 beyond)
 //!
 //! [cache]
 //! enabled = true
@@ -35,6 +44,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -63,6 +73,37 @@ pub struct ProxyConfig {
     pub anthropic_key_env: Option<String>,
     /// Start the embedded mock provider and send everything to it.
     pub mock: bool,
+    /// Upstream: time to the response head (504 beyond). Default 60 s;
+    /// `0s` turns it off.
+    #[serde(with = "humantime_serde")]
+    pub first_byte_timeout: Duration,
+    /// Upstream: idle time between body chunks (a stream then ends with
+    /// the provider's error event). Default 60 s; `0s` turns it off.
+    #[serde(with = "humantime_serde")]
+    pub stream_idle_timeout: Duration,
+    /// Upstream: the whole call. Default 10 minutes; `0s` turns it off.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Clients: time to send a request's head (HTTP/1.1). Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub client_header_timeout: Duration,
+    /// Clients: time to send a request's body (408 beyond). Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub client_body_timeout: Duration,
+    /// Clients: a connection with no request in flight is closed after
+    /// this long. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
+    /// Clients: open connections at most; more wait to be accepted.
+    /// Default 1024.
+    pub max_connections: usize,
+    /// SIGTERM: how long in-flight requests and streams may go on before
+    /// the rest are closed. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// All request bodies being read at once, in bytes: beyond, new
+    /// requests get 503 with `retry-after`. Default 256 MiB.
+    pub max_buffered_request_bytes: usize,
     /// The response cache.
     pub cache: CacheSection,
     /// The prompt-prefix repair.
@@ -83,6 +124,15 @@ impl Default for ProxyConfig {
             openai_key_env: None,
             anthropic_key_env: None,
             mock: false,
+            first_byte_timeout: Duration::from_secs(60),
+            stream_idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(600),
+            client_header_timeout: Duration::from_secs(10),
+            client_body_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(30),
+            max_buffered_request_bytes: 256 << 20,
             cache: CacheSection::default(),
             prefix: PrefixSection::default(),
             metrics: MetricsSection::default(),
@@ -110,7 +160,8 @@ impl ProxyConfig {
         toml::from_str(text).map_err(|error| ConfigError::Parse(error.to_string()))
     }
 
-    /// Refuses what would start an unsafe proxy: an empty admin token.
+    /// Refuses what would start an unsafe or stuck proxy: an empty admin
+    /// token, client timeouts of zero, no connection allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self
             .admin_token
@@ -119,7 +170,30 @@ impl ProxyConfig {
         {
             return Err(ConfigError::EmptyAdminToken);
         }
+        for (name, value) in [
+            ("client_header_timeout", self.client_header_timeout),
+            ("client_body_timeout", self.client_body_timeout),
+            ("keep_alive_timeout", self.keep_alive_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid(format!("{name} must be more than 0")));
+            }
+        }
+        if self.max_connections == 0 || self.max_buffered_request_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections and max_buffered_request_bytes must be more than 0".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The upstream timeouts (a zero turns one off).
+    pub fn upstream_timeouts(&self) -> llm_layers::resilience::UpstreamTimeouts {
+        let on = |limit: Duration| (!limit.is_zero()).then_some(limit);
+        llm_layers::resilience::UpstreamTimeouts::default()
+            .first_byte(on(self.first_byte_timeout))
+            .stream_idle(on(self.stream_idle_timeout))
+            .total(on(self.request_timeout))
     }
 
     /// The Anthropic origin this configuration means.
@@ -244,6 +318,9 @@ pub enum ConfigError {
     /// The admin token is empty: it would guard nothing.
     #[error("the admin token is empty: give a non-empty --admin-token (or LLM_PROXY_ADMIN_TOKEN, or admin_token in the file), or none to keep the admin routes closed")]
     EmptyAdminToken,
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
     /// An upstream is not an origin.
     #[error("invalid upstream {0:?}: expected an origin such as https://api.openai.com")]
     Upstream(String),

@@ -7,8 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::{Bytes, BytesMut};
 use http::{header, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Either, Limited};
+use http_body_util::{BodyExt, Either};
+use tokio::sync::OwnedSemaphorePermit;
 use hyper::body::Incoming;
 use llm_layers::core::{find_upstream_error, UpstreamError};
 use llm_layers::stack::{full_body, StackBody, StackService};
@@ -45,25 +47,17 @@ pub async fn forward(
     parts.version = http::Version::HTTP_11;
     // Read whole before anything is sent: a body found too large half-way
     // must not reach the upstream cut short. (The layers buffer it anyway.)
-    let body = match Limited::new(body, app.max_request_bytes).collect().await {
-        Ok(collected) => full_body(collected.to_bytes()),
-        Err(error) => {
-            let response = match error.downcast_ref::<http_body_util::LengthLimitError>() {
-                Some(_) => failure(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request_too_large",
-                    "length limit exceeded",
-                ),
-                None => failure(
-                    StatusCode::BAD_REQUEST,
-                    "request_body_unreadable",
-                    &error.to_string(),
-                ),
-            };
+    // Its bytes count against the budget of all bodies being read, until
+    // the answer's head is back.
+    let (body, _budget) = match read_body(&app, &parts.headers, body).await {
+        Ok(read) => read,
+        Err(refusal) => {
+            let response = refusal.answer();
             log(&method, path, response.status(), started);
             return Ok(response);
         }
     };
+    let body = full_body(body);
     let response = match send(app.service.clone(), Request::from_parts(parts, body)).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
@@ -86,6 +80,95 @@ fn send(
     request: Request<StackBody>,
 ) -> Pin<Box<dyn Future<Output = Answer> + Send>> {
     Box::pin(service.oneshot(request))
+}
+
+/// Why a request body was not read.
+enum Refusal {
+    TooLarge,
+    OverBudget,
+    TooSlow,
+    Unreadable(String),
+}
+
+impl Refusal {
+    fn answer(self) -> Response<ProxyBody> {
+        match self {
+            Refusal::TooLarge => failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                "length limit exceeded",
+            ),
+            Refusal::OverBudget => {
+                let mut response = failure(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "too many request bodies are being read at once; retry shortly",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                response
+            }
+            Refusal::TooSlow => failure(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            ),
+            Refusal::Unreadable(error) => failure(
+                StatusCode::BAD_REQUEST,
+                "request_body_unreadable",
+                &error,
+            ),
+        }
+    }
+}
+
+/// Reads the whole body within the size limit, the body timeout and the
+/// budget shared by every body being read; returns it with its share of
+/// the budget.
+async fn read_body(
+    app: &AppState,
+    headers: &http::HeaderMap,
+    body: Incoming,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refusal> {
+    let reserve = |bytes: usize| {
+        let bytes = u32::try_from(bytes).map_err(|_| Refusal::OverBudget)?;
+        app.body_budget
+            .clone()
+            .try_acquire_many_owned(bytes)
+            .map_err(|_| Refusal::OverBudget)
+    };
+    // A declared length is reserved whole, up front.
+    let mut held = match declared_length(headers) {
+        Some(length) if length > 0 => Some(reserve(length)?),
+        _ => None,
+    };
+    let reserved_up_front = held.is_some();
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut collected = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| Refusal::Unreadable(error.to_string()))?;
+            let Ok(data) = frame.into_data() else { continue };
+            if collected.len() + data.len() > app.max_request_bytes {
+                return Err(Refusal::TooLarge);
+            }
+            if !reserved_up_front && !data.is_empty() {
+                let more = reserve(data.len())?;
+                match &mut held {
+                    Some(permit) => permit.merge(more),
+                    None => held = Some(more),
+                }
+            }
+            collected.extend_from_slice(&data);
+        }
+        Ok(collected.freeze())
+    };
+    match tokio::time::timeout(app.client_body_timeout, read).await {
+        Ok(Ok(bytes)) => Ok((bytes, held)),
+        Ok(Err(refusal)) => Err(refusal),
+        Err(_) => Err(Refusal::TooSlow),
+    }
 }
 
 /// The request's `Content-Length`, when it has a valid one.

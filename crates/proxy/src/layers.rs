@@ -41,6 +41,7 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
         })
     });
     Ok(LlmStack::bare()
+        .with_timeouts(config.upstream_timeouts())
         .with_metrics(metrics)
         .with_cache(cache)
         .with_prefix(prefix))

@@ -30,6 +30,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod activity;
 mod admin;
 pub mod cli;
 pub mod config;

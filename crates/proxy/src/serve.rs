@@ -9,18 +9,22 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
 use axum::Router;
 use http::{Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use llm_layers::stack::StackBody;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
+use crate::activity::{Activity, Tracked};
 use crate::forward;
 use crate::server::AppState;
 
@@ -42,46 +46,83 @@ fn is_own_path(path: &str) -> bool {
 struct ProxyService {
     state: Arc<AppState>,
     own_routes: Router,
+    activity: Arc<Activity>,
 }
 
-type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+type ProxyFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Tracked<ProxyBody>>, Infallible>> + Send>>;
 
 impl hyper::service::Service<Request<Incoming>> for ProxyService {
-    type Response = Response<ProxyBody>;
+    type Response = Response<Tracked<ProxyBody>>;
     type Error = Infallible;
     type Future = ProxyFuture;
 
     fn call(&self, request: Request<Incoming>) -> ProxyFuture {
+        // In flight from now until the answer's body is done or dropped.
+        let guard = self.activity.begin();
         if is_own_path(request.uri().path()) {
             let own_routes = self.own_routes.clone();
             return Box::pin(async move {
                 let response = own_routes
                     .oneshot(request.map(axum::body::Body::new))
                     .await?;
-                Ok(response.map(Either::Right))
+                Ok(response.map(|body| Tracked::new(Either::Right(body), guard)))
             });
         }
-        Box::pin(forward::forward(self.state.clone(), request))
+        let answer = forward::forward(self.state.clone(), request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|body| Tracked::new(body, guard)))
+        })
     }
 }
 
+/// How the server treats its clients' connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Time to send a request's head (HTTP/1.1).
+    pub header_timeout: Duration,
+    /// A connection with nothing in flight is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// Open connections at most; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// After the stop signal, how long open connections may finish.
+    pub shutdown_grace: Duration,
+}
+
 /// Accepts connections until `stopped` fires, then lets the open ones
-/// finish what they are doing (streams included) and returns.
+/// finish what they are doing (streams included) for at most the grace
+/// period, closes what remains, and returns.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     own_routes: Router,
+    limits: ConnectionLimits,
     stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    let service = ProxyService { state, own_routes };
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let (stop, stopping) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = JoinSet::new();
     let mut stopped = std::pin::pin!(stopped);
     loop {
+        // A permit first: past the limit, clients wait in the backlog.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            _ = &mut stopped => break,
+        };
+        let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = &mut stopped => break,
         };
+        // Reap the connections that ended.
+        while connections.try_join_next().is_some() {}
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(error) if is_per_connection(&error) => continue,
@@ -93,20 +134,102 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity::new());
+        let service = ProxyService {
+            state: state.clone(),
+            own_routes: own_routes.clone(),
+            activity: activity.clone(),
+        };
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service.clone())
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(error = %error, "connection ended with an error");
-            }
-        });
+        connections.spawn(watch_connection(
+            connection,
+            activity,
+            limits.keep_alive_timeout,
+            stopping.clone(),
+            permit,
+        ));
     }
     drop(listener);
-    drop(service);
-    graceful.shutdown().await;
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "shutdown grace period over: closing the connections still open"
+        );
+        connections.shutdown().await;
+    }
     Ok(())
+}
+
+/// Drives one connection: closes it once it has been idle (nothing in
+/// flight) for `keep_alive`, and shuts it down gracefully when the server
+/// stops.
+async fn watch_connection<C>(
+    connection: C,
+    activity: Arc<Activity>,
+    keep_alive: Duration,
+    mut stopping: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) where
+    C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulConnection,
+{
+    let mut connection = std::pin::pin!(connection);
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        let check_at = activity.idle_deadline(keep_alive);
+        tokio::select! {
+            ended = connection.as_mut() => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stopping.wait_for(|stop| *stop), if closing_since.is_none() => {
+                connection.as_mut().shut_down();
+                closing_since = Some(Instant::now());
+            }
+            _ = tokio::time::sleep_until(check_at) => {
+                if !activity.is_idle_for(keep_alive) {
+                    continue;
+                }
+                match closing_since {
+                    None => {
+                        connection.as_mut().shut_down();
+                        closing_since = Some(Instant::now());
+                    }
+                    // Asked to close and still open with nothing in flight
+                    // (a client that sent half a head and went quiet).
+                    Some(since) if since.elapsed() >= keep_alive => return,
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// A connection that can be asked to finish what it is doing and close.
+trait GracefulConnection {
+    fn shut_down(self: Pin<&mut Self>);
+}
+
+impl<I, S, E> GracefulConnection for auto::Connection<'static, I, S, E>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: http_body::Body + Send + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    E: hyper_util::server::conn::auto::HttpServerConnExec<S::Future, S::ResBody>,
+{
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
 }
 
 /// Errors that concern one connection, not the listener.

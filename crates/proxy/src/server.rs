@@ -17,7 +17,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{ConfigError, ProxyConfig};
-use crate::serve::serve;
+use crate::serve::{serve, ConnectionLimits};
 use crate::upstream::{Routes, CREDENTIAL_HEADERS};
 use crate::{admin, layers, prometheus};
 
@@ -37,6 +37,10 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// Largest request body forwarded (413 beyond).
     pub max_request_bytes: usize,
+    /// Time to read a request body (408 beyond).
+    pub client_body_timeout: std::time::Duration,
+    /// Bytes of all request bodies being read at once (503 beyond).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// The proxy could not start.
@@ -71,6 +75,7 @@ pub struct RunningProxy {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     mock: Option<MockServer>,
+    grace: std::time::Duration,
 }
 
 impl RunningProxy {
@@ -96,7 +101,9 @@ impl RunningProxy {
 
     /// Stops accepting connections, waits for in-flight requests (and
     /// streams) to finish and for their answers to reach the cache store,
-    /// then lets go of the store.
+    /// then lets go of the store. Connections still open after the grace
+    /// period are closed, and answers still being written get one more
+    /// grace period.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(trigger) = self.shutdown.take() {
             let _ = trigger.send(());
@@ -105,7 +112,9 @@ impl RunningProxy {
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
         if let Some(cache) = self.state.stack.cache() {
-            cache.flush().await;
+            if tokio::time::timeout(self.grace, cache.flush()).await.is_err() {
+                tracing::warn!("shutdown grace period over: answers still being stored are dropped");
+            }
         }
         // A connection task tells the server it is done a moment before it
         // drops its copy of the service; wait (bounded) for the last one,
@@ -158,6 +167,10 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
         admin_token: config.admin_token.clone(),
         prometheus: prometheus::handle(),
         max_request_bytes: config.max_request_bytes,
+        client_body_timeout: config.client_body_timeout,
+        body_budget: Arc::new(tokio::sync::Semaphore::new(
+            config.max_buffered_request_bytes.min(u32::MAX as usize),
+        )),
     });
     let own_routes = own_routes(state.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -171,13 +184,20 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
         source,
     })?;
     let (trigger, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, state.clone(), own_routes, stopped));
+    let limits = ConnectionLimits {
+        header_timeout: config.client_header_timeout,
+        keep_alive_timeout: config.keep_alive_timeout,
+        max_connections: config.max_connections,
+        shutdown_grace: config.shutdown_grace,
+    };
+    let task = tokio::spawn(serve(listener, state.clone(), own_routes, limits, stopped));
     Ok(RunningProxy {
         addr,
         state,
         shutdown: Some(trigger),
         task,
         mock,
+        grace: config.shutdown_grace,
     })
 }
 
