@@ -132,7 +132,10 @@ impl Args {
             (self.first_byte_timeout, &mut config.first_byte_timeout),
             (self.stream_idle_timeout, &mut config.stream_idle_timeout),
             (self.request_timeout, &mut config.request_timeout),
-            (self.client_header_timeout, &mut config.client_header_timeout),
+            (
+                self.client_header_timeout,
+                &mut config.client_header_timeout,
+            ),
             (self.client_body_timeout, &mut config.client_body_timeout),
             (self.keep_alive_timeout, &mut config.keep_alive_timeout),
             (self.shutdown_grace, &mut config.shutdown_grace),
@@ -225,7 +228,8 @@ mod tests {
         assert_eq!(config.client_header_timeout, Duration::from_secs(1));
         assert_eq!(config.shutdown_grace, Duration::from_secs(2));
         assert!(Args::try_parse_from(["llm-layers-proxy", "--request-timeout", "soon"]).is_err());
-        let from_file = ProxyConfig::from_toml("request_timeout = \"90s\"\nshutdown_grace = \"1m\"").unwrap();
+        let from_file =
+            ProxyConfig::from_toml("request_timeout = \"90s\"\nshutdown_grace = \"1m\"").unwrap();
         assert_eq!(from_file.request_timeout, Duration::from_secs(90));
         assert_eq!(from_file.shutdown_grace, Duration::from_secs(60));
     }

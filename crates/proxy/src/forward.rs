@@ -10,10 +10,10 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either};
-use tokio::sync::OwnedSemaphorePermit;
 use hyper::body::Incoming;
 use llm_layers::core::{find_upstream_error, UpstreamError};
 use llm_layers::stack::{full_body, StackBody, StackService};
+use tokio::sync::OwnedSemaphorePermit;
 use tower::ServiceExt;
 
 use crate::serve::ProxyBody;
@@ -114,11 +114,9 @@ impl Refusal {
                 "request_timeout",
                 "the request body did not arrive in time",
             ),
-            Refusal::Unreadable(error) => failure(
-                StatusCode::BAD_REQUEST,
-                "request_body_unreadable",
-                &error,
-            ),
+            Refusal::Unreadable(error) => {
+                failure(StatusCode::BAD_REQUEST, "request_body_unreadable", &error)
+            }
         }
     }
 }
@@ -149,7 +147,9 @@ async fn read_body(
         let mut collected = BytesMut::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|error| Refusal::Unreadable(error.to_string()))?;
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             if collected.len() + data.len() > app.max_request_bytes {
                 return Err(Refusal::TooLarge);
             }

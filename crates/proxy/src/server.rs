@@ -112,8 +112,13 @@ impl RunningProxy {
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
         if let Some(cache) = self.state.stack.cache() {
-            if tokio::time::timeout(self.grace, cache.flush()).await.is_err() {
-                tracing::warn!("shutdown grace period over: answers still being stored are dropped");
+            if tokio::time::timeout(self.grace, cache.flush())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "shutdown grace period over: answers still being stored are dropped"
+                );
             }
         }
         // A connection task tells the server it is done a moment before it

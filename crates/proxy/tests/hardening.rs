@@ -1,0 +1,407 @@
+//! The proxy against careless and hostile peers: clients that send half a
+//! head or half a body, sit idle, open too many connections or send more
+//! than the proxy can hold; upstreams that never answer; a SIGTERM during
+//! a stream that never ends.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use llm_layers_mock::raw::{chunk, head, RawUpstream, Step};
+use llm_layers_mock::{MockConfig, MockServer};
+use llm_layers_proxy::{start, ProxyConfig, RunningProxy};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}"#;
+
+async fn proxy(upstream: String, config: ProxyConfig) -> RunningProxy {
+    start(ProxyConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        upstream,
+        ..config
+    })
+    .await
+    .unwrap()
+}
+
+/// Reads until the peer closes; what it sent. Bounded: a peer that never
+/// closes fails the test instead of hanging it.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => seen.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the proxy kept the connection open");
+    seen
+}
+
+async fn post(
+    http2: bool,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Full<Bytes>,
+) -> Result<(u16, http::HeaderMap, Bytes), String> {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder.http2_only(http2);
+    let client = builder.build_http::<Full<Bytes>>();
+    let mut request = http::Request::post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(request.body(body).unwrap())
+        .await
+        .map_err(|error| format!("{error:?}"))?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((parts.status.as_u16(), parts.headers, body))
+}
+
+#[tokio::test]
+async fn a_client_sending_half_a_head_is_disconnected() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(
+        mock.base_url().to_owned(),
+        ProxyConfig {
+            client_header_timeout: Duration::from_millis(300),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    stream
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    read_until_closed(&mut stream).await;
+    assert_eq!(mock.stats().requests_total, 0);
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_sending_half_a_body_gets_408() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(
+        mock.base_url().to_owned(),
+        ProxyConfig {
+            client_body_timeout: Duration::from_millis(300),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    stream
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"model\":")
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert_eq!(mock.stats().requests_total, 0);
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(
+        mock.base_url().to_owned(),
+        ProxyConfig {
+            keep_alive_timeout: Duration::from_millis(300),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    // Never a byte.
+    let mut silent = TcpStream::connect(proxy.addr()).await.unwrap();
+    read_until_closed(&mut silent).await;
+    // One request, then silence.
+    let mut used = TcpStream::connect(proxy.addr()).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-idle\r\ncontent-length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    );
+    used.write_all(request.as_bytes()).await.unwrap();
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut used).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(
+        mock.base_url().to_owned(),
+        ProxyConfig {
+            max_connections: 2,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let first = TcpStream::connect(proxy.addr()).await.unwrap();
+    let _second = TcpStream::connect(proxy.addr()).await.unwrap();
+    let url = format!("{}/v1/chat/completions", proxy.url());
+    let third = tokio::spawn(async move {
+        post(
+            false,
+            &url,
+            &[("authorization", "Bearer sk-limit")],
+            Full::new(Bytes::from_static(CHAT.as_bytes())),
+        )
+        .await
+    });
+    // While two connections are open, the third is not served.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "served past the connection limit");
+    assert_eq!(mock.stats().requests_total, 0);
+    drop(first);
+    let (status, _, _) = third.await.unwrap().unwrap();
+    assert_eq!(status, 200, "served once a connection closed");
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_gets_a_504_in_time() {
+    let upstream = RawUpstream::start(vec![Step::Stall]).await.unwrap();
+    let proxy = proxy(
+        upstream.base_url(),
+        ProxyConfig {
+            first_byte_timeout: Duration::from_millis(300),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    for path in ["/v1/chat/completions", "/anthropic/v1/messages"] {
+        let (status, _, body) = post(
+            false,
+            &format!("{}{path}", proxy.url()),
+            &[("authorization", "Bearer sk-stall")],
+            Full::new(Bytes::from_static(CHAT.as_bytes())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 504, "{path}");
+        let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["error"]["type"], "timeout_error", "{path}");
+    }
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bodies_past_the_shared_budget_get_503_with_retry_after() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(
+        mock.base_url().to_owned(),
+        ProxyConfig {
+            max_buffered_request_bytes: 1000,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    // A slow client holds 800 bytes of the budget.
+    let mut slow = TcpStream::connect(proxy.addr()).await.unwrap();
+    slow.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 800\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/v1/chat/completions", proxy.url());
+    let padded = format!(
+        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(400)
+    );
+    let mut refused = None;
+    for _ in 0..200 {
+        let (status, headers, _) = post(
+            false,
+            &url,
+            &[("authorization", "Bearer sk-budget")],
+            Full::new(Bytes::from(padded.clone())),
+        )
+        .await
+        .unwrap();
+        if status == 503 {
+            refused = Some(headers);
+            break;
+        }
+        // The slow client's head may not have been read yet.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let headers = refused.expect("a body past the budget was refused");
+    assert_eq!(headers["retry-after"], "1");
+    drop(slow);
+    let mut served = false;
+    for _ in 0..200 {
+        let (status, _, _) = post(
+            false,
+            &url,
+            &[("authorization", "Bearer sk-budget")],
+            Full::new(Bytes::from(padded.clone())),
+        )
+        .await
+        .unwrap();
+        if status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the budget came back once the slow client left");
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413_over_http2_as_over_http1() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(
+        mock.base_url().to_owned(),
+        ProxyConfig {
+            max_request_bytes: 1024,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", proxy.url());
+    let big = Bytes::from(vec![b'x'; 4 << 20]);
+    for http2 in [false, true] {
+        let answer = post(http2, &url, &[], Full::new(big.clone())).await;
+        let (status, _, body) = answer.unwrap_or_else(|error| panic!("http2={http2}: {error}"));
+        assert_eq!(status, 413, "http2={http2}");
+        let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["error"]["type"], "request_too_large");
+    }
+    assert_eq!(mock.stats().requests_total, 0);
+    proxy.shutdown().await.unwrap();
+}
+
+#[test]
+fn sigterm_during_an_endless_stream_exits_after_the_grace_period() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = runtime
+        .block_on(RawUpstream::start(vec![
+            Step::write(head(
+                200,
+                &[
+                    ("content-type", "text/event-stream"),
+                    ("transfer-encoding", "chunked"),
+                ],
+            )),
+            Step::Write(chunk("data: {\"choices\":[]}\n\n")),
+            Step::Stall,
+        ]))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-layers-proxy"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.base_url(),
+        ])
+        .args(["--stream-idle-timeout", "1h", "--shutdown-grace", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find_map(|line| {
+            line.strip_prefix("llm-layers-proxy listening on ")
+                .map(str::to_owned)
+        })
+        .unwrap();
+    let stream =
+        r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"forever"}]}"#;
+    let response = runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let request = http::Request::post(format!("{url}/v1/chat/completions"))
+            .header("authorization", "Bearer sk-term")
+            .body(Full::new(Bytes::from_static(stream.as_bytes())))
+            .unwrap();
+        let mut response = client.request(request).await.unwrap();
+        let first = response.body_mut().frame().await.unwrap().unwrap();
+        assert!(first.is_data());
+        response
+    });
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut exited = None;
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(status) = exited else {
+        let _ = child.kill();
+        panic!("the proxy was still running 30 s after SIGTERM");
+    };
+    assert!(status.success(), "{status}");
+    drop(response);
+}
+
+/// A body of `left` chunks of 64 KiB whose length is not declared.
+struct Undeclared {
+    left: usize,
+}
+
+impl http_body::Body for Undeclared {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+    }
+}
+
+#[tokio::test]
+async fn an_undeclared_body_over_the_limit_gets_413_over_http2_as_over_http1() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(
+        mock.base_url().to_owned(),
+        ProxyConfig {
+            max_request_bytes: 100 << 10,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    for http2 in [false, true] {
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.http2_only(http2);
+        let client = builder.build_http::<Undeclared>();
+        let request = http::Request::post(format!("{}/v1/chat/completions", proxy.url()))
+            .body(Undeclared { left: 64 })
+            .unwrap();
+        let response = client.request(request).await;
+        let response = response.unwrap_or_else(|error| panic!("http2={http2}: {error:?}"));
+        assert_eq!(response.status(), 413, "http2={http2}");
+    }
+    assert_eq!(mock.stats().requests_total, 0);
+    proxy.shutdown().await.unwrap();
+}
