@@ -93,19 +93,26 @@ async fn a_stalled_stream_fails_its_caller_and_followers_alike_and_is_not_stored
 }
 
 #[tokio::test]
-async fn no_head_in_time_answers_504_and_stores_nothing() {
+async fn no_head_in_time_answers_504_to_all_who_joined_and_stores_nothing() {
     let upstream = RawUpstream::start(vec![Step::Stall]).await.unwrap();
+    // Long enough for the five to join on a loaded machine.
     let stack = LlmStack::new()
-        .with_timeouts(UpstreamTimeouts::default().first_byte(Duration::from_millis(300)));
+        .with_timeouts(UpstreamTimeouts::default().first_byte(Duration::from_secs(2)));
     let client = stack.clone().over_connector().unwrap();
-    let request = http::Request::post(format!("{}/v1/chat/completions", upstream.base_url()))
-        .header("authorization", "Bearer sk-stall")
-        .body(full_body(CHAT))
-        .unwrap();
-    let response = client.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), 504);
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(error["error"]["type"], "timeout_error");
-    assert_eq!(stack.cache().unwrap().stats().stores, 0);
+    let calls: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(call(client.clone(), upstream.base_url())))
+        .collect();
+    for call in calls {
+        let (_, body) = call.await.unwrap();
+        let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["error"]["type"], "timeout_error");
+    }
+    assert_eq!(
+        upstream.requests(),
+        1,
+        "the requests that joined failed with it"
+    );
+    let cache = stack.cache().unwrap().stats();
+    assert_eq!(cache.stores, 0);
+    assert_eq!(cache.not_stored.get("status"), Some(&1));
 }

@@ -259,6 +259,18 @@ impl<E> BodyObserver<E> for Recorder {
 }
 
 impl Recorder {
+    /// Publishes an answer to the flight without storing it.
+    pub(crate) fn publish_only(publisher: Publisher, events: ResponseUsage) -> Recorder {
+        Recorder {
+            pending: None,
+            publisher: Some(publisher),
+            chunks: SmallVec::new(),
+            size: 0,
+            first_chunk: None,
+            events,
+        }
+    }
+
     /// Whether the answer may still be stored (it has not outgrown an entry).
     pub(crate) fn can_store(&self) -> bool {
         self.pending.is_some()

@@ -15,8 +15,14 @@ use llm_layers_core::tap::{BodyEnd, BodyObserver};
 use llm_layers_core::{CanonicalKey, RequestFacts};
 use tokio::sync::oneshot;
 
+use std::sync::Arc;
+
+use llm_layers_core::provider_error::MadeByLayer;
+use llm_layers_core::usage_reader::ResponseUsage;
+
 use crate::body::Recorder;
-use crate::flight::{Flight, FollowerBody, LeaderHandle};
+use crate::flight::{Flight, FollowerBody, Head, LeaderHandle};
+use crate::headers::storable;
 use crate::service::{Led, Shared};
 
 /// Makes the call, tells the leader what came back, then (for an answer
@@ -46,14 +52,45 @@ pub(crate) async fn drive<F, B, E>(
         Ok(storing) => storing,
         Err(reason) => {
             shared.counters.not_stored(reason);
-            drop(handle);
-            let _ = leader.send(Led::Own(Ok(response)));
-            return;
+            if response.extensions().get::<MadeByLayer>().is_none() {
+                // Followers make their own calls; the leader gets it.
+                drop(handle);
+                let _ = leader.send(Led::Own(Ok(response)));
+                return;
+            }
+            // A layer's own error (a timeout): everyone who joined this
+            // call gets it, as the leader does; nobody joins it any more.
+            let head = Head {
+                status: response.status(),
+                headers: storable(response.headers()),
+            };
+            let events = ResponseUsage::for_response(facts.kind(), &mut response, 0);
+            let publisher = handle.publish_head(head.clone());
+            publisher.close();
+            let Some(flight) = publisher.flight().cloned() else {
+                return;
+            };
+            let recorder = Recorder::publish_only(publisher, events);
+            return share(response, head, recorder, flight, shared, leader).await;
         }
     };
     let head = storing.head().clone();
     let (recorder, flight) = storing.recorder(Some(handle));
     let Some(flight) = flight else { return };
+    share(response, head, recorder, flight, shared, leader).await;
+}
+
+/// Hands the leader its reader, then reads the body into the flight.
+async fn share<B, E>(
+    response: Response<B>,
+    head: Head,
+    recorder: Recorder,
+    flight: Arc<Flight>,
+    shared: &Shared,
+    leader: oneshot::Sender<Led<B, E>>,
+) where
+    B: Body<Data = Bytes>,
+{
     let (parts, body) = response.into_parts();
     // The leader's reader counts from now on: a leader still waiting for
     // this message is a reader, one gone is not.

@@ -83,4 +83,4 @@ pub use memory::{MemoryBounds, MemoryStore};
 pub use mode::{CacheMode, UnknownMode};
 pub use service::{Cache, ResponseFuture};
 pub use stats::{names, CacheStats};
-pub use store::{CacheStore, StoreError, StoreFuture, StoreStats};
+pub use store::{CacheStore, Refused, StoreError, StoreFuture, StoreStats};

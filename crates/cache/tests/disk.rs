@@ -191,3 +191,29 @@ fn killed_mid_write_the_store_stays_readable() {
             .unwrap();
     });
 }
+
+#[tokio::test]
+async fn an_entry_larger_than_the_disk_store_is_refused_and_evicts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(
+        dir.path().join("small.redb"),
+        MemoryBounds {
+            max_bytes: 2 * 1024,
+            max_entries: 15,
+        },
+    )
+    .unwrap();
+    store
+        .put(key(1), entry(1, Duration::from_secs(60)).into())
+        .await
+        .unwrap();
+    let mut huge = entry(2, Duration::from_secs(60));
+    huge.body = CachedBody::Whole(Bytes::from(vec![b' '; 4 * 1024]));
+    let refused = store.put(key(2), huge.into()).await.unwrap_err();
+    assert!(refused.is_refused(), "{refused}");
+    assert!(
+        store.get(&key(1)).await.unwrap().is_some(),
+        "nothing evicted for it"
+    );
+    assert_eq!(store.stats().evicted_size, 0);
+}

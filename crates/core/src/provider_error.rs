@@ -19,6 +19,13 @@
 use bytes::Bytes;
 use serde_json::json;
 
+/// Marks an answer a layer made itself (a timeout's 504, an open
+/// breaker's 503) rather than the provider: a cache never stores it, and
+/// shares it with the requests that joined the same call instead of
+/// letting each make its own (they would fail the same way, later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MadeByLayer;
+
 use crate::api::{ApiKind, Provider};
 
 /// A JSON error body as `kind`'s provider writes one, for `status`.

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
-use llm_layers_core::provider_error::json_error;
+use llm_layers_core::provider_error::{json_error, MadeByLayer};
 use llm_layers_core::{ApiKind, RequestFacts};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -125,6 +125,7 @@ fn gateway_timeout<B: Body>(kind: ApiKind, limit: TimedOut) -> Response<TimeoutB
         HeaderValue::from_static("application/json"),
     );
     response.extensions_mut().insert(limit);
+    response.extensions_mut().insert(MadeByLayer);
     response
 }
 
