@@ -156,13 +156,7 @@ pub fn derive_key(
 pub fn answer_variant(headers: &HeaderMap) -> Option<[u8; 32]> {
     let mut found = false;
     let digest = hash_fields(&KEY_HASHER, |hasher| {
-        for name in &ANSWER_HEADERS {
-            for value in headers.get_all(name) {
-                found = true;
-                update_field(hasher, name.as_str().as_bytes());
-                update_field(hasher, value.as_bytes());
-            }
-        }
+        found = update_headers(hasher, &ANSWER_HEADERS, headers);
     });
     found.then(|| *digest.as_bytes())
 }
@@ -183,25 +177,13 @@ pub fn credential_fingerprint(
 ) -> Option<CredentialFingerprint> {
     let mut found = false;
     let digest = hash_fields(&CREDENTIAL_HASHER, |hasher| {
-        for name in &CREDENTIAL_HEADERS {
-            for value in headers.get_all(name) {
-                found = true;
-                update_field(hasher, name.as_str().as_bytes());
-                update_field(hasher, value.as_bytes());
-            }
-        }
+        found |= update_headers(hasher, &CREDENTIAL_HEADERS, headers);
         if let Some(key) = query_key {
             found = true;
             update_field(hasher, CREDENTIAL_QUERY_PARAM.as_bytes());
             update_field(hasher, key.as_bytes());
         }
-        for name in &OWNER_HEADERS {
-            for value in headers.get_all(name) {
-                found = true;
-                update_field(hasher, name.as_str().as_bytes());
-                update_field(hasher, value.as_bytes());
-            }
-        }
+        found |= update_headers(hasher, &OWNER_HEADERS, headers);
     });
     found.then(|| CredentialFingerprint(*digest.as_bytes()))
 }
@@ -232,6 +214,24 @@ static BODY_HASHER: std::sync::LazyLock<blake3::Hasher> =
     std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(BODY_CONTEXT));
 static CREDENTIAL_HASHER: std::sync::LazyLock<blake3::Hasher> =
     std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(CREDENTIAL_CONTEXT));
+
+/// Hashes each of `names` present in `headers` (name and value, every
+/// value in order); whether any was.
+fn update_headers(
+    hasher: &mut Fields<'_>,
+    names: &[http::HeaderName],
+    headers: &HeaderMap,
+) -> bool {
+    let mut found = false;
+    for name in names {
+        for value in headers.get_all(name) {
+            found = true;
+            update_field(hasher, name.as_str().as_bytes());
+            update_field(hasher, value.as_bytes());
+        }
+    }
+    found
+}
 
 fn update_field(hasher: &mut Fields<'_>, bytes: &[u8]) {
     hasher.update(&(bytes.len() as u64).to_le_bytes());

@@ -2,14 +2,13 @@
 //! HTTP/2 alike.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use llm_layers_mock::{MockConfig, MockServer};
 use llm_layers_proxy::config::ConfigError;
 use llm_layers_proxy::{start, ProxyConfig, RunningProxy, StartError};
 
 const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are the secret assistant of tenant A."},{"role":"user","content":"hi"}]}"#;
+
+mod common;
 
 async fn send(
     http2: bool,
@@ -18,22 +17,10 @@ async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Bytes) {
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder.http2_only(http2);
-    let client = builder.build_http::<Full<Bytes>>();
-    let mut request = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_owned())))
+    let answer = common::request(http2, method, url, headers, body.to_owned())
+        .await
         .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        response.into_body().collect().await.unwrap().to_bytes(),
-    )
+    (answer.status, answer.body)
 }
 
 async fn proxy(mock: &MockServer) -> RunningProxy {

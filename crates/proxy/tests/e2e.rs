@@ -4,34 +4,19 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use llm_layers_mock::{MockConfig, MockServer};
 use llm_layers_proxy::{start, ProxyConfig, RunningProxy};
 
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Bytes,
-}
+mod common;
+use common::Answer;
 
 async fn send(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    Answer {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    common::request(false, method, url, headers, body.to_owned())
+        .await
+        .unwrap()
 }
 
 /// The same request straight to the mock and through the proxy.
@@ -369,23 +354,8 @@ async fn a_server_held_key_is_added_only_when_the_client_sends_none_and_bodies_c
 
 #[test]
 fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-layers-proxy"))
-        .args(["--mock", "--listen", "127.0.0.1:0", "--admin-token", "t"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find_map(|line| {
-            line.strip_prefix("llm-layers-proxy listening on ")
-                .map(str::to_owned)
-        })
-        .expect("the proxy prints its address");
+    let (mut child, url) =
+        common::spawn_binary(&["--mock", "--listen", "127.0.0.1:0", "--admin-token", "t"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let answer = runtime.block_on(send(
         &format!("{url}/v1/chat/completions"),
@@ -394,12 +364,7 @@ fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
         CHAT,
     ));
     assert_eq!(answer.status, 200);
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::terminate(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful exit: {status}");
 }

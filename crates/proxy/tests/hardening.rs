@@ -45,38 +45,32 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     seen
 }
 
+mod common;
+
 async fn post(
     http2: bool,
     url: &str,
     headers: &[(&str, &str)],
     body: Full<Bytes>,
 ) -> Result<(u16, http::HeaderMap, Bytes), String> {
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder.http2_only(http2);
-    let client = builder.build_http::<Full<Bytes>>();
-    let mut request = http::Request::post(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client
-        .request(request.body(body).unwrap())
-        .await
-        .map_err(|error| format!("{error:?}"))?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status.as_u16(), parts.headers, body))
+    let body = body.collect().await.unwrap().to_bytes();
+    let answer = common::request(http2, "POST", url, headers, body).await?;
+    Ok((answer.status, answer.headers, answer.body))
+}
+
+/// The mock, and the proxy in front of it with `config`.
+async fn mock_and_proxy(config: ProxyConfig) -> (MockServer, RunningProxy) {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let proxy = proxy(mock.base_url().to_owned(), config).await;
+    (mock, proxy)
 }
 
 #[tokio::test]
 async fn a_client_sending_half_a_head_is_disconnected() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy(
-        mock.base_url().to_owned(),
-        ProxyConfig {
-            client_header_timeout: Duration::from_millis(300),
-            ..ProxyConfig::default()
-        },
-    )
+    let (mock, proxy) = mock_and_proxy(ProxyConfig {
+        client_header_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    })
     .await;
     let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
     stream
@@ -90,14 +84,10 @@ async fn a_client_sending_half_a_head_is_disconnected() {
 
 #[tokio::test]
 async fn a_client_sending_half_a_body_gets_408() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy(
-        mock.base_url().to_owned(),
-        ProxyConfig {
-            client_body_timeout: Duration::from_millis(300),
-            ..ProxyConfig::default()
-        },
-    )
+    let (mock, proxy) = mock_and_proxy(ProxyConfig {
+        client_body_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    })
     .await;
     let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
     stream
@@ -113,14 +103,10 @@ async fn a_client_sending_half_a_body_gets_408() {
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy(
-        mock.base_url().to_owned(),
-        ProxyConfig {
-            keep_alive_timeout: Duration::from_millis(300),
-            ..ProxyConfig::default()
-        },
-    )
+    let (_mock, proxy) = mock_and_proxy(ProxyConfig {
+        keep_alive_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    })
     .await;
     // Never a byte.
     let mut silent = TcpStream::connect(proxy.addr()).await.unwrap();
@@ -139,14 +125,10 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
 
 #[tokio::test]
 async fn connections_past_the_limit_wait_until_one_closes() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy(
-        mock.base_url().to_owned(),
-        ProxyConfig {
-            max_connections: 2,
-            ..ProxyConfig::default()
-        },
-    )
+    let (mock, proxy) = mock_and_proxy(ProxyConfig {
+        max_connections: 2,
+        ..ProxyConfig::default()
+    })
     .await;
     let first = TcpStream::connect(proxy.addr()).await.unwrap();
     let _second = TcpStream::connect(proxy.addr()).await.unwrap();
@@ -199,14 +181,10 @@ async fn an_upstream_that_never_answers_gets_a_504_in_time() {
 
 #[tokio::test]
 async fn bodies_past_the_shared_budget_get_503_with_retry_after() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy(
-        mock.base_url().to_owned(),
-        ProxyConfig {
-            max_buffered_request_bytes: 1000,
-            ..ProxyConfig::default()
-        },
-    )
+    let (_mock, proxy) = mock_and_proxy(ProxyConfig {
+        max_buffered_request_bytes: 1000,
+        ..ProxyConfig::default()
+    })
     .await;
     // A slow client holds 800 bytes of the budget.
     let mut slow = TcpStream::connect(proxy.addr()).await.unwrap();
@@ -262,14 +240,10 @@ async fn bodies_past_the_shared_budget_get_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_gets_413_over_http2_as_over_http1() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy(
-        mock.base_url().to_owned(),
-        ProxyConfig {
-            max_request_bytes: 1024,
-            ..ProxyConfig::default()
-        },
-    )
+    let (mock, proxy) = mock_and_proxy(ProxyConfig {
+        max_request_bytes: 1024,
+        ..ProxyConfig::default()
+    })
     .await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     let big = Bytes::from(vec![b'x'; 4 << 20]);
@@ -286,8 +260,6 @@ async fn a_body_over_the_limit_gets_413_over_http2_as_over_http1() {
 
 #[test]
 fn sigterm_during_an_endless_stream_exits_after_the_grace_period() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let upstream = runtime
         .block_on(RawUpstream::start(vec![
@@ -302,27 +274,17 @@ fn sigterm_during_an_endless_stream_exits_after_the_grace_period() {
             Step::Stall,
         ]))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-layers-proxy"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream.base_url(),
-        ])
-        .args(["--stream-idle-timeout", "1h", "--shutdown-grace", "1s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find_map(|line| {
-            line.strip_prefix("llm-layers-proxy listening on ")
-                .map(str::to_owned)
-        })
-        .unwrap();
+    let upstream_url = upstream.base_url();
+    let (mut child, url) = common::spawn_binary(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream_url,
+        "--stream-idle-timeout",
+        "1h",
+        "--shutdown-grace",
+        "1s",
+    ]);
     let stream =
         r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"forever"}]}"#;
     let response = runtime.block_on(async {
@@ -336,12 +298,7 @@ fn sigterm_during_an_endless_stream_exits_after_the_grace_period() {
         assert!(first.is_data());
         response
     });
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::terminate(&child);
     let mut exited = None;
     for _ in 0..300 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -382,14 +339,10 @@ impl http_body::Body for Undeclared {
 
 #[tokio::test]
 async fn an_undeclared_body_over_the_limit_gets_413_over_http2_as_over_http1() {
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = proxy(
-        mock.base_url().to_owned(),
-        ProxyConfig {
-            max_request_bytes: 100 << 10,
-            ..ProxyConfig::default()
-        },
-    )
+    let (mock, proxy) = mock_and_proxy(ProxyConfig {
+        max_request_bytes: 100 << 10,
+        ..ProxyConfig::default()
+    })
     .await;
     for http2 in [false, true] {
         let mut builder = Client::builder(TokioExecutor::new());
