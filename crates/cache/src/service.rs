@@ -108,9 +108,11 @@ where
                 match shared.flights.join(key) {
                     Role::Leader(handle) => leader = Some(handle),
                     Role::Follower(flight) => {
+                        // A reader from the moment it joins: no chunk is let
+                        // go before it has read it.
+                        let reader = FollowerBody::new(flight.clone());
                         if let Some(head) = flight.head().await {
                             shared.counters.hit();
-                            let reader = FollowerBody::new(flight);
                             return Ok(from_flight(head, None, reader, CacheOutcome::Hit, key));
                         }
                     }
