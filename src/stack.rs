@@ -59,7 +59,9 @@ use llm_layers_resilience::{UpstreamTimeoutLayer, UpstreamTimeouts};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
+mod optional;
 mod rebox;
+use optional::optional;
 use rebox::Rebox;
 
 /// The body type of a built stack, requests and responses alike.
@@ -169,19 +171,12 @@ impl LlmStack {
         let into_box: fn(S::Error) -> BoxError = Into::into;
         let timed = UpstreamTimeoutLayer::new(self.timeouts).layer(inner.map_err(into_box));
         let inner = Rebox(timed);
-        // One arm per combination: each composes a static type.
-        match (self.metrics, self.cache, self.prefix) {
-            (None, None, None) => boxed(inner.0),
-            (Some(metrics), None, None) => boxed(metrics.layer(inner)),
-            (None, Some(cache), None) => boxed(cache.layer(inner)),
-            (None, None, Some(prefix)) => boxed(prefix.layer(inner)),
-            (Some(metrics), Some(cache), None) => boxed(metrics.layer(cache.layer(inner))),
-            (Some(metrics), None, Some(prefix)) => boxed(metrics.layer(prefix.layer(inner))),
-            (None, Some(cache), Some(prefix)) => boxed(cache.layer(prefix.layer(inner))),
-            (Some(metrics), Some(cache), Some(prefix)) => {
-                boxed(metrics.layer(cache.layer(prefix.layer(inner))))
-            }
-        }
+        // One static type whichever layers are on: each optional layer
+        // is its service or nothing, in the documented order.
+        let inner = optional(self.prefix.as_ref(), inner);
+        let inner = optional(self.cache.as_ref(), inner);
+        let inner = optional(self.metrics.as_ref(), inner);
+        boxed(inner)
     }
 }
 
