@@ -15,8 +15,10 @@
 //!    off), each answered in the provider's error shape.
 //! 6. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
 //!
-//! Each layer's request facts travel in the request extensions, so the
-//! body is buffered and parsed once whichever layers are on. The layers
+//! The request's facts are worked out once, at the top, with the stack's
+//! one buffering limit ([`LlmStack::with_max_request_bytes`]), and travel
+//! in the request extensions, so the body is buffered and parsed once
+//! whichever layers are on. The layers
 //! chosen are composed as one static type (no box between them: a call
 //! clones no boxed service and allocates no future per layer), and the
 //! whole is boxed once, so that any combination of layers has the same
@@ -59,8 +61,10 @@ use llm_layers_resilience::{UpstreamTimeoutLayer, UpstreamTimeouts};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
+mod facts;
 mod optional;
 mod rebox;
+use facts::FactsFirst;
 use optional::optional;
 use rebox::Rebox;
 
@@ -77,7 +81,11 @@ pub struct LlmStack {
     cache: Option<CacheLayer>,
     prefix: Option<PromptPrefixLayer>,
     timeouts: UpstreamTimeouts,
+    max_request_bytes: usize,
 }
+
+/// The stack's request-buffering limit by default: 32 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 32 << 20;
 
 impl Default for LlmStack {
     fn default() -> Self {
@@ -93,6 +101,7 @@ impl LlmStack {
             cache: Some(CacheLayer::new(CacheConfig::default())),
             prefix: Some(PromptPrefixLayer::new(PrefixConfig::default())),
             timeouts: UpstreamTimeouts::default(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 
@@ -103,12 +112,22 @@ impl LlmStack {
             cache: None,
             prefix: None,
             timeouts: UpstreamTimeouts::none(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 
     /// Uses these upstream timeouts ([`UpstreamTimeouts::none`] for none).
     pub fn with_timeouts(mut self, timeouts: UpstreamTimeouts) -> Self {
         self.timeouts = timeouts;
+        self
+    }
+
+    /// The one request-buffering limit of the whole stack: a request body
+    /// is buffered once, at the top, up to this many bytes (default 32
+    /// MiB); a larger one passes through every layer untouched. The
+    /// layers' own `max_request_bytes` apply only to a layer used alone.
+    pub fn with_max_request_bytes(mut self, limit: usize) -> Self {
+        self.max_request_bytes = limit;
         self
     }
 
@@ -176,7 +195,10 @@ impl LlmStack {
         let inner = optional(self.prefix.as_ref(), inner);
         let inner = optional(self.cache.as_ref(), inner);
         let inner = optional(self.metrics.as_ref(), inner);
-        boxed(inner)
+        boxed(FactsFirst {
+            inner,
+            limit: self.max_request_bytes,
+        })
     }
 }
 

@@ -201,3 +201,43 @@ async fn every_combination_of_layers_composes_and_works() {
         assert_eq!(calls, metrics_on.then_some(2), "{combination:03b}");
     }
 }
+
+/// The stack buffers a request once, at the top, with its own limit: a
+/// layer's own limit does not apply inside the stack.
+#[tokio::test]
+async fn the_stack_has_one_request_buffering_limit() {
+    use llm_layers::stack::{full_body, LlmStack};
+
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let padded = format!(
+        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(2048)
+    );
+    // The cache alone would not buffer 2 KiB; in a stack of 1 MiB it does.
+    let small_cache = || {
+        CacheLayer::new(CacheConfig {
+            max_request_bytes: 1024,
+            ..CacheConfig::default()
+        })
+    };
+    for (stack_limit, expected) in [(1 << 20, ["MISS", "HIT"]), (1024, ["BYPASS", "BYPASS"])] {
+        let stack = LlmStack::bare()
+            .with_cache(small_cache())
+            .with_max_request_bytes(stack_limit);
+        let client = stack.over_connector().unwrap();
+        for outcome in expected {
+            let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+                .header("authorization", "Bearer sk-limit")
+                .body(full_body(padded.clone()))
+                .unwrap();
+            let response = client.clone().oneshot(request).await.unwrap();
+            assert_eq!(
+                response.headers()["x-llm-cache"],
+                outcome,
+                "stack limit {stack_limit}"
+            );
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert!(!body.is_empty());
+        }
+    }
+}

@@ -21,7 +21,8 @@ pub struct CacheConfig {
     /// Largest single entry; larger answers are not stored. Default 8 MiB.
     pub max_entry_bytes: usize,
     /// Largest request body buffered to work out the key when no earlier
-    /// layer did. Default 32 MiB.
+    /// layer did. Default 32 MiB. Applies to the layer used alone: in an
+    /// `LlmStack`, the stack's one limit applies instead.
     pub max_request_bytes: usize,
     /// Share answers across credentials. **Off by default**: then one API
     /// key can never read another's answers. Turn it on only when every

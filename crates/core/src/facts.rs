@@ -164,6 +164,54 @@ impl RequestFacts {
         }
     }
 
+    /// The facts of the same request with `body` sent instead (a layer
+    /// rewrote it): method, target, credential, API and stream flag stay;
+    /// the body, its digest and the key are those of the new bytes, so
+    /// layers below see what is actually sent. A body that no longer
+    /// scans makes the facts opaque.
+    pub fn rewritten(&self, body: Bytes) -> RequestFacts {
+        let inner = &self.inner;
+        let scanned = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => scan_body(&body, inner.kind, &mut scratch),
+            Err(_) => scan_body(&body, inner.kind, &mut Scratch::new()),
+        });
+        let (kind, opaque, model, stream, digest) = match scanned {
+            Ok(scanned) => (
+                inner.kind,
+                None,
+                inner.model.clone().or(scanned.model),
+                inner.stream || scanned.stream,
+                Some(scanned.digest),
+            ),
+            Err(reason) => (ApiKind::Unknown, Some(reason), None, false, None),
+        };
+        let canonical_key = digest.as_ref().map(|digest| {
+            derive_key(
+                inner.method.as_str(),
+                &inner.target,
+                inner.credential.as_ref(),
+                digest,
+                inner.variant.as_ref(),
+            )
+        });
+        RequestFacts {
+            inner: Arc::new(Inner {
+                kind,
+                model,
+                stream,
+                body,
+                opaque,
+                method: inner.method.clone(),
+                target: inner.target.clone(),
+                credential: inner.credential,
+                variant: inner.variant,
+                body_digest: digest,
+                canonical_key,
+                json: OnceLock::new(),
+            }),
+        }
+    }
+
     /// Facts for a request whose body could not be buffered (too large, or
     /// the body failed): only the head is known.
     pub fn opaque(parts: &Parts, reason: Opaque) -> RequestFacts {

@@ -10,7 +10,8 @@ pub struct MetricsConfig {
     pub opentelemetry_names: bool,
     /// Largest request body buffered to learn the model when no earlier
     /// layer did; larger bodies pass through and count as model `unknown`.
-    /// Default 32 MiB.
+    /// Default 32 MiB. Applies to the layer used alone: in an `LlmStack`,
+    /// the stack's one limit applies instead.
     pub max_request_bytes: usize,
     /// Largest non-streamed response body kept to read its usage; usage of
     /// larger bodies is not counted. Default 8 MiB.

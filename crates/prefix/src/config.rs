@@ -48,7 +48,8 @@ pub struct PrefixConfig {
     pub minimums: MinimumTable,
     /// Counts prefix tokens.
     pub estimator: Arc<dyn TokenEstimator>,
-    /// Larger request bodies are forwarded untouched.
+    /// Larger request bodies are forwarded untouched. Applies to the layer
+    /// used alone: in an `LlmStack`, the stack's one limit applies instead.
     pub max_request_bytes: usize,
     /// Larger JSON response bodies are not read for usage.
     pub max_response_bytes: usize,

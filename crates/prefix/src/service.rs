@@ -115,6 +115,10 @@ fn prepare<B: Body>(
     };
     let row = stats.request(&rewritten.report, facts.model().unwrap_or("unknown"));
     if let Some(body) = rewritten.body {
+        // Layers below see facts that describe the bytes actually sent.
+        facts
+            .rewritten(body.clone())
+            .insert_into(request.extensions_mut());
         replace_body(&mut request, body);
     }
     request.extensions_mut().insert(rewritten.report);

@@ -400,3 +400,44 @@ async fn custom_markers_and_detectors_and_tool_reordering() {
     let default = send("/v1/chat/completions", &body.to_string()).await.json();
     assert_eq!(default["tools"][0]["function"]["name"], "zeta");
 }
+
+#[tokio::test]
+async fn layers_below_see_facts_of_the_bytes_actually_sent() {
+    use llm_layers_core::RequestFacts;
+    let upstream = service_fn(|request: http::Request<_>| async move {
+        let facts = RequestFacts::from_extensions(request.extensions())
+            .cloned()
+            .expect("facts travel with the request");
+        let body = BodyExt::collect(request.into_body()).await?.to_bytes();
+        assert_eq!(facts.body(), &body, "the facts' body is the one sent");
+        assert!(facts.is_understood());
+        let key = facts.canonical_key().expect("a key of the sent bytes");
+        Ok::<_, BoxError>(http::Response::new(Full::new(Bytes::from(key.to_hex()))))
+    });
+    let layer = PromptPrefixLayer::new(PrefixConfig::default());
+    let client = layer.layer(upstream);
+    // Keys in random order and a date in the system prompt: rewritten.
+    let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Today is 2026-12-02.\nYou help."}],"tools":[{"type":"function","function":{"parameters":{"type":"object","properties":{"b":{"type":"string"},"a":{"type":"string"}}},"name":"t"}}]}"#;
+    let response = client
+        .oneshot(request("/v1/chat/completions", body))
+        .await
+        .unwrap();
+    assert!(
+        response.extensions().get::<PrefixReport>().is_some(),
+        "the request was rewritten"
+    );
+    let key = response.into_body().collect().await.unwrap().to_bytes();
+    let original = RequestFacts::from_parts(
+        &http::Request::post("https://api.example/v1/chat/completions")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0,
+        Bytes::from_static(body.as_bytes()),
+    );
+    assert_ne!(
+        key,
+        original.canonical_key().unwrap().to_hex(),
+        "the key below is the rewritten body's"
+    );
+}

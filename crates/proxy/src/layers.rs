@@ -41,6 +41,7 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
         })
     });
     Ok(LlmStack::bare()
+        .with_max_request_bytes(config.max_request_bytes)
         .with_timeouts(config.upstream_timeouts())
         .with_metrics(metrics)
         .with_cache(cache)
