@@ -15,8 +15,9 @@
 
 use std::time::Duration;
 
-use http::{header, HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName};
 
+use crate::cache_control::{directives, Age};
 use crate::mode::CacheMode;
 
 /// Request header choosing the mode.
@@ -55,29 +56,18 @@ impl CacheControls {
     /// Reads the controls from request headers (and removes the
     /// `x-llm-cache-*` ones). Values that do not parse are ignored.
     pub fn take_from_headers(headers: &mut HeaderMap) -> CacheControls {
-        let mut controls = CacheControls::default();
-        for value in headers.get_all(header::CACHE_CONTROL) {
-            let Ok(value) = value.to_str() else { continue };
-            for directive in value.split(',') {
-                let directive = directive.trim().to_ascii_lowercase();
-                match directive.split_once('=') {
-                    Some(("max-age", seconds)) => {
-                        controls.max_age = seconds
-                            .trim()
-                            .trim_matches('"')
-                            .parse()
-                            .ok()
-                            .map(Duration::from_secs);
-                    }
-                    _ => match directive.as_str() {
-                        "no-cache" => controls.no_cache = true,
-                        "no-store" => controls.no_store = true,
-                        "only-if-cached" => controls.only_if_cached = true,
-                        _ => {}
-                    },
-                }
-            }
-        }
+        let directives = directives(headers);
+        let mut controls = CacheControls {
+            no_cache: directives.no_cache,
+            no_store: directives.no_store,
+            only_if_cached: directives.only_if_cached,
+            // An age that does not parse is ignored.
+            max_age: match directives.max_age {
+                Some(Age::Seconds(age)) => Some(age),
+                Some(Age::Unreadable) | None => None,
+            },
+            ..CacheControls::default()
+        };
         let text = |value: http::HeaderValue| value.to_str().ok().map(|v| v.trim().to_owned());
         controls.mode = headers
             .remove(MODE_NAME)
@@ -128,7 +118,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
             headers.append(
-                header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 value.parse().unwrap(),
             );
         }

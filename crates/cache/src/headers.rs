@@ -2,6 +2,8 @@
 //! carries.
 
 use bytes::BytesMut;
+
+use crate::cache_control::{self, Age};
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
@@ -124,35 +126,20 @@ pub fn upstream_directives(headers: &HeaderMap) -> UpstreamDirectives {
         .get_all(header::CONTENT_ENCODING)
         .iter()
         .any(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
-    let mut directives = UpstreamDirectives {
-        forbids: encoded,
-        max_age: None,
-    };
-    let mut shared_max_age = None;
-    for directive in headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-    {
-        let directive = directive.trim().to_ascii_lowercase();
-        let seconds = |value: &str| {
-            // An unreadable age is taken as 0: stale at once.
-            let seconds = value.trim().trim_matches('"').parse().unwrap_or(0);
-            Some(std::time::Duration::from_secs(seconds))
-        };
-        match directive.split_once('=') {
-            Some(("max-age", value)) => directives.max_age = seconds(value),
-            Some(("s-maxage", value)) => shared_max_age = seconds(value),
-            _ if directive == "no-store" || directive == "private" => directives.forbids = true,
-            _ => {}
-        }
+    let found = cache_control::directives(headers);
+    // `s-maxage` is for shared caches, which this is; an age that does
+    // not parse counts as 0 (stale at once).
+    let max_age = found.s_maxage.or(found.max_age).map(|age| match age {
+        Age::Seconds(age) => age,
+        Age::Unreadable => std::time::Duration::ZERO,
+    });
+    UpstreamDirectives {
+        forbids: encoded
+            || found.no_store
+            || found.private
+            || max_age == Some(std::time::Duration::ZERO),
+        max_age,
     }
-    directives.max_age = shared_max_age.or(directives.max_age);
-    if directives.max_age == Some(std::time::Duration::ZERO) {
-        directives.forbids = true;
-    }
-    directives
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod cache_control;
 pub mod codec;
 mod config;
 pub mod controls;
