@@ -68,6 +68,7 @@ pub mod headers;
 mod layer;
 mod memory;
 mod mode;
+mod plan;
 mod service;
 mod stats;
 mod store;

@@ -23,6 +23,7 @@ use crate::drive::drive;
 use crate::entry::{CachedBody, CachedResponse};
 use crate::flight::{Flight, Flights, FollowerBody, Head, LeaderHandle, Role};
 use crate::headers::{storable as storable_headers, upstream_directives, CACHE_HEADER_NAME};
+use crate::plan::plan;
 use crate::stats::CacheCounters;
 use crate::store::CacheStore;
 use llm_layers_core::completeness::{declared_length, Incomplete};
@@ -75,28 +76,28 @@ where
         Box::pin(async move {
             let request = with_facts(request, shared.config.max_request_bytes).await;
             let facts = RequestFacts::from_extensions(request.extensions()).cloned();
-            let Some((facts, key)) =
-                facts.and_then(|facts| shared.key(&facts, &controls).map(|key| (facts, key)))
+            let (Some(plan), Some(facts)) =
+                (plan(&shared.config, &controls, facts.as_ref()), facts)
             else {
                 shared.counters.bypass();
                 let response = inner.call(request).await?;
                 return Ok(passthrough(response, CacheOutcome::Bypass, None));
             };
-            let mode = shared.config.mode;
-            if controls.reads(mode) {
+            let key = plan.key;
+            if plan.read {
                 let found = match shared.store.get_now(&key) {
                     Some(found) => found,
                     None => shared.store.get(&key).await,
                 };
                 match found {
-                    Ok(Some(entry)) if controls.max_age.is_none_or(|max| entry.age() <= max) => {
+                    Ok(Some(entry)) if plan.serves(entry.age()) => {
                         shared.counters.hit();
                         return Ok(hit(entry, key, shared.config.paced_replay));
                     }
                     Ok(_) => {}
                     Err(_) => shared.counters.store_error(),
                 }
-                if controls.only_if_cached {
+                if plan.only_if_cached {
                     shared.counters.miss();
                     return Ok(gateway_timeout(key));
                 }
@@ -104,7 +105,7 @@ where
             // Single flight: identical misses that would store their answer
             // share one upstream call, which runs on a task of its own.
             let mut leader = None;
-            if controls.reads(mode) && controls.writes(mode) {
+            if plan.share {
                 match shared.flights.join(key) {
                     Role::Leader(handle) => leader = Some(handle),
                     Role::Follower(flight) => {
@@ -118,23 +119,18 @@ where
                     }
                 }
             }
-            let outcome = if !controls.writes(mode) && !controls.reads(mode) {
-                shared.counters.bypass();
-                CacheOutcome::Bypass
-            } else if controls.no_cache {
-                shared.counters.refresh();
-                CacheOutcome::Refresh
-            } else {
-                shared.counters.miss();
-                CacheOutcome::Miss
-            };
+            let outcome = plan.miss;
+            match outcome {
+                CacheOutcome::Refresh => shared.counters.refresh(),
+                _ => shared.counters.miss(),
+            }
             let runtime = leader
                 .as_ref()
                 .and_then(|_| tokio::runtime::Handle::try_current().ok());
             if let (Some(runtime), Some(handle)) = (runtime, leader.take()) {
                 let (answer, led) = tokio::sync::oneshot::channel();
                 let call = inner.call(request);
-                let ttl = controls.ttl;
+                let ttl = plan.requested_ttl;
                 let task_shared = shared.clone();
                 runtime.spawn(async move {
                     drive(call, handle, &task_shared, &facts, key, ttl, answer).await;
@@ -150,10 +146,11 @@ where
                 });
             }
             let mut response = inner.call(request).await?;
-            if !controls.writes(mode) {
+            if !plan.write {
                 return Ok(passthrough(response, outcome, Some(key)));
             }
-            let (recorder, _) = match shared.storing(&facts, key, controls.ttl, &mut response) {
+            let (recorder, _) = match shared.storing(&facts, key, plan.requested_ttl, &mut response)
+            {
                 Ok(storing) => storing.recorder(leader),
                 Err(reason) => {
                     shared.counters.not_stored(reason);
@@ -255,28 +252,6 @@ impl Shared {
             pending,
             head,
             events,
-        })
-    }
-
-    /// The key for a cacheable request; `None` for requests the cache stays
-    /// out of (unknown API, body not JSON, no model, `no-store`, mode off).
-    fn key(&self, facts: &RequestFacts, controls: &CacheControls) -> Option<CanonicalKey> {
-        let mode = self.config.mode;
-        if !facts.is_understood() || !(controls.reads(mode) || controls.writes(mode)) {
-            return None;
-        }
-        let key = if self.config.share_across_credentials {
-            facts.key_without_credential()
-        } else {
-            facts.canonical_key()
-        }?;
-        let namespace = controls
-            .namespace
-            .as_deref()
-            .or(self.config.namespace.as_deref());
-        Some(match namespace {
-            Some(namespace) => key.in_namespace(namespace),
-            None => key,
         })
     }
 }
