@@ -7,9 +7,9 @@ use crate::cache_control::{self, Age};
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
-/// The header that says what the cache did: `HIT`, `MISS`, `BYPASS`,
-/// `REFRESH` or `STALE`.
-pub const CACHE_HEADER: &str = "x-llm-cache";
+/// The header that says what the cache did: `HIT`, `MISS`, `BYPASS` or
+/// `REFRESH` (see `CacheOutcome::header_value`).
+pub use llm_layers_core::cache_status::CACHE_HEADER;
 
 /// [`CACHE_HEADER`], parsed once.
 pub(crate) const CACHE_HEADER_NAME: HeaderName = HeaderName::from_static(CACHE_HEADER);

@@ -262,17 +262,9 @@ fn mark<B>(
     key: Option<CanonicalKey>,
     age: Option<Duration>,
 ) {
-    let label = match outcome {
-        CacheOutcome::Hit => "HIT",
-        CacheOutcome::Miss => "MISS",
-        CacheOutcome::Bypass => "BYPASS",
-        CacheOutcome::Refresh => "REFRESH",
-        CacheOutcome::Stale => "STALE",
-        _ => "OTHER",
-    };
     response
         .headers_mut()
-        .insert(CACHE_HEADER_NAME, HeaderValue::from_static(label));
+        .insert(CACHE_HEADER_NAME, HeaderValue::from_static(outcome.header_value()));
     if let Some(age) = age {
         response
             .headers_mut()

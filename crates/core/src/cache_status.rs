@@ -18,25 +18,61 @@ pub enum CacheOutcome {
     Bypass,
     /// The read was skipped on purpose (`no-cache`); the entry was refreshed.
     Refresh,
-    /// Answered from an entry past its freshness.
-    Stale,
 }
 
+/// The name of the header that carries the outcome (`HIT`, `MISS`, …).
+pub const CACHE_HEADER: &str = "x-llm-cache";
+
 impl CacheOutcome {
-    /// A short, stable name for labels and headers.
-    pub fn as_str(self) -> &'static str {
+    /// Every outcome, in a fixed order (see [`CacheOutcome::index`]).
+    pub const ALL: [CacheOutcome; 4] = [
+        CacheOutcome::Hit,
+        CacheOutcome::Miss,
+        CacheOutcome::Bypass,
+        CacheOutcome::Refresh,
+    ];
+
+    /// A short, stable name for metric labels (`hit`, `miss`, …).
+    pub const fn as_str(self) -> &'static str {
         match self {
             CacheOutcome::Hit => "hit",
             CacheOutcome::Miss => "miss",
             CacheOutcome::Bypass => "bypass",
             CacheOutcome::Refresh => "refresh",
-            CacheOutcome::Stale => "stale",
         }
+    }
+
+    /// The value of the [`CACHE_HEADER`] (`HIT`, `MISS`, …).
+    pub fn header_value(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "HIT",
+            CacheOutcome::Miss => "MISS",
+            CacheOutcome::Bypass => "BYPASS",
+            CacheOutcome::Refresh => "REFRESH",
+        }
+    }
+
+    /// This outcome's place in [`CacheOutcome::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
     }
 
     /// Whether the answer came from the cache rather than the upstream.
     pub fn served_from_cache(self) -> bool {
-        matches!(self, CacheOutcome::Hit | CacheOutcome::Stale)
+        self == CacheOutcome::Hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_its_place_label_and_header_value() {
+        for (at, outcome) in CacheOutcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome.index(), at);
+            assert_eq!(outcome.header_value().to_ascii_lowercase(), outcome.as_str());
+        }
     }
 }
 

@@ -12,20 +12,21 @@ use crate::names::{self, Names};
 pub(crate) const TOKEN_KINDS: [&str; 5] =
     ["input", "output", "cache_read", "cache_write", "reasoning"];
 
-const CACHE_LABELS: [&str; 7] = ["none", "hit", "miss", "bypass", "refresh", "stale", "other"];
+/// `none` (no cache in front), then every cache outcome.
+const CACHE_LABELS: [&str; 1 + CacheOutcome::ALL.len()] = {
+    let mut labels = ["none"; 1 + CacheOutcome::ALL.len()];
+    let mut at = 0;
+    while at < CacheOutcome::ALL.len() {
+        labels[1 + at] = CacheOutcome::ALL[at].as_str();
+        at += 1;
+    }
+    labels
+};
 /// `ok`, then every error kind.
 const OUTCOMES: usize = 1 + ERROR_KINDS.len();
 
 pub(crate) fn cache_slot(outcome: Option<CacheOutcome>) -> usize {
-    match outcome {
-        None => 0,
-        Some(CacheOutcome::Hit) => 1,
-        Some(CacheOutcome::Miss) => 2,
-        Some(CacheOutcome::Bypass) => 3,
-        Some(CacheOutcome::Refresh) => 4,
-        Some(CacheOutcome::Stale) => 5,
-        Some(_) => 6,
-    }
+    outcome.map_or(0, |outcome| 1 + outcome.index())
 }
 
 /// Tokens go to a counter by default, or to a histogram per call with the
