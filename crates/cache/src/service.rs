@@ -262,9 +262,10 @@ fn mark<B>(
     key: Option<CanonicalKey>,
     age: Option<Duration>,
 ) {
-    response
-        .headers_mut()
-        .insert(CACHE_HEADER_NAME, HeaderValue::from_static(outcome.header_value()));
+    response.headers_mut().insert(
+        CACHE_HEADER_NAME,
+        HeaderValue::from_static(outcome.header_value()),
+    );
     if let Some(age) = age {
         response
             .headers_mut()

@@ -71,7 +71,10 @@ mod tests {
     fn every_outcome_has_its_place_label_and_header_value() {
         for (at, outcome) in CacheOutcome::ALL.into_iter().enumerate() {
             assert_eq!(outcome.index(), at);
-            assert_eq!(outcome.header_value().to_ascii_lowercase(), outcome.as_str());
+            assert_eq!(
+                outcome.header_value().to_ascii_lowercase(),
+                outcome.as_str()
+            );
         }
     }
 }
