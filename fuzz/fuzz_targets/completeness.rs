@@ -29,7 +29,10 @@ fuzz_target!(|input: (u8, u16, u8, &[u8])| {
     let (kind, split, declared, bytes) = input;
     let declared = (declared % 2 == 0).then_some(bytes.len() as u64);
     if check_plain_body(bytes, declared).is_ok() {
-        assert!(serde_json::from_slice::<serde_json::Value>(bytes).is_ok());
+        // The grammar has no number range; serde_json's values do.
+        if let Err(error) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            assert!(error.to_string().contains("number out of range"), "{error}");
+        }
     }
     let kind = KINDS[kind as usize % KINDS.len()];
     let at = split as usize % (bytes.len() + 1);
