@@ -112,23 +112,24 @@ impl VolatileFinder {
         let Some(markers) = &self.markers else {
             return Vec::new();
         };
+        // Each close pairs with the nearest open before it (the innermost
+        // pair): an open left unclosed earlier (in another block, say)
+        // never swallows a whole pair that follows it.
         let mut cuts = Vec::new();
         let mut from = 0;
-        while let Some(open) = text[from..].find(&markers.open).map(|at| from + at) {
-            let inner = open + markers.open.len();
-            // An unclosed marker is left as written.
-            let Some(close) = text[inner..].find(&markers.close).map(|at| inner + at) else {
-                break;
-            };
+        while let Some(close) = text[from..].find(&markers.close).map(|at| from + at) {
             let end = close + markers.close.len();
-            // The markers move with the span: the model reads what the
-            // application wrote, and a second pass sees the span as volatile.
-            cuts.push(Cut {
-                start: open,
-                end,
-                moved_start: open,
-                moved_end: end,
-            });
+            // A close with no open before it is left as written.
+            if let Some(open) = text[from..close].rfind(&markers.open).map(|at| from + at) {
+                // The markers move with the span: the model reads what the
+                // application wrote, and a second pass sees it as volatile.
+                cuts.push(Cut {
+                    start: open,
+                    end,
+                    moved_start: open,
+                    moved_end: end,
+                });
+            }
             from = end;
         }
         cuts
@@ -264,6 +265,18 @@ mod tests {
             .unwrap();
         assert_eq!(split.kept, "l");
         assert!(finder().split(&split.kept, &[]).is_none());
+    }
+
+    #[test]
+    fn an_unclosed_open_never_swallows_a_later_pair() {
+        let split = finder()
+            .split("Now<dynamic>u 2026-11-23T10:00\n<dynamic>u</dynamic>", &[])
+            .unwrap();
+        assert_eq!(split.kept.trim(), "", "{split:?}");
+        let nested = finder()
+            .split("a<dynamic>b<dynamic>c</dynamic>d</dynamic>e", &[])
+            .unwrap();
+        assert_eq!(nested.kept, "ae");
     }
 
     #[test]
