@@ -30,11 +30,16 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "cache")]
 pub use llm_layers_cache as cache;
+#[cfg(feature = "connector")]
 pub use llm_layers_connector as connector;
 pub use llm_layers_core as core;
+#[cfg(feature = "metrics")]
 pub use llm_layers_metrics as metrics;
+#[cfg(feature = "prefix")]
 pub use llm_layers_prefix as prefix;
+#[cfg(feature = "resilience")]
 pub use llm_layers_resilience as resilience;
 
 pub mod stack;

@@ -53,18 +53,27 @@ use http::{Request, Response};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
+#[cfg(feature = "cache")]
 use llm_layers_cache::{CacheConfig, CacheLayer};
+#[cfg(feature = "connector")]
 use llm_layers_connector::{BuildError, HyperConnector};
+#[cfg(feature = "metrics")]
 use llm_layers_metrics::{MetricsConfig, MetricsLayer};
+#[cfg(feature = "prefix")]
 use llm_layers_prefix::{PrefixConfig, PromptPrefixLayer};
+#[cfg(feature = "resilience")]
 use llm_layers_resilience::{UpstreamTimeoutLayer, UpstreamTimeouts};
 use tower::util::BoxCloneSyncService;
-use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
+#[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
+use tower::ServiceBuilder;
+use tower::{BoxError, Service, ServiceExt};
 
 mod facts;
+#[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
 mod optional;
 mod rebox;
 use facts::FactsFirst;
+#[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
 use optional::optional;
 use rebox::Rebox;
 
@@ -77,9 +86,13 @@ pub type StackService = BoxCloneSyncService<Request<StackBody>, Response<StackBo
 /// The layers to compose; see the module documentation for the order.
 #[derive(Clone)]
 pub struct LlmStack {
+    #[cfg(feature = "metrics")]
     metrics: Option<MetricsLayer>,
+    #[cfg(feature = "cache")]
     cache: Option<CacheLayer>,
+    #[cfg(feature = "prefix")]
     prefix: Option<PromptPrefixLayer>,
+    #[cfg(feature = "resilience")]
     timeouts: UpstreamTimeouts,
     max_request_bytes: usize,
 }
@@ -97,9 +110,13 @@ impl LlmStack {
     /// Every layer on, with its defaults.
     pub fn new() -> Self {
         LlmStack {
+            #[cfg(feature = "metrics")]
             metrics: Some(MetricsLayer::new(MetricsConfig::default())),
+            #[cfg(feature = "cache")]
             cache: Some(CacheLayer::new(CacheConfig::default())),
+            #[cfg(feature = "prefix")]
             prefix: Some(PromptPrefixLayer::new(PrefixConfig::default())),
+            #[cfg(feature = "resilience")]
             timeouts: UpstreamTimeouts::default(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
@@ -108,14 +125,19 @@ impl LlmStack {
     /// No layer at all: the inner service alone (no timeouts either).
     pub fn bare() -> Self {
         LlmStack {
+            #[cfg(feature = "metrics")]
             metrics: None,
+            #[cfg(feature = "cache")]
             cache: None,
+            #[cfg(feature = "prefix")]
             prefix: None,
+            #[cfg(feature = "resilience")]
             timeouts: UpstreamTimeouts::none(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 
+    #[cfg(feature = "resilience")]
     /// Uses these upstream timeouts ([`UpstreamTimeouts::none`] for none).
     pub fn with_timeouts(mut self, timeouts: UpstreamTimeouts) -> Self {
         self.timeouts = timeouts;
@@ -131,44 +153,52 @@ impl LlmStack {
         self
     }
 
+    #[cfg(feature = "resilience")]
     /// The upstream timeouts applied.
     pub fn timeouts(&self) -> UpstreamTimeouts {
         self.timeouts
     }
 
+    #[cfg(feature = "metrics")]
     /// Uses this metrics layer, or none.
     pub fn with_metrics(mut self, layer: impl Into<Option<MetricsLayer>>) -> Self {
         self.metrics = layer.into();
         self
     }
 
+    #[cfg(feature = "cache")]
     /// Uses this cache layer, or none.
     pub fn with_cache(mut self, layer: impl Into<Option<CacheLayer>>) -> Self {
         self.cache = layer.into();
         self
     }
 
+    #[cfg(feature = "prefix")]
     /// Uses this prompt-prefix layer, or none.
     pub fn with_prefix(mut self, layer: impl Into<Option<PromptPrefixLayer>>) -> Self {
         self.prefix = layer.into();
         self
     }
 
+    #[cfg(feature = "metrics")]
     /// The metrics layer, for its stats.
     pub fn metrics(&self) -> Option<&MetricsLayer> {
         self.metrics.as_ref()
     }
 
+    #[cfg(feature = "cache")]
     /// The cache layer, for its stats and admin operations.
     pub fn cache(&self) -> Option<&CacheLayer> {
         self.cache.as_ref()
     }
 
+    #[cfg(feature = "prefix")]
     /// The prompt-prefix layer, for its stats.
     pub fn prefix(&self) -> Option<&PromptPrefixLayer> {
         self.prefix.as_ref()
     }
 
+    #[cfg(feature = "connector")]
     /// The stack over a [`HyperConnector`] with its defaults.
     pub fn over_connector(self) -> Result<StackService, BuildError> {
         Ok(self.service(HyperConnector::builder().build()?))
@@ -188,12 +218,17 @@ impl LlmStack {
         ResBody::Error: Into<BoxError>,
     {
         let into_box: fn(S::Error) -> BoxError = Into::into;
-        let timed = UpstreamTimeoutLayer::new(self.timeouts).layer(inner.map_err(into_box));
-        let inner = Rebox(timed);
+        let inner = inner.map_err(into_box);
+        #[cfg(feature = "resilience")]
+        let inner = tower::Layer::layer(&UpstreamTimeoutLayer::new(self.timeouts), inner);
+        let inner = Rebox(inner);
         // One static type whichever layers are on: each optional layer
         // is its service or nothing, in the documented order.
+        #[cfg(feature = "prefix")]
         let inner = optional(self.prefix.as_ref(), inner);
+        #[cfg(feature = "cache")]
         let inner = optional(self.cache.as_ref(), inner);
+        #[cfg(feature = "metrics")]
         let inner = optional(self.metrics.as_ref(), inner);
         boxed(FactsFirst {
             inner,
@@ -255,23 +290,28 @@ pub fn full_body(bytes: impl Into<Bytes>) -> StackBody {
 /// ```
 pub trait LlmServiceBuilderExt<L> {
     /// Adds a [`MetricsLayer`].
+    #[cfg(feature = "metrics")]
     fn llm_metrics(
         self,
         config: MetricsConfig,
     ) -> ServiceBuilder<tower::layer::util::Stack<MetricsLayer, L>>;
     /// Adds a [`CacheLayer`] with the memory store.
+    #[cfg(feature = "cache")]
     fn llm_cache(
         self,
         config: CacheConfig,
     ) -> ServiceBuilder<tower::layer::util::Stack<CacheLayer, L>>;
     /// Adds a [`PromptPrefixLayer`].
+    #[cfg(feature = "prefix")]
     fn llm_prompt_prefix(
         self,
         config: PrefixConfig,
     ) -> ServiceBuilder<tower::layer::util::Stack<PromptPrefixLayer, L>>;
 }
 
+#[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
 impl<L> LlmServiceBuilderExt<L> for ServiceBuilder<L> {
+    #[cfg(feature = "metrics")]
     fn llm_metrics(
         self,
         config: MetricsConfig,
@@ -279,6 +319,7 @@ impl<L> LlmServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(MetricsLayer::new(config))
     }
 
+    #[cfg(feature = "cache")]
     fn llm_cache(
         self,
         config: CacheConfig,
@@ -286,6 +327,7 @@ impl<L> LlmServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(CacheLayer::new(config))
     }
 
+    #[cfg(feature = "prefix")]
     fn llm_prompt_prefix(
         self,
         config: PrefixConfig,

@@ -17,7 +17,7 @@
 //!   is recorded, and is stored only if it ended normally; a streamed hit
 //!   replays the recorded chunks byte for byte.
 //! - **Stores**: [`MemoryStore`] (default; moka, bounded by bytes and
-//!   entries) and [`DiskStore`] (one redb file; survives restarts and
+//!   entries) and `DiskStore` (feature `disk`, on by default: one redb file; survives restarts and
 //!   crashes), behind the [`CacheStore`] trait. A store error never fails a
 //!   request: the layer calls the upstream instead and counts the error.
 //! - **Single flight**: concurrent identical misses make one upstream
@@ -60,6 +60,7 @@ mod cache_control;
 pub mod codec;
 mod config;
 pub mod controls;
+#[cfg(feature = "disk")]
 mod disk;
 mod drive;
 mod entry;
@@ -77,6 +78,7 @@ mod writes;
 pub use body::{CacheBody, Recorder, Replay};
 pub use config::CacheConfig;
 pub use controls::CacheControls;
+#[cfg(feature = "disk")]
 pub use disk::DiskStore;
 pub use entry::{CachedBody, CachedResponse, TimedChunk};
 pub use flight::{FollowerBody, LeaderFailed};

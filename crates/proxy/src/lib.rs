@@ -34,6 +34,7 @@ mod activity;
 mod admin;
 pub mod cli;
 pub mod config;
+pub mod embedded_mock;
 mod forward;
 mod layers;
 pub mod prometheus;

@@ -3,13 +3,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::embedded_mock::{self, EmbeddedMock};
 use axum::routing::{get, post};
 use axum::Router;
 use http::header::HeaderName;
 use llm_layers::connector::HyperConnector;
 use llm_layers::stack::{StackBody, StackService};
 use llm_layers::LlmStack;
-use llm_layers_mock::{MockConfig, MockServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -74,7 +74,7 @@ pub struct RunningProxy {
     state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
-    mock: Option<MockServer>,
+    mock: Option<EmbeddedMock>,
     grace: std::time::Duration,
 }
 
@@ -95,7 +95,7 @@ impl RunningProxy {
     }
 
     /// The embedded mock upstream, when started with `mock`.
-    pub fn mock(&self) -> Option<&MockServer> {
+    pub fn mock(&self) -> Option<&EmbeddedMock> {
         self.mock.as_ref()
     }
 
@@ -147,9 +147,7 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
     let mock = match config.mock {
         false => None,
         true => {
-            let mock = MockServer::start(MockConfig::default())
-                .await
-                .map_err(|error| StartError::Mock(error.to_string()))?;
+            let mock = embedded_mock::start().await.map_err(StartError::Mock)?;
             config.upstream = mock.base_url().to_owned();
             config.anthropic_upstream = Some(mock.base_url().to_owned());
             Some(mock)
