@@ -1,13 +1,14 @@
 //! Concurrent identical misses make one upstream call (the mock's counter
 //! says so), over the real connector on loopback.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use llm_layers_cache::{Cache, CacheLayer};
 use llm_layers_connector::HyperConnector;
 use llm_layers_core::buffer::ReplayBody;
+use llm_layers_mock::raw::{chunk, head, RawUpstream, Step, LAST_CHUNK};
 use llm_layers_mock::{MockConfig, MockServer};
 use serde_json::json;
 use tower::{Layer, ServiceExt};
@@ -98,41 +99,74 @@ async fn five_hundred_concurrent_identical_streams_make_one_upstream_call() {
     many_identical(true).await;
 }
 
+/// Waits (bounded) until `done` holds.
+async fn eventually(mut done: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened");
+}
+
+fn raw_request(upstream: &RawUpstream, text: &str) -> http::Request<Full<Bytes>> {
+    let body =
+        json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": text}]});
+    http::Request::post(format!("{}/v1/chat/completions", upstream.base_url()))
+        .header("authorization", "Bearer sk-flight")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+const FIRST: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n";
+const REST: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\ndata: [DONE]\n\n";
+
+fn sse_head() -> String {
+    head(
+        200,
+        &[
+            ("content-type", "text/event-stream"),
+            ("transfer-encoding", "chunked"),
+        ],
+    )
+}
+
 #[tokio::test]
 async fn followers_receive_the_stream_live_from_the_first_chunk() {
-    let mock = MockServer::start(MockConfig::default().chunk_delay(Duration::from_millis(30)))
-        .await
-        .unwrap();
+    // The upstream sends its first chunk, then waits to be released: a
+    // follower that has that chunk has it before the end, however loaded
+    // the machine.
+    let upstream = RawUpstream::start(vec![
+        Step::write(sse_head()),
+        Step::Write(chunk(FIRST)),
+        Step::Stall,
+        Step::Write(chunk(REST)),
+        Step::write(LAST_CHUNK),
+    ])
+    .await
+    .unwrap();
     let client = client(&CacheLayer::default());
-    let started = Instant::now();
-    let leader = tokio::spawn(fetch(client.clone(), request(&mock, true, "live", &[])));
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let leader = tokio::spawn(fetch(client.clone(), raw_request(&upstream, "live")));
+    eventually(|| upstream.requests() == 1).await;
     let follower = client
         .clone()
-        .oneshot(request(&mock, true, "live", &[]))
+        .oneshot(raw_request(&upstream, "live"))
         .await
         .unwrap();
     assert_eq!(follower.headers()["x-llm-cache"], "HIT");
     let mut body = follower.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    let first_at = started.elapsed();
-    let mut rest = first.to_vec();
+    assert_eq!(first, FIRST, "the first chunk, while the upstream waits");
+    assert!(!leader.is_finished());
+    upstream.release();
+    let mut whole = first.to_vec();
     while let Some(frame) = body.frame().await {
-        rest.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        whole.extend_from_slice(&frame.unwrap().into_data().unwrap());
     }
-    let whole_at = started.elapsed();
     let (_, leader_body) = leader.await.unwrap();
-    assert_eq!(
-        Bytes::from(rest),
-        leader_body.unwrap(),
-        "same bytes, from the first chunk"
-    );
-    assert!(first.starts_with(b"data: "));
-    assert!(
-        whole_at - first_at >= Duration::from_millis(30 * 5),
-        "the first chunk came long before the end: {first_at:?} of {whole_at:?}"
-    );
-    assert_eq!(mock.stats().requests_to("/v1/chat/completions"), 1);
+    assert_eq!(Bytes::from(whole), leader_body.unwrap(), "same bytes");
+    assert_eq!(upstream.requests(), 1);
 }
 
 #[tokio::test]
@@ -149,7 +183,7 @@ async fn followers_of_a_failed_leader_make_their_own_calls() {
             &[("x-mock-fault", "429"), ("x-mock-latency-ms", "200")],
         ),
     ));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    eventually(|| mock.stats().requests_total == 1).await;
     let followers: Vec<_> = (0..5)
         .map(|_| tokio::spawn(fetch(client.clone(), request(&mock, false, "fails", &[]))))
         .collect();
@@ -171,39 +205,43 @@ async fn followers_of_a_failed_leader_make_their_own_calls() {
 
 #[tokio::test]
 async fn followers_of_a_leader_cut_mid_stream_fail_and_nothing_is_stored() {
-    let mock = MockServer::start(MockConfig::default().chunk_delay(Duration::from_millis(20)))
-        .await
-        .unwrap();
+    // First chunk, a wait, then the connection closes inside the chunked
+    // body: a cut.
+    let upstream = RawUpstream::start(vec![
+        Step::write(sse_head()),
+        Step::Write(chunk(FIRST)),
+        Step::Stall,
+        Step::Close,
+    ])
+    .await
+    .unwrap();
     let layer = CacheLayer::default();
     let client = client(&layer);
-    let leader = tokio::spawn(fetch(
-        client.clone(),
-        request(&mock, true, "cut", &[("x-mock-fault", "cut")]),
-    ));
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    let (outcome, body) = fetch(client.clone(), request(&mock, true, "cut", &[])).await;
+    let leader = tokio::spawn(fetch(client.clone(), raw_request(&upstream, "cut")));
+    eventually(|| upstream.requests() == 1).await;
+    let follower = tokio::spawn(fetch(client.clone(), raw_request(&upstream, "cut")));
+    eventually(|| layer.stats().hits == 1).await;
+    upstream.release();
+    let (outcome, body) = follower.await.unwrap();
     assert_eq!(outcome, "HIT");
     assert!(body.is_err(), "the follower's body fails like the leader's");
     assert!(leader.await.unwrap().1.is_err());
     assert_eq!(layer.stats().stores, 0);
+    assert_eq!(upstream.requests(), 1);
 }
 
 #[tokio::test]
 async fn different_keys_never_wait_on_each_other() {
+    let stalled = RawUpstream::start(vec![Step::Stall]).await.unwrap();
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let client = client(&CacheLayer::default());
-    let slow = tokio::spawn(fetch(
-        client.clone(),
-        request(&mock, false, "slow", &[("x-mock-latency-ms", "1000")]),
-    ));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let started = Instant::now();
+    let slow = tokio::spawn(fetch(client.clone(), raw_request(&stalled, "slow")));
+    eventually(|| stalled.requests() == 1).await;
     let (outcome, _) = fetch(client.clone(), request(&mock, false, "fast", &[])).await;
     assert_eq!(outcome, "MISS");
     assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
+        !slow.is_finished(),
+        "answered while the other key still waits"
     );
-    let _ = slow.await.unwrap();
+    slow.abort();
 }
