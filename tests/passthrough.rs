@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use llm_layers::core::buffer::{collect_limited, Collected, ReplayBody};
+use llm_layers::core::buffer::ReplayBody;
+use llm_layers::core::prepare::with_facts;
 use llm_layers::core::{ApiKind, Opaque, RequestFacts};
 use llm_layers_mock::{MockConfig, MockServer};
 
@@ -23,16 +24,14 @@ async fn through_layer(
         .header("content-type", "application/json")
         .body(Full::new(body))
         .unwrap();
-    let (mut parts, body) = request.into_parts();
-    let (facts, body): (RequestFacts, ReplayBody<Full<Bytes>>) =
-        match collect_limited(body, LIMIT).await {
-            Collected::Complete { bytes, body } => (RequestFacts::from_parts(&parts, bytes), body),
-            Collected::Incomplete { body, reason } => (RequestFacts::opaque(&parts, reason), body),
-        };
-    facts.insert_into(&mut parts.extensions);
+    // The real code every layer runs first.
+    let request = with_facts(request, LIMIT).await;
+    let facts = RequestFacts::from_extensions(request.extensions())
+        .cloned()
+        .expect("with_facts stores the facts");
     let client = Client::builder(TokioExecutor::new()).build_http::<ReplayBody<Full<Bytes>>>();
     let response = client
-        .request(http::Request::from_parts(parts, body))
+        .request(request)
         .await
         .unwrap();
     let status = response.status();
