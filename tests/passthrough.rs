@@ -30,10 +30,7 @@ async fn through_layer(
         .cloned()
         .expect("with_facts stores the facts");
     let client = Client::builder(TokioExecutor::new()).build_http::<ReplayBody<Full<Bytes>>>();
-    let response = client
-        .request(request)
-        .await
-        .unwrap();
+    let response = client.request(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (facts, status, bytes)

@@ -115,39 +115,21 @@ async fn a_failing_store_never_fails_a_request() {
 
 #[test]
 fn hits_misses_and_stores_reach_the_metrics_recorder() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let service = CacheLayer::default().layer(upstream(None, calls));
-            for _ in 0..3 {
-                let response = service.clone().oneshot(request()).await.unwrap();
-                response.into_body().collect().await.unwrap();
-            }
-        });
-    });
-    let mut seen = std::collections::BTreeMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let outcome = key
-            .key()
-            .labels()
-            .find(|l| l.key() == "outcome")
-            .map(|l| l.value().to_owned());
-        if let DebugValue::Counter(n) = value {
-            seen.insert((key.key().name().to_owned(), outcome), n);
+    let (_, seen) = llm_layers_mock::testing::recorded(|| async {
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let service = CacheLayer::default().layer(upstream(None, calls));
+        for _ in 0..3 {
+            let response = service.clone().oneshot(request()).await.unwrap();
+            response.into_body().collect().await.unwrap();
         }
-    }
-    let get = |name: &str, outcome: Option<&str>| {
-        seen.get(&(name.to_owned(), outcome.map(str::to_owned)))
-            .copied()
-    };
-    assert_eq!(get("llm_cache_lookups_total", Some("miss")), Some(1));
-    assert_eq!(get("llm_cache_lookups_total", Some("hit")), Some(2));
-    assert_eq!(get("llm_cache_stores_total", None), Some(1));
+    });
+    assert_eq!(
+        seen.counter("llm_cache_lookups_total", &[("outcome", "miss")]),
+        1
+    );
+    assert_eq!(
+        seen.counter("llm_cache_lookups_total", &[("outcome", "hit")]),
+        2
+    );
+    assert_eq!(seen.counter("llm_cache_stores_total", &[]), 1);
 }

@@ -256,54 +256,20 @@ async fn max_in_flight_caps_concurrent_connections() {
 
 #[test]
 fn pool_figures_reach_the_metrics_recorder() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+    let (_, seen) = llm_layers_mock::testing::recorded(|| async {
+        let mock = MockServer::start(MockConfig::default().tls(true))
+            .await
             .unwrap();
-        runtime.block_on(async {
-            let mock = MockServer::start(MockConfig::default().tls(true))
-                .await
-                .unwrap();
-            let connector: Connector = builder(&mock).build().unwrap();
-            for _ in 0..3 {
-                send(&connector, embeddings(&mock)).await.unwrap();
-            }
-        });
-    });
-    let mut opened = 0;
-    let mut new = 0;
-    let mut reused = 0;
-    let mut tls_samples = 0;
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let labels: Vec<(String, String)> = key
-            .key()
-            .labels()
-            .map(|l| (l.key().to_owned(), l.value().to_owned()))
-            .collect();
-        let has = |k: &str, v: &str| labels.iter().any(|(a, b)| a == k && b == v);
-        match (key.key().name(), value) {
-            ("llm_connector_connections_opened_total", DebugValue::Counter(n)) => opened += n,
-            ("llm_connector_requests_total", DebugValue::Counter(n))
-                if has("connection", "new") =>
-            {
-                new += n
-            }
-            ("llm_connector_requests_total", DebugValue::Counter(n))
-                if has("connection", "reused") =>
-            {
-                reused += n
-            }
-            ("llm_connector_handshake_seconds", DebugValue::Histogram(samples))
-                if has("phase", "tls") =>
-            {
-                tls_samples += samples.len()
-            }
-            _ => {}
+        let connector: Connector = builder(&mock).build().unwrap();
+        for _ in 0..3 {
+            send(&connector, embeddings(&mock)).await.unwrap();
         }
-    }
+    });
+    let opened = seen.counter("llm_connector_connections_opened_total", &[]);
+    let new = seen.counter("llm_connector_requests_total", &[("connection", "new")]);
+    let reused = seen.counter("llm_connector_requests_total", &[("connection", "reused")]);
+    let tls_samples = seen
+        .histogram("llm_connector_handshake_seconds", &[("phase", "tls")])
+        .len();
     assert_eq!((opened, new, reused, tls_samples), (1, 1, 2, 1));
 }

@@ -1,7 +1,6 @@
 //! The metrics layer over the real connector and the mock on loopback, with
 //! `metrics_util`'s debugging recorder installed as a local recorder.
 
-use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,94 +8,12 @@ use http_body_util::{BodyExt, Full};
 use llm_layers_connector::HyperConnector;
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_metrics::{MetricsConfig, MetricsLayer, MetricsStats};
+use llm_layers_mock::testing::recorded;
 use llm_layers_mock::{MockConfig, MockServer};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use metrics_util::MetricKind;
 use serde_json::json;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 type Connector = HyperConnector<ReplayBody<Full<Bytes>>>;
-
-/// One recorded metric: kind, name, labels, value.
-type Metric = (MetricKind, String, Vec<(String, String)>, DebugValue);
-
-/// What the recorder saw.
-struct Recorded(Vec<Metric>);
-
-impl Recorded {
-    fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&DebugValue> {
-        self.0
-            .iter()
-            .filter(|(_, n, l, _)| {
-                n == name
-                    && labels
-                        .iter()
-                        .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
-            })
-            .map(|(_, _, _, value)| value)
-            .collect()
-    }
-
-    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.find(name, labels)
-            .into_iter()
-            .map(|value| match value {
-                DebugValue::Counter(n) => *n,
-                other => panic!("{name} is not a counter: {other:?}"),
-            })
-            .sum()
-    }
-
-    fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-        self.find(name, labels)
-            .into_iter()
-            .flat_map(|value| match value {
-                DebugValue::Histogram(samples) => {
-                    samples.iter().map(|s| s.into_inner()).collect::<Vec<_>>()
-                }
-                other => panic!("{name} is not a histogram: {other:?}"),
-            })
-            .collect()
-    }
-
-    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.find(name, labels)
-            .into_iter()
-            .map(|value| match value {
-                DebugValue::Gauge(g) => g.into_inner(),
-                other => panic!("{name} is not a gauge: {other:?}"),
-            })
-            .sum()
-    }
-}
-
-/// Runs `test` on a current-thread runtime with a local debugging recorder.
-fn recorded<T, F: Future<Output = T>>(test: impl FnOnce() -> F) -> (T, Recorded) {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let output = metrics::with_local_recorder(&recorder, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(test())
-    });
-    let values = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let kind = key.kind();
-            let key = key.key();
-            let labels = key
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            (kind, key.name().to_owned(), labels, value)
-        })
-        .collect();
-    (output, Recorded(values))
-}
 
 fn connector() -> Connector {
     HyperConnector::builder().build().unwrap()

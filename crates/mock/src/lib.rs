@@ -46,6 +46,7 @@ pub mod render;
 mod reply;
 mod server;
 mod stats;
+pub mod testing;
 mod tls;
 pub mod workload;
 

@@ -247,47 +247,25 @@ async fn one_hour_breakpoints_carry_their_ttl() {
 
 #[test]
 fn rewrites_and_prefixes_reach_the_metrics_recorder() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
     let layer = PromptPrefixLayer::default();
     let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Today 2026-11-23\nRules."},{"role":"user","content":"x"}]}"#;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(send_with(&layer, request("/v1/chat/completions", body)));
+    let (_, seen) = llm_layers_mock::testing::recorded(|| {
+        send_with(&layer, request("/v1/chat/completions", body))
     });
-    let metrics: Vec<(String, Vec<String>, DebugValue)> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let key = key.key();
-            let labels = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            (key.name().to_owned(), labels, value)
-        })
-        .collect();
-    let find = |name: &str, label: &str| {
-        metrics
-            .iter()
-            .find(|(n, labels, _)| n == name && labels.iter().any(|l| l == label))
-            .map(|(_, _, value)| value)
-    };
     assert_eq!(
-        find("llm_prefix_requests_total", "model=gpt-4o"),
-        Some(&DebugValue::Counter(1))
+        seen.counter("llm_prefix_requests_total", &[("model", "gpt-4o")]),
+        1
     );
     assert_eq!(
-        find("llm_prefix_rewrites_total", "rewrite=moved_volatile"),
-        Some(&DebugValue::Counter(1))
+        seen.counter(
+            "llm_prefix_rewrites_total",
+            &[("rewrite", "moved_volatile")]
+        ),
+        1
     );
     assert_eq!(
-        find("llm_prefix_below_minimum_total", "model=gpt-4o"),
-        Some(&DebugValue::Counter(1))
+        seen.counter("llm_prefix_below_minimum_total", &[("model", "gpt-4o")]),
+        1
     );
 }
 
