@@ -326,3 +326,30 @@ async fn a_requested_ttl_is_capped_by_the_operator_maximum() {
     );
     assert_eq!(upstream.requests(), 2);
 }
+
+#[cfg(feature = "disk")]
+#[tokio::test]
+async fn the_disk_store_never_gets_an_incomplete_answer_either() {
+    use llm_layers_cache::{DiskStore, MemoryBounds};
+    let dir = tempfile::tempdir().unwrap();
+    let script = vec![
+        Step::write(sse_head()),
+        Step::Write(chunk(CHAT_EVENTS)),
+        Step::write(LAST_CHUNK),
+    ];
+    let upstream = RawUpstream::start(script).await.unwrap();
+    let layer = CacheLayer::with_store(
+        CacheConfig::default(),
+        DiskStore::open(dir.path().join("cache.redb"), MemoryBounds::default()).unwrap(),
+    );
+    let client = client(&layer);
+    for _ in 0..2 {
+        let outcome = call(&client, &upstream, "/v1/chat/completions", CHAT).await;
+        assert_eq!(outcome.cache, "MISS");
+        assert_eq!(outcome.body.unwrap(), CHAT_EVENTS);
+    }
+    layer.flush().await;
+    let stats = layer.stats();
+    assert_eq!((stats.stores, stats.store.entries), (0, 0));
+    assert_eq!(stats.not_stored.get("no_end_marker"), Some(&2));
+}
