@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use std::sync::Arc;
 
 use llm_layers_core::provider_error::MadeByLayer;
-use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::usage::ResponseUsage;
 
 use crate::body::Recorder;
 use crate::flight::{Flight, FollowerBody, Head, LeaderHandle};

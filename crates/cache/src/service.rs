@@ -12,7 +12,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_core::prepare::with_facts;
-use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
 use tower::Service;
 

@@ -4,8 +4,8 @@
 //!   key of a request, worked out once and kept in its extensions.
 //! - [`usage`]: token usage from JSON responses and SSE streams of OpenAI,
 //!   Anthropic and Gemini, in one meaning for all.
-//! - [`usage_reader`]: a response's usage read as its body goes by, a
-//!   stream parsed once for all layers.
+//!   [`usage::ResponseUsage`] reads a response's usage as its body goes by,
+//!   a stream parsed once for all layers.
 //! - [`sse`]: an incremental Server-Sent Events parser.
 //! - [`tap`]: a body wrapper that lets a layer watch a stream go by.
 //! - [`buffer`]: buffering a request body up to a limit without losing it.
@@ -34,9 +34,7 @@ pub mod prepare;
 pub mod provider_error;
 pub mod sse;
 pub mod tap;
-mod token_counts;
 pub mod usage;
-pub mod usage_reader;
 
 pub use api::{ApiKind, Provider};
 pub use cache_status::{CacheOutcome, CacheStatus};

@@ -12,7 +12,7 @@ use http_body::Body;
 use llm_layers_core::around::{AroundCall, AroundFuture};
 use llm_layers_core::buffer::ReplayBody;
 use llm_layers_core::tap::TapBody;
-use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{CacheStatus, RequestFacts};
 use tower::{BoxError, Service};
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 use llm_layers_core::tap::{BodyEnd, BodyObserver};
-use llm_layers_core::usage_reader::ResponseUsage;
+use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::ApiKind;
 
 use crate::report::PrefixReport;

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use llm_layers_core::usage_reader::ResponseUsage;
+//! use llm_layers_core::usage::ResponseUsage;
 //! use llm_layers_core::ApiKind;
 //!
 //! let body = Bytes::from_static(
