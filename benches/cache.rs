@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use http_body_util::Full;
 use llm_layers::cache::{CacheConfig, CacheLayer};
 use llm_layers::connector::HyperConnector;
-use llm_layers::core::buffer::ReplayBody;
+use llm_layers::core::body::ReplayBody;
 use tower::{service_fn, Layer, Service};
 
 mod support;

@@ -10,7 +10,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use llm_layers::connector::HyperConnector;
-use llm_layers::core::buffer::ReplayBody;
+use llm_layers::core::body::ReplayBody;
 use llm_layers::metrics::MetricsLayer;
 use llm_layers_mock::{MockConfig, MockServer};
 use metrics_exporter_prometheus::PrometheusHandle;

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use llm_layers::core::buffer::ReplayBody;
-use llm_layers::core::prepare::with_facts;
+use llm_layers::core::body::ReplayBody;
+use llm_layers::core::facts::with_facts;
 use llm_layers::core::{ApiKind, Opaque, RequestFacts};
 use llm_layers_mock::{MockConfig, MockServer};
 

@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 
 use http::Request;
 use http_body::Body;
-use llm_layers_core::buffer::ReplayBody;
-use llm_layers_core::prepare::{with_facts, FactsFuture};
+use llm_layers_core::body::ReplayBody;
+use llm_layers_core::facts::{with_facts, FactsFuture};
 use pin_project_lite::pin_project;
 use tower::Service;
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use llm_layers_core::body::{BodyEnd, BodyObserver, TapBody};
 use llm_layers_core::completeness::{check_plain_body, check_stream, Incomplete};
-use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
 use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::StreamCompletion;
 use pin_project_lite::pin_project;

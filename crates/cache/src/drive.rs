@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Response;
 use http_body::Body;
-use llm_layers_core::tap::{BodyEnd, BodyObserver};
+use llm_layers_core::body::{BodyEnd, BodyObserver};
 use llm_layers_core::{CanonicalKey, RequestFacts};
 use tokio::sync::oneshot;
 

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use bytes::{Buf, Bytes};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
-use llm_layers_core::buffer::ReplayBody;
-use llm_layers_core::prepare::with_facts;
+use llm_layers_core::body::ReplayBody;
+use llm_layers_core::facts::with_facts;
 use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
 use tower::Service;
@@ -158,7 +158,7 @@ where
                 }
             };
             let mut response = response.map(|body| CacheBody::Recorded {
-                body: llm_layers_core::tap::TapBody::new(body, recorder),
+                body: llm_layers_core::body::TapBody::new(body, recorder),
             });
             mark(&mut response, outcome, Some(key), None);
             Ok(response)

@@ -9,7 +9,7 @@ use llm_layers_cache::{
     Cache, CacheConfig, CacheControls, CacheLayer, CacheMode, MemoryBounds, MemoryStore,
 };
 use llm_layers_connector::HyperConnector;
-use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::body::ReplayBody;
 use llm_layers_core::{CacheOutcome, CacheStatus};
 use llm_layers_mock::{MockConfig, MockServer};
 use serde_json::json;

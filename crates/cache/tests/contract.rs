@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use llm_layers_cache::{
     CacheConfig, CacheLayer, CacheStore, CachedResponse, StoreError, StoreFuture, StoreStats,
 };
-use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::body::ReplayBody;
 use llm_layers_core::CanonicalKey;
 use tower::{service_fn, Layer, ServiceExt};
 

@@ -10,7 +10,7 @@ use llm_layers_cache::{
     CacheConfig, CacheLayer, CacheStore, CachedBody, CachedResponse, DiskStore, MemoryBounds,
 };
 use llm_layers_connector::HyperConnector;
-use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::body::ReplayBody;
 use llm_layers_core::CanonicalKey;
 use llm_layers_mock::{MockConfig, MockServer};
 use tower::{Layer, ServiceExt};

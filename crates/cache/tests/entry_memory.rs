@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::{BodyExt, Full, StreamBody};
 use llm_layers_cache::{CacheConfig, CacheLayer};
-use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::body::ReplayBody;
 use tower::{service_fn, Layer, ServiceExt};
 
 const ANSWER: &str = r#"{"id":"x","object":"chat.completion","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use llm_layers_cache::{Cache, CacheConfig, CacheLayer};
 use llm_layers_connector::HyperConnector;
-use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::body::ReplayBody;
 use llm_layers_mock::raw::{chunk, head, RawUpstream, Step, LAST_CHUNK};
 use tower::{Layer, ServiceExt};
 

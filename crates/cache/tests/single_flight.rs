@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use llm_layers_cache::{Cache, CacheLayer};
 use llm_layers_connector::HyperConnector;
-use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::body::ReplayBody;
 use llm_layers_mock::raw::{chunk, head, RawUpstream, Step, LAST_CHUNK};
 use llm_layers_mock::{MockConfig, MockServer};
 use serde_json::json;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::key::CanonicalKey;
+use crate::facts::key::CanonicalKey;
 
 /// The cache's decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

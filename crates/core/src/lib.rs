@@ -7,10 +7,10 @@
 //!   [`usage::ResponseUsage`] reads a response's usage as its body goes by,
 //!   a stream parsed once for all layers.
 //! - [`sse`]: an incremental Server-Sent Events parser.
-//! - [`tap`]: a body wrapper that lets a layer watch a stream go by.
-//! - [`buffer`]: buffering a request body up to a limit without losing it.
-//! - [`prepare`]: the request with its facts, from an earlier layer or worked out once.
-//! - [`around`]: the future every request-facts layer shares (facts, call, result).
+//! - [`body`]: buffering a request body up to a limit without losing it,
+//!   and a body wrapper that lets a layer watch a stream go by.
+//! - [`facts`]: the request's facts and key, and the future every layer
+//!   that needs them shares (facts, call, result).
 //! - [`error`]: the transport failures every layer classifies by type.
 //! - [`provider_error`]: errors a layer makes, shaped as the provider would.
 //! - [`cache_status`]: the cache's decision, read by outer layers.
@@ -20,26 +20,20 @@
 #![warn(missing_docs)]
 
 pub mod api;
-pub mod around;
-pub mod buffer;
+pub mod body;
 pub mod cache_status;
-mod canonical;
 pub mod completeness;
 pub mod error;
 pub mod facts;
-mod json_member;
-mod json_scan;
-pub mod key;
-pub mod prepare;
+mod json;
 pub mod provider_error;
 pub mod sse;
-pub mod tap;
 pub mod usage;
 
 pub use api::{ApiKind, Provider};
 pub use cache_status::{CacheOutcome, CacheStatus};
 pub use error::{find_upstream_error, UpstreamError};
+pub use facts::{BodyDigest, CanonicalKey, CredentialFingerprint};
 pub use facts::{Opaque, RequestFacts};
-pub use key::{BodyDigest, CanonicalKey, CredentialFingerprint};
 pub use sse::{SseEvent, SseParser};
 pub use usage::{SharedStreamUsage, StreamCompletion, StreamUsage, Usage};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use llm_layers_core::tap::{BodyEnd, BodyObserver};
+use llm_layers_core::body::{BodyEnd, BodyObserver};
 use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{ApiKind, CacheOutcome, StreamCompletion, Usage};
 use metrics::Gauge;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use llm_layers_connector::HyperConnector;
-use llm_layers_core::buffer::ReplayBody;
+use llm_layers_core::body::ReplayBody;
 use llm_layers_metrics::{MetricsConfig, MetricsLayer, MetricsStats};
 use llm_layers_mock::testing::recorded;
 use llm_layers_mock::{MockConfig, MockServer};

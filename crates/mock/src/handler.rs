@@ -69,7 +69,7 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         .map(Duration::from_millis)
         .unwrap_or(state.config.latency);
     let retry_after = header_number(&request, RETRY_AFTER_HEADER).unwrap_or(1);
-    let partition = llm_layers_core::key::credential_fingerprint(request.headers(), None)
+    let partition = llm_layers_core::facts::credential_fingerprint(request.headers(), None)
         .map_or_else(
             || "anonymous".to_owned(),
             |fingerprint| fingerprint.to_hex(),

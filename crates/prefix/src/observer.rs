@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
-use llm_layers_core::tap::{BodyEnd, BodyObserver};
+use llm_layers_core::body::{BodyEnd, BodyObserver};
 use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::ApiKind;
 

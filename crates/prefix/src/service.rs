@@ -8,9 +8,9 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use http::{header, HeaderValue, Request, Response};
 use http_body::Body;
-use llm_layers_core::around::{AroundCall, AroundFuture};
-use llm_layers_core::buffer::ReplayBody;
-use llm_layers_core::tap::TapBody;
+use llm_layers_core::body::ReplayBody;
+use llm_layers_core::body::TapBody;
+use llm_layers_core::facts::{AroundCall, AroundFuture};
 use llm_layers_core::RequestFacts;
 use tower::Service;
 

@@ -78,7 +78,7 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 /// Headers that carry a provider credential (the core's list).
-pub use llm_layers::core::key::CREDENTIAL_HEADERS;
+pub use llm_layers::core::facts::CREDENTIAL_HEADERS;
 
 impl Routes {
     /// The routes of a configuration; server-held keys are read from their

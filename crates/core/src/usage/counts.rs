@@ -9,8 +9,8 @@
 //! malformed value — and the caller then falls back to serde, so its answer
 //! is always the one serde would give (a property test checks this).
 
-use crate::json_member::whitespace;
-use crate::json_scan::number_length;
+use crate::json::member::whitespace;
+use crate::json::scan::number_length;
 
 /// The counts a usage object may carry, by member name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

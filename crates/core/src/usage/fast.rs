@@ -15,7 +15,7 @@ use super::openai::{
 };
 use super::Usage;
 use crate::api::ApiKind;
-use crate::json_member::{top_level_member, top_level_member_with};
+use crate::json::member::{top_level_member, top_level_member_with};
 
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));

@@ -2,7 +2,7 @@
 //! out once and kept in the request's extensions.
 //!
 //! The first layer that needs facts buffers the body (see
-//! [`crate::buffer::collect_limited`]), calls [`RequestFacts::from_parts`]
+//! [`crate::body::collect_limited`]), calls [`RequestFacts::from_parts`]
 //! and inserts the result with [`RequestFacts::insert_into`]; every later
 //! layer reads it back with [`RequestFacts::from_extensions`]. The body is
 //! scanned once: validation, the model and stream flag, and the canonical
@@ -29,7 +29,20 @@
 //! assert!(RequestFacts::from_extensions(&parts.extensions).is_some());
 //! ```
 
-use std::cell::RefCell;
+mod call;
+pub(crate) mod key;
+mod prepare;
+mod scan;
+mod target;
+
+pub use call::{AroundCall, AroundFuture};
+pub use key::{
+    answer_variant, credential_fingerprint, derive_key, BodyDigest, CanonicalKey,
+    CredentialFingerprint, ANSWER_HEADERS, CREDENTIAL_HEADERS, CREDENTIAL_QUERY_PARAM,
+    OWNER_HEADERS,
+};
+pub use prepare::{with_facts, FactsFuture};
+
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -37,12 +50,8 @@ use http::request::Parts;
 use http::Extensions;
 
 use crate::api::{route, ApiKind, Provider};
-use crate::canonical::{write_canonical, CanonicalBuffers};
-use crate::json_scan::{scan, Node, NodeKind, ScanError};
-use crate::key::{
-    answer_variant, body_digest, credential_fingerprint, derive_key, split_query_credential,
-    BodyDigest, CanonicalKey, CredentialFingerprint,
-};
+use scan::{scan_body, Scratch, SCRATCH};
+use target::Target;
 
 /// Why a request's body could not be understood. Such a request is passed
 /// through untouched and is never cached.
@@ -94,28 +103,6 @@ struct Inner {
     canonical_key: Option<CanonicalKey>,
     json: OnceLock<Option<serde_json::Value>>,
 }
-
-/// Scratch buffers reused by every scan on a thread.
-struct Scratch {
-    nodes: Vec<Node>,
-    canonical: CanonicalBuffers,
-}
-
-impl Scratch {
-    const fn new() -> Self {
-        Scratch {
-            nodes: Vec::new(),
-            canonical: CanonicalBuffers::new(),
-        }
-    }
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
-}
-
-/// Scratch buffers larger than this are released after use.
-const SCRATCH_KEEP_BYTES: usize = 1 << 20;
 
 impl RequestFacts {
     /// Works out the facts of a request from its head and its complete body.
@@ -337,263 +324,5 @@ impl RequestFacts {
     }
 }
 
-/// The request target as it enters the key, and the credential.
-struct Target {
-    text: String,
-    credential: Option<CredentialFingerprint>,
-    variant: Option<[u8; 32]>,
-}
-
-impl Target {
-    fn of(parts: &Parts) -> Target {
-        let authority = parts
-            .uri
-            .authority()
-            .map(|authority| authority.as_str())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(http::header::HOST)
-                    .and_then(|host| host.to_str().ok())
-            })
-            .unwrap_or_default();
-        let (query, query_key) = match parts.uri.query() {
-            Some(query) => split_query_credential(query),
-            None => (String::new(), None),
-        };
-        let credential = credential_fingerprint(&parts.headers, query_key);
-        let path = parts.uri.path();
-        // One allocation, of the final size.
-        let mut text = String::with_capacity(authority.len() + path.len() + 1 + query.len());
-        text.push_str(authority);
-        text.make_ascii_lowercase();
-        text.push_str(path);
-        if !query.is_empty() {
-            text.push('?');
-            text.push_str(&query);
-        }
-        Target {
-            text,
-            credential,
-            variant: answer_variant(&parts.headers),
-        }
-    }
-}
-
-struct ScannedBody {
-    model: Option<String>,
-    stream: bool,
-    digest: BodyDigest,
-}
-
-fn scan_body(body: &[u8], kind: ApiKind, scratch: &mut Scratch) -> Result<ScannedBody, Opaque> {
-    let result = scan_into(body, kind, scratch);
-    if scratch.nodes.capacity() * std::mem::size_of::<Node>() > SCRATCH_KEEP_BYTES {
-        scratch.nodes = Vec::new();
-    }
-    if scratch.canonical.capacity_bytes() > SCRATCH_KEEP_BYTES {
-        scratch.canonical = CanonicalBuffers::new();
-    }
-    result
-}
-
-fn scan_into(body: &[u8], kind: ApiKind, scratch: &mut Scratch) -> Result<ScannedBody, Opaque> {
-    scan(body, &mut scratch.nodes).map_err(|error| match error {
-        ScanError::TooDeep => Opaque::TooDeep,
-        ScanError::Syntax | ScanError::TooLarge => Opaque::NotJson,
-    })?;
-    let nodes = &scratch.nodes;
-    if nodes[0].kind != NodeKind::Object {
-        return Err(Opaque::NotObject);
-    }
-    write_canonical(body, nodes, kind.key_exclusions(), &mut scratch.canonical);
-    let digest = body_digest(&scratch.canonical.out);
-    let mut model = None;
-    let mut stream = false;
-    let mut child = 1;
-    while child < nodes[0].next {
-        let key = nodes[child as usize];
-        let value = nodes[key.next as usize];
-        match &body[key.span()] {
-            b"\"model\"" if value.kind == NodeKind::String => {
-                model = string_value(body, &value);
-            }
-            b"\"stream\"" => stream = &body[value.span()] == b"true",
-            _ => {}
-        }
-        child = value.next;
-    }
-    Ok(ScannedBody {
-        model,
-        stream,
-        digest,
-    })
-}
-
-/// The text of a scanned string node.
-fn string_value(body: &[u8], node: &Node) -> Option<String> {
-    let raw = &body[node.span()];
-    if node.escaped {
-        return serde_json::from_slice(raw).ok();
-    }
-    let inner = &raw[1..raw.len() - 1];
-    std::str::from_utf8(inner).ok().map(str::to_owned)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn facts(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> RequestFacts {
-        let mut builder = http::Request::builder().method(method).uri(uri);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let (parts, ()) = builder.body(()).unwrap().into_parts();
-        RequestFacts::from_parts(&parts, Bytes::from(body.to_owned()))
-    }
-
-    const CHAT: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
-
-    #[test]
-    fn chat_request_facts() {
-        let f = facts("POST", "http://api.test/v1/chat/completions", &[], CHAT);
-        assert_eq!(f.kind(), ApiKind::OpenAiChat);
-        assert_eq!(f.provider(), Provider::OpenAi);
-        assert_eq!(f.model(), Some("gpt-4o-mini"));
-        assert!(!f.stream());
-        assert!(f.is_understood());
-        assert_eq!(f.target(), "api.test/v1/chat/completions");
-        assert_eq!(f.json().unwrap()["model"], "gpt-4o-mini");
-    }
-
-    #[test]
-    fn escaped_model_names_are_decoded() {
-        let f = facts(
-            "POST",
-            "/v1/messages",
-            &[],
-            r#"{"model":"claude-\u0033","stream":true,"max_tokens":5,"messages":[]}"#,
-        );
-        assert_eq!(f.kind(), ApiKind::AnthropicMessages);
-        assert_eq!(f.model(), Some("claude-3"));
-        assert!(f.stream());
-    }
-
-    #[test]
-    fn gemini_model_and_stream_come_from_the_path() {
-        let f = facts(
-            "POST",
-            "https://g.test/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse&key=SECRET",
-            &[],
-            r#"{"contents":[]}"#,
-        );
-        assert_eq!(f.kind(), ApiKind::GeminiGenerateContent);
-        assert_eq!(f.model(), Some("gemini-2.0-flash"));
-        assert!(f.stream());
-        assert!(f.credential().is_some());
-        assert!(!f.target().contains("SECRET"));
-    }
-
-    #[test]
-    fn bad_bodies_are_opaque_and_unknown() {
-        for (body, reason) in [
-            ("{not json", Opaque::NotJson),
-            ("[1,2]", Opaque::NotObject),
-            ("\u{0}", Opaque::NotJson),
-        ] {
-            let f = facts("POST", "/v1/chat/completions", &[], body);
-            assert_eq!(f.kind(), ApiKind::Unknown);
-            assert_eq!(f.opaque_reason(), Some(reason));
-            assert_eq!(f.canonical_key(), None);
-            assert!(!f.is_understood());
-            assert_eq!(f.body().as_ref(), body.as_bytes());
-        }
-        let missing_model = facts("POST", "/v1/chat/completions", &[], r#"{"messages":[]}"#);
-        assert_eq!(missing_model.kind(), ApiKind::OpenAiChat);
-        assert!(!missing_model.is_understood());
-    }
-
-    #[test]
-    fn key_ignores_key_order_whitespace_and_excluded_fields() {
-        let a = facts("POST", "http://h/v1/chat/completions", &[], CHAT);
-        let b = facts(
-            "POST",
-            "http://h/v1/chat/completions",
-            &[],
-            r#"{ "messages": [ {"content":"hi", "role":"user"} ], "user": "u-42", "model": "gpt-4o-mini" }"#,
-        );
-        assert_eq!(a.canonical_key(), b.canonical_key());
-    }
-
-    #[test]
-    fn key_changes_with_every_part_of_the_request() {
-        let base = facts("POST", "http://h/v1/chat/completions", &[], CHAT).canonical_key();
-        let changed = [
-            facts(
-                "POST",
-                "http://h/v1/chat/completions",
-                &[],
-                &CHAT.replace("hi", "ho"),
-            ),
-            facts("POST", "http://other/v1/chat/completions", &[], CHAT),
-            facts("POST", "http://h/v1/chat/completions?x=1", &[], CHAT),
-            facts(
-                "POST",
-                "http://h/v1/chat/completions",
-                &[("authorization", "Bearer a")],
-                CHAT,
-            ),
-            facts(
-                "POST",
-                "http://h/v1/chat/completions",
-                &[],
-                &CHAT.replace("}]}", r#"}],"new_param":1}"#),
-            ),
-            facts(
-                "POST",
-                "http://h/v1/chat/completions",
-                &[],
-                &CHAT.replace("}]}", r#"}],"stream":true}"#),
-            ),
-        ];
-        for other in changed {
-            assert_ne!(other.canonical_key(), base, "{}", other.target());
-        }
-    }
-
-    #[test]
-    fn key_without_credential_is_shared_across_credentials() {
-        let a = facts(
-            "POST",
-            "http://h/v1/chat/completions",
-            &[("authorization", "Bearer a")],
-            CHAT,
-        );
-        let b = facts(
-            "POST",
-            "http://h/v1/chat/completions",
-            &[("authorization", "Bearer b")],
-            CHAT,
-        );
-        assert_ne!(a.canonical_key(), b.canonical_key());
-        assert_eq!(a.key_without_credential(), b.key_without_credential());
-    }
-
-    #[test]
-    fn responses_api_keeps_echoed_fields_in_the_key() {
-        let a = facts(
-            "POST",
-            "/v1/responses",
-            &[],
-            r#"{"model":"m","input":"x","user":"a"}"#,
-        );
-        let b = facts(
-            "POST",
-            "/v1/responses",
-            &[],
-            r#"{"model":"m","input":"x","user":"b"}"#,
-        );
-        assert_ne!(a.canonical_key(), b.canonical_key());
-    }
-}
+mod tests;

@@ -9,8 +9,8 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response};
 //! use http_body_util::Full;
-//! use llm_layers_core::around::{AroundCall, AroundFuture};
-//! use llm_layers_core::buffer::ReplayBody;
+//! use llm_layers_core::facts::{AroundCall, AroundFuture};
+//! use llm_layers_core::body::ReplayBody;
 //! use llm_layers_core::RequestFacts;
 //! use tower::{service_fn, ServiceExt};
 //!
@@ -54,8 +54,8 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::buffer::ReplayBody;
-use crate::prepare::{with_facts, FactsFuture};
+use crate::body::ReplayBody;
+use crate::facts::{with_facts, FactsFuture};
 
 /// A layer's work around one inner call.
 pub trait AroundCall<B: Body, ResBody, E> {

@@ -9,7 +9,7 @@
 //! ```
 //! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
-//! use llm_layers_core::buffer::{collect_limited, Collected};
+//! use llm_layers_core::body::{collect_limited, Collected};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let body = Full::new(Bytes::from_static(b"0123456789"));

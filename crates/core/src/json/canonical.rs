@@ -10,7 +10,7 @@
 //! against `1`) gives different bytes too: such requests get different keys,
 //! which costs a cache miss and can never serve a wrong answer.
 
-use crate::json_scan::{Node, NodeKind};
+use crate::json::scan::{Node, NodeKind};
 
 /// Writes the canonical form of the scanned document rooted at `nodes[0]`
 /// into `buffers.out`, leaving out the top-level object members whose raw key (with
@@ -149,7 +149,7 @@ fn is_excluded(raw_key: &[u8], excluded: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json_scan::scan;
+    use crate::json::scan::scan;
 
     fn canonical(text: &str, excluded: &[&str]) -> String {
         let mut nodes = Vec::new();

@@ -9,7 +9,7 @@
 //! ```
 //! use bytes::Bytes;
 //! use http_body_util::Full;
-//! use llm_layers_core::prepare::with_facts;
+//! use llm_layers_core::facts::with_facts;
 //! use llm_layers_core::RequestFacts;
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -31,7 +31,7 @@ use http::request::Parts;
 use http::Request;
 use http_body::Body;
 
-use crate::buffer::{collect_limited, Collected, ReplayBody};
+use crate::body::{collect_limited, Collected, ReplayBody};
 use crate::facts::RequestFacts;
 
 type Collecting<B> = Pin<Box<dyn Future<Output = Collected<B>> + Send>>;

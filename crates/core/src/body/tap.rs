@@ -9,7 +9,7 @@
 //! ```
 //! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
-//! use llm_layers_core::tap::{BodyEnd, BodyObserver, TapBody};
+//! use llm_layers_core::body::{BodyEnd, BodyObserver, TapBody};
 //! use std::sync::{Arc, Mutex};
 //!
 //! #[derive(Clone, Default)]
