@@ -36,4 +36,4 @@ pub use error::{find_upstream_error, UpstreamError};
 pub use facts::{BodyDigest, CanonicalKey, CredentialFingerprint};
 pub use facts::{Opaque, RequestFacts};
 pub use sse::{SseEvent, SseParser};
-pub use usage::{SharedStreamUsage, StreamCompletion, StreamUsage, Usage};
+pub use usage::{SharedStreamUsage, StreamCompletion, StreamUsage, TokenKind, Usage};

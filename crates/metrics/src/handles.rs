@@ -2,15 +2,22 @@
 
 use std::sync::OnceLock;
 
-use llm_layers_core::CacheOutcome;
+use llm_layers_core::{CacheOutcome, TokenKind};
 use metrics::{Counter, Gauge, Histogram};
 
 use crate::classify::{ErrorKind, ERROR_KINDS};
 use crate::names::{self, Names};
 
-/// Token kinds, in label order.
-pub(crate) const TOKEN_KINDS: [&str; 5] =
-    ["input", "output", "cache_read", "cache_write", "reasoning"];
+/// Token kinds' labels, in [`TokenKind::ALL`] order.
+pub(crate) const TOKEN_KINDS: [&str; TokenKind::ALL.len()] = {
+    let mut labels = [""; TokenKind::ALL.len()];
+    let mut at = 0;
+    while at < TokenKind::ALL.len() {
+        labels[at] = TokenKind::ALL[at].as_str();
+        at += 1;
+    }
+    labels
+};
 
 /// `none` (no cache in front), then every cache outcome.
 const CACHE_LABELS: [&str; 1 + CacheOutcome::ALL.len()] = {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use llm_layers_core::{CacheOutcome, Provider, Usage};
+use llm_layers_core::{CacheOutcome, Provider, TokenKind, Usage};
 
 use crate::classify::ErrorKind;
 use crate::config::MetricsConfig;
@@ -121,14 +121,7 @@ impl Registry {
             finished.error,
         );
         if let Some(usage) = finished.usage {
-            let counts = [
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-                usage.reasoning_tokens,
-            ];
-            for (kind, count) in counts.into_iter().enumerate() {
+            for (kind, count) in TokenKind::ALL.map(|kind| (kind.index(), usage.count(kind))) {
                 if count == 0 {
                     continue;
                 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::classify::{ErrorKind, ERROR_KINDS};
 use crate::handles::TOKEN_KINDS;
+use llm_layers_core::TokenKind;
 
 /// Latencies are kept in microseconds from 1 µs to 1 hour with 3
 /// significant digits (0.1% precision).
@@ -80,16 +81,19 @@ impl ModelStats {
                 histogram.value_at_quantile(quantile) as f64 / 1000.0
             }
         };
-        let by_kind = |counts: &[u64; 5]| TokensByKind {
-            input: counts[0],
-            output: counts[1],
-            cache_read: counts[2],
-            cache_write: counts[3],
-            reasoning: counts[4],
+        let by_kind = |counts: &[u64; TOKEN_KINDS.len()]| {
+            let count = |kind: TokenKind| counts[kind.index()];
+            TokensByKind {
+                input: count(TokenKind::Input),
+                output: count(TokenKind::Output),
+                cache_read: count(TokenKind::CacheRead),
+                cache_write: count(TokenKind::CacheWrite),
+                reasoning: count(TokenKind::Reasoning),
+            }
         };
         ModelSnapshot {
             calls: self.calls,
-            tokens: self.tokens[0] + self.tokens[1],
+            tokens: self.tokens[TokenKind::Input.index()] + self.tokens[TokenKind::Output.index()],
             tokens_by_kind: by_kind(&self.tokens),
             tokens_saved: by_kind(&self.saved),
             latency_p50: ms(&self.latency, 0.50),

@@ -60,7 +60,61 @@ pub struct Usage {
     pub model: Option<String>,
 }
 
+/// The kinds a call's tokens are counted in, one order for every layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// [`Usage::input_tokens`].
+    Input,
+    /// [`Usage::output_tokens`].
+    Output,
+    /// [`Usage::cache_read_tokens`].
+    CacheRead,
+    /// [`Usage::cache_write_tokens`].
+    CacheWrite,
+    /// [`Usage::reasoning_tokens`].
+    Reasoning,
+}
+
+impl TokenKind {
+    /// Every kind, in order (see [`TokenKind::index`]).
+    pub const ALL: [TokenKind; 5] = [
+        TokenKind::Input,
+        TokenKind::Output,
+        TokenKind::CacheRead,
+        TokenKind::CacheWrite,
+        TokenKind::Reasoning,
+    ];
+
+    /// The metric label (`input`, `output`, `cache_read`, `cache_write`,
+    /// `reasoning`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Input => "input",
+            TokenKind::Output => "output",
+            TokenKind::CacheRead => "cache_read",
+            TokenKind::CacheWrite => "cache_write",
+            TokenKind::Reasoning => "reasoning",
+        }
+    }
+
+    /// This kind's place in [`TokenKind::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
 impl Usage {
+    /// The tokens of one kind.
+    pub fn count(&self, kind: TokenKind) -> u64 {
+        match kind {
+            TokenKind::Input => self.input_tokens,
+            TokenKind::Output => self.output_tokens,
+            TokenKind::CacheRead => self.cache_read_tokens,
+            TokenKind::CacheWrite => self.cache_write_tokens,
+            TokenKind::Reasoning => self.reasoning_tokens,
+        }
+    }
+
     /// Prompt tokens billed at the full input price: neither read from nor
     /// written to the prompt cache.
     pub fn uncached_input_tokens(&self) -> u64 {
