@@ -107,26 +107,55 @@ struct Inner {
 impl RequestFacts {
     /// Works out the facts of a request from its head and its complete body.
     pub fn from_parts(parts: &Parts, body: Bytes) -> RequestFacts {
-        let target = Target::of(parts);
         let route = route(&parts.method, parts.uri.path());
+        let from_path = (route.kind, route.path_model, route.path_stream);
+        RequestFacts::scanned(parts.method.clone(), Target::of(parts), from_path, body)
+    }
+
+    /// The facts of the same request with `body` sent instead (a layer
+    /// rewrote it): method, target, credential, API and stream flag stay;
+    /// the body, its digest and the key are those of the new bytes, so
+    /// layers below see what is actually sent. A body that no longer
+    /// scans makes the facts opaque.
+    pub fn rewritten(&self, body: Bytes) -> RequestFacts {
+        let inner = &self.inner;
+        let target = Target {
+            text: inner.target.clone(),
+            credential: inner.credential,
+            variant: inner.variant,
+        };
+        let known = (inner.kind, inner.model.clone(), inner.stream);
+        RequestFacts::scanned(inner.method.clone(), target, known, body)
+    }
+
+    /// Facts from one scan of `body`; `known` is the API, and the model
+    /// and stream flag known before the body (from the path, or from the
+    /// facts of the body it replaces), which the body's own fill in.
+    fn scanned(
+        method: http::Method,
+        target: Target,
+        known: (ApiKind, Option<String>, bool),
+        body: Bytes,
+    ) -> RequestFacts {
+        let (known_kind, known_model, known_stream) = known;
         let scanned = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => scan_body(&body, route.kind, &mut scratch),
+            Ok(mut scratch) => scan_body(&body, known_kind, &mut scratch),
             // Re-entered on this thread (cannot happen today): use fresh buffers.
-            Err(_) => scan_body(&body, route.kind, &mut Scratch::new()),
+            Err(_) => scan_body(&body, known_kind, &mut Scratch::new()),
         });
         let (kind, opaque, model, stream, digest) = match scanned {
-            Ok(body) => (
-                route.kind,
+            Ok(scanned) => (
+                known_kind,
                 None,
-                route.path_model.or(body.model),
-                route.path_stream || body.stream,
-                Some(body.digest),
+                known_model.or(scanned.model),
+                known_stream || scanned.stream,
+                Some(scanned.digest),
             ),
             Err(reason) => (ApiKind::Unknown, Some(reason), None, false, None),
         };
         let canonical_key = digest.as_ref().map(|digest| {
             derive_key(
-                parts.method.as_str(),
+                method.as_str(),
                 &target.text,
                 target.credential.as_ref(),
                 digest,
@@ -140,58 +169,10 @@ impl RequestFacts {
                 stream,
                 body,
                 opaque,
-                method: parts.method.clone(),
+                method,
                 target: target.text,
                 credential: target.credential,
                 variant: target.variant,
-                body_digest: digest,
-                canonical_key,
-                json: OnceLock::new(),
-            }),
-        }
-    }
-
-    /// The facts of the same request with `body` sent instead (a layer
-    /// rewrote it): method, target, credential, API and stream flag stay;
-    /// the body, its digest and the key are those of the new bytes, so
-    /// layers below see what is actually sent. A body that no longer
-    /// scans makes the facts opaque.
-    pub fn rewritten(&self, body: Bytes) -> RequestFacts {
-        let inner = &self.inner;
-        let scanned = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => scan_body(&body, inner.kind, &mut scratch),
-            Err(_) => scan_body(&body, inner.kind, &mut Scratch::new()),
-        });
-        let (kind, opaque, model, stream, digest) = match scanned {
-            Ok(scanned) => (
-                inner.kind,
-                None,
-                inner.model.clone().or(scanned.model),
-                inner.stream || scanned.stream,
-                Some(scanned.digest),
-            ),
-            Err(reason) => (ApiKind::Unknown, Some(reason), None, false, None),
-        };
-        let canonical_key = digest.as_ref().map(|digest| {
-            derive_key(
-                inner.method.as_str(),
-                &inner.target,
-                inner.credential.as_ref(),
-                digest,
-                inner.variant.as_ref(),
-            )
-        });
-        RequestFacts {
-            inner: Arc::new(Inner {
-                kind,
-                model,
-                stream,
-                body,
-                opaque,
-                method: inner.method.clone(),
-                target: inner.target.clone(),
-                credential: inner.credential,
-                variant: inner.variant,
                 body_digest: digest,
                 canonical_key,
                 json: OnceLock::new(),
