@@ -24,28 +24,59 @@ use crate::stats::CacheCounters;
 use crate::store::CacheStore;
 
 pin_project! {
-    /// The body of a response that passed through the cache layer: `body`
-    /// is the upstream's (watched by the recorder, or untouched), `replay`
-    /// plays a stored entry back, `follower` shares another request's
-    /// answer (single flight).
-    #[allow(missing_docs)]
-    #[project = CacheBodyProjection]
-    pub enum CacheBody<B>
+    /// The body of a response that passed through the cache layer: the
+    /// upstream's (recorded as it streams, or untouched), a stored entry
+    /// played back, or another request's upstream answer shared as it
+    /// arrives (single flight).
+    pub struct ResponseBody<B>
     where
         B: Body,
     {
-        /// A miss being recorded as it streams to the caller.
+        #[pin]
+        inner: Inner<B>,
+    }
+}
+
+pin_project! {
+    #[project = InnerProjection]
+    pub(crate) enum Inner<B>
+    where
+        B: Body,
+    {
         Recorded { #[pin] body: TapBody<B, Recorder> },
-        /// The upstream's body, not stored.
         Passthrough { #[pin] body: B },
-        /// A stored entry played back.
         Replay { replay: Replay },
-        /// Another request's upstream answer, shared as it arrives.
         Follower { follower: FollowerBody },
     }
 }
 
-impl<B> Body for CacheBody<B>
+impl<B: Body> ResponseBody<B> {
+    pub(crate) fn recorded(body: TapBody<B, Recorder>) -> Self {
+        ResponseBody {
+            inner: Inner::Recorded { body },
+        }
+    }
+
+    pub(crate) fn passthrough(body: B) -> Self {
+        ResponseBody {
+            inner: Inner::Passthrough { body },
+        }
+    }
+
+    pub(crate) fn replay(replay: Replay) -> Self {
+        ResponseBody {
+            inner: Inner::Replay { replay },
+        }
+    }
+
+    pub(crate) fn follower(follower: FollowerBody) -> Self {
+        ResponseBody {
+            inner: Inner::Follower { follower },
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -57,33 +88,33 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.project() {
-            CacheBodyProjection::Recorded { body } => body.poll_frame(cx).map_err(Into::into),
-            CacheBodyProjection::Passthrough { body } => body.poll_frame(cx).map_err(Into::into),
-            CacheBodyProjection::Replay { replay } => replay
+        match self.project().inner.project() {
+            InnerProjection::Recorded { body } => body.poll_frame(cx).map_err(Into::into),
+            InnerProjection::Passthrough { body } => body.poll_frame(cx).map_err(Into::into),
+            InnerProjection::Replay { replay } => replay
                 .poll_next(cx)
                 .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes)))),
-            CacheBodyProjection::Follower { follower } => follower
+            InnerProjection::Follower { follower } => follower
                 .poll_chunk(cx)
                 .map(|chunk| chunk.map(|result| result.map(Frame::data).map_err(Into::into))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            CacheBody::Recorded { body } => body.is_end_stream(),
-            CacheBody::Passthrough { body } => body.is_end_stream(),
-            CacheBody::Replay { replay } => replay.is_done(),
-            CacheBody::Follower { follower } => follower.is_end_stream(),
+        match &self.inner {
+            Inner::Recorded { body } => body.is_end_stream(),
+            Inner::Passthrough { body } => body.is_end_stream(),
+            Inner::Replay { replay } => replay.is_done(),
+            Inner::Follower { follower } => follower.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            CacheBody::Recorded { body } => body.size_hint(),
-            CacheBody::Passthrough { body } => body.size_hint(),
-            CacheBody::Replay { replay } => SizeHint::with_exact(replay.remaining_bytes()),
-            CacheBody::Follower { .. } => SizeHint::default(),
+        match &self.inner {
+            Inner::Recorded { body } => body.size_hint(),
+            Inner::Passthrough { body } => body.size_hint(),
+            Inner::Replay { replay } => SizeHint::with_exact(replay.remaining_bytes()),
+            Inner::Follower { .. } => SizeHint::default(),
         }
     }
 }
@@ -91,7 +122,7 @@ where
 /// Plays a stored entry's body back, chunk for chunk, byte for byte: at
 /// once, or at the pace the chunks were recorded.
 #[derive(Debug)]
-pub struct Replay {
+pub(crate) struct Replay {
     entry: Arc<CachedResponse>,
     next: usize,
     pace: Option<Pace>,
@@ -182,7 +213,7 @@ pub(crate) struct Pending {
 /// plain body is complete JSON of its declared length) and not too large.
 /// It also hands each chunk to the requests following this one (single
 /// flight), exactly as received.
-pub struct Recorder {
+pub(crate) struct Recorder {
     pending: Option<Pending>,
     publisher: Option<Publisher>,
     /// A JSON answer usually arrives in one chunk: kept inline.

@@ -279,7 +279,7 @@ impl Drop for Publisher {
 
 /// A reader's body: the flight's chunks, from the first, as they arrive.
 #[derive(Debug)]
-pub struct FollowerBody {
+pub(crate) struct FollowerBody {
     flight: Arc<Flight>,
     id: usize,
     next: usize,

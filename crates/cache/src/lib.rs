@@ -75,13 +75,13 @@ mod stats;
 mod store;
 mod writes;
 
-pub use body::{CacheBody, Recorder, Replay};
+pub use body::ResponseBody;
 pub use config::CacheConfig;
 pub use controls::CacheControls;
 #[cfg(feature = "disk")]
 pub use disk::DiskStore;
 pub use entry::{CachedBody, CachedResponse, TimedChunk};
-pub use flight::{FollowerBody, LeaderFailed};
+pub use flight::LeaderFailed;
 pub use layer::CacheLayer;
 pub use memory::{MemoryBounds, MemoryStore};
 pub use mode::{CacheMode, UnknownMode};

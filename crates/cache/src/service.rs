@@ -16,7 +16,7 @@ use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
 use tower::Service;
 
-use crate::body::{CacheBody, Pending, Recorder, Replay};
+use crate::body::{Pending, Recorder, Replay, ResponseBody};
 use crate::config::CacheConfig;
 use crate::controls::CacheControls;
 use crate::drive::drive;
@@ -44,8 +44,21 @@ pub struct Cache<S> {
     pub(crate) shared: Arc<Shared>,
 }
 
+/// What a [`Cache`] call answers.
+type Answer<B, E> = Result<Response<ResponseBody<B>>, E>;
+
 /// The response future of [`Cache`].
-pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+pub struct ResponseFuture<B: Body, E> {
+    inner: Pin<Box<dyn Future<Output = Answer<B, E>> + Send>>,
+}
+
+impl<B: Body, E> Future for ResponseFuture<B, E> {
+    type Output = Answer<B, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
 
 impl<S, B, ResBody> Service<Request<B>> for Cache<S>
 where
@@ -58,9 +71,9 @@ where
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<tower::BoxError>,
 {
-    type Response = Response<CacheBody<ResBody>>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<Self::Response, S::Error>;
+    type Future = ResponseFuture<ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -73,7 +86,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        Box::pin(async move {
+        let inner = Box::pin(async move {
             let request = with_facts(request, shared.config.max_request_bytes).await;
             let facts = RequestFacts::from_extensions(request.extensions()).cloned();
             let (Some(plan), Some(facts)) =
@@ -157,12 +170,13 @@ where
                     return Ok(passthrough(response, outcome, Some(key)));
                 }
             };
-            let mut response = response.map(|body| CacheBody::Recorded {
-                body: llm_layers_core::body::TapBody::new(body, recorder),
+            let mut response = response.map(|body| {
+                ResponseBody::recorded(llm_layers_core::body::TapBody::new(body, recorder))
             });
             mark(&mut response, outcome, Some(key), None);
             Ok(response)
-        })
+        });
+        ResponseFuture { inner }
     }
 }
 
@@ -280,8 +294,8 @@ fn passthrough<B: Body>(
     response: Response<B>,
     outcome: CacheOutcome,
     key: Option<CanonicalKey>,
-) -> Response<CacheBody<B>> {
-    let mut response = response.map(|body| CacheBody::Passthrough { body });
+) -> Response<ResponseBody<B>> {
+    let mut response = response.map(ResponseBody::passthrough);
     mark(&mut response, outcome, key, None);
     response
 }
@@ -294,8 +308,8 @@ fn from_flight<B: Body>(
     reader: FollowerBody,
     outcome: CacheOutcome,
     key: CanonicalKey,
-) -> Response<CacheBody<B>> {
-    let mut response = Response::new(CacheBody::Follower { follower: reader });
+) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::follower(reader));
     *response.status_mut() = head.status;
     for (name, value) in head.headers {
         response.headers_mut().append(name, value);
@@ -310,7 +324,7 @@ fn from_flight<B: Body>(
 
 /// The flight's task ended without a word (it panicked): 502, in OpenAI's
 /// error shape.
-fn flight_lost<B: Body>(key: CanonicalKey) -> Response<CacheBody<B>> {
+fn flight_lost<B: Body>(key: CanonicalKey) -> Response<ResponseBody<B>> {
     error_answer(
         StatusCode::BAD_GATEWAY,
         br#"{"error":{"message":"the upstream call ended without an answer","type":"cache_error","code":"flight_lost"}}"#,
@@ -322,10 +336,8 @@ fn hit<B: Body>(
     entry: Arc<CachedResponse>,
     key: CanonicalKey,
     paced: bool,
-) -> Response<CacheBody<B>> {
-    let mut response = Response::new(CacheBody::Replay {
-        replay: Replay::new(entry.clone(), paced),
-    });
+) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::replay(Replay::new(entry.clone(), paced)));
     *response.status_mut() = entry.status;
     *response.headers_mut() = entry.header_map();
     mark(
@@ -338,7 +350,7 @@ fn hit<B: Body>(
 }
 
 /// `only-if-cached` and nothing cached: 504, as HTTP caches answer.
-fn gateway_timeout<B: Body>(key: CanonicalKey) -> Response<CacheBody<B>> {
+fn gateway_timeout<B: Body>(key: CanonicalKey) -> Response<ResponseBody<B>> {
     error_answer(
         StatusCode::GATEWAY_TIMEOUT,
         br#"{"error":{"message":"not in the cache, and the request said only-if-cached","type":"cache_miss","code":"only_if_cached"}}"#,
@@ -351,7 +363,7 @@ fn error_answer<B: Body>(
     status: StatusCode,
     body: &'static [u8],
     key: CanonicalKey,
-) -> Response<CacheBody<B>> {
+) -> Response<ResponseBody<B>> {
     let entry = Arc::new(CachedResponse {
         status,
         headers: vec![(
@@ -362,9 +374,7 @@ fn error_answer<B: Body>(
         stored_at: SystemTime::now(),
         ttl: Duration::ZERO,
     });
-    let mut response = Response::new(CacheBody::Replay {
-        replay: Replay::new(entry, false),
-    });
+    let mut response = Response::new(ResponseBody::replay(Replay::new(entry, false)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -41,7 +41,7 @@ fn request(stream: bool) -> http::Request<Full<Bytes>> {
 async fn hit(
     layer: &CacheLayer,
     stream: bool,
-) -> http::Response<llm_layers_cache::CacheBody<Full<Bytes>>> {
+) -> http::Response<llm_layers_cache::ResponseBody<Full<Bytes>>> {
     let unreachable = layer.layer(service_fn(
         |_: http::Request<ReplayBody<Full<Bytes>>>| async {
             Err::<http::Response<Full<Bytes>>, _>("the upstream must not be called")
