@@ -30,6 +30,15 @@ pub mod provider_error;
 pub mod sse;
 pub mod usage;
 
+/// What the crate's macros use; not part of its API.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes::Bytes;
+    pub use pin_project_lite::pin_project;
+    pub use tower_service::Service;
+    pub use {http, http_body};
+}
+
 pub use api::{ApiKind, Provider};
 pub use cache_status::{CacheOutcome, CacheStatus};
 pub use error::{find_upstream_error, UpstreamError};

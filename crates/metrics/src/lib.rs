@@ -56,7 +56,6 @@ mod stats;
 pub use classify::ErrorKind;
 pub use config::MetricsConfig;
 pub use layer::{MetricsLayer, MetricsStats};
-pub use observer::CallObserver;
 pub use registry::{OTHER_MODEL, UNKNOWN_MODEL};
-pub use service::{Metrics, MetricsCall, ResponseFuture};
+pub use service::{Metrics, ResponseBody, ResponseFuture};
 pub use stats::{ModelSnapshot, StatsSnapshot, TokensByKind};

@@ -72,7 +72,7 @@ impl CallStart {
 }
 
 /// The body observer of one call.
-pub struct CallObserver {
+pub(crate) struct CallObserver {
     call: Option<CallStart>,
     error: Option<ErrorKind>,
     cache: Option<CacheOutcome>,

@@ -11,7 +11,7 @@ use http::{Request, Response};
 use http_body::Body;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_core::body::TapBody;
-use llm_layers_core::facts::{AroundCall, AroundFuture};
+use llm_layers_core::facts::AroundCall;
 use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{CacheStatus, RequestFacts};
 use tower::{BoxError, Service};
@@ -36,7 +36,7 @@ where
     B::Error: Send,
     ResBody: Body<Data = Bytes>,
 {
-    type Response = Response<TapBody<ResBody, CallObserver>>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = BoxError;
     type Future = ResponseFuture<S, B>;
 
@@ -55,15 +55,19 @@ where
             started,
             call: None,
         };
-        AroundFuture::new(inner, request, limit, call)
+        ResponseFuture::new(inner, request, limit, call)
     }
 }
 
-/// The response future of [`Metrics`].
-pub type ResponseFuture<S, B> = AroundFuture<S, B, MetricsCall>;
+llm_layers_core::around_layer_types!(
+    call: MetricsCall,
+    observer: CallObserver,
+    error: BoxError,
+    service: "Metrics"
+);
 
 /// One call's measurements, from its facts to its response.
-pub struct MetricsCall {
+pub(crate) struct MetricsCall {
     registry: Arc<Registry>,
     started: Instant,
     call: Option<CallStart>,

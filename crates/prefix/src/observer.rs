@@ -12,7 +12,7 @@ use crate::report::PrefixReport;
 use crate::stats::Row;
 
 /// The body observer of one call.
-pub struct PrefixObserver {
+pub(crate) struct PrefixObserver {
     tracked: Option<Tracked>,
     reader: Option<ResponseUsage>,
 }

@@ -10,7 +10,7 @@ use http::{header, HeaderValue, Request, Response};
 use http_body::Body;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_core::body::TapBody;
-use llm_layers_core::facts::{AroundCall, AroundFuture};
+use llm_layers_core::facts::AroundCall;
 use llm_layers_core::RequestFacts;
 use tower::Service;
 
@@ -35,7 +35,7 @@ where
     B::Error: Send,
     ResBody: Body<Data = Bytes>,
 {
-    type Response = Response<TapBody<ResBody, PrefixObserver>>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S, B>;
 
@@ -53,15 +53,19 @@ where
             stats: self.stats.clone(),
             observer: None,
         };
-        AroundFuture::new(inner, request, limit, call)
+        ResponseFuture::new(inner, request, limit, call)
     }
 }
 
-/// The response future of [`PromptPrefix`].
-pub type ResponseFuture<S, B> = AroundFuture<S, B, PrefixCall>;
+llm_layers_core::around_layer_types!(
+    call: PrefixCall,
+    observer: PrefixObserver,
+    error: S::Error,
+    service: "PromptPrefix"
+);
 
 /// One call: its rewrite, then its response's usage.
-pub struct PrefixCall {
+pub(crate) struct PrefixCall {
     rewriter: Arc<Rewriter>,
     stats: PrefixStats,
     observer: Option<PrefixObserver>,

@@ -31,6 +31,7 @@
 
 mod call;
 pub(crate) mod key;
+mod layer_types;
 mod prepare;
 mod scan;
 mod target;
