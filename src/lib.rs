@@ -44,3 +44,8 @@ pub use llm_layers_resilience as resilience;
 
 pub mod stack;
 pub use stack::{LlmServiceBuilderExt, LlmStack, StackBody, StackService};
+
+/// The README's Rust blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
