@@ -100,12 +100,11 @@ pub fn check_plain_body(body: &[u8], declared_length: Option<u64>) -> Result<(),
     if declared_length.is_some_and(|declared| declared != body.len() as u64) {
         return Err(Incomplete::LengthMismatch);
     }
-    // Skipping a value does not check its strings' UTF-8: done apart.
-    if std::str::from_utf8(body).is_err() {
-        return Err(Incomplete::InvalidJson);
-    }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        Ok(_) => Ok(()),
+    // The one validating scanner every reader of JSON bodies uses (serde's
+    // skipping of a value checks neither UTF-8 nor `\u` escapes).
+    let mut nodes = Vec::new();
+    match crate::json::scan::scan(body, &mut nodes) {
+        Ok(()) => Ok(()),
         Err(_) => Err(Incomplete::InvalidJson),
     }
 }
@@ -144,6 +143,11 @@ mod tests {
         // Found by the fuzzer: a string holding bytes that are not UTF-8.
         assert_eq!(
             check_plain_body(b"\";\xe1\"", None),
+            Err(Incomplete::InvalidJson)
+        );
+        // Found by the fuzzer: an escape cut short inside a whole document.
+        assert_eq!(
+            check_plain_body(br#"["\u12"]"#, None),
             Err(Incomplete::InvalidJson)
         );
     }
