@@ -1,10 +1,10 @@
 //! The prompt-prefix rewrite on arbitrary bodies: never panics, and what it
 //! sends is a JSON object with the caller's top-level members (it only adds
 //! `prompt_cache_key` or `input`), at most four Anthropic breakpoints
-//! unless the caller had more, and, when every `<dynamic>` marker in the
-//! body has its `</dynamic>`, the same prefix after a second rewrite.
-//! (Unpaired markers in separate system blocks can still pair up in the
-//! moved tail on a second pass; RELIABILITY.md says so.)
+//! unless the caller had more, and, when every `<dynamic>` marker has its
+//! `</dynamic>` in the same text, the same prefix after a second rewrite.
+//! (Markers left unpaired in separate texts can still pair up in the moved
+//! tail on a second pass; RELIABILITY.md says so.)
 #![no_main]
 
 use bytes::Bytes;
@@ -26,19 +26,24 @@ fn breakpoints(value: &Value) -> usize {
     }
 }
 
-/// Whether taking out innermost `<dynamic>…</dynamic>` pairs, again and
-/// again, leaves no marker of either kind.
-fn markers_pair_up(body: &[u8]) -> bool {
-    let Ok(mut text) = std::str::from_utf8(body).map(str::to_owned) else {
-        return false;
-    };
-    while let Some(close) = text.find("</dynamic>") {
-        let Some(open) = text[..close].rfind("<dynamic>") else {
-            return false;
-        };
-        text.replace_range(open..close + "</dynamic>".len(), "");
+/// Whether, in every string of the body on its own, taking out innermost
+/// `<dynamic>…</dynamic>` pairs again and again leaves no marker.
+fn markers_pair_up(value: &Value) -> bool {
+    match value {
+        Value::String(text) => {
+            let mut text = text.clone();
+            while let Some(close) = text.find("</dynamic>") {
+                let Some(open) = text[..close].rfind("<dynamic>") else {
+                    return false;
+                };
+                text.replace_range(open..close + "</dynamic>".len(), "");
+            }
+            !text.contains("<dynamic>")
+        }
+        Value::Array(items) => items.iter().all(markers_pair_up),
+        Value::Object(map) => map.values().all(markers_pair_up),
+        _ => true,
     }
-    !text.contains("<dynamic>")
 }
 
 fuzz_target!(|input: (u8, &[u8])| {
@@ -70,7 +75,7 @@ fuzz_target!(|input: (u8, &[u8])| {
     }
     let had = breakpoints(&Value::Object(before.clone()));
     assert!(breakpoints(&Value::Object(after.clone())) <= had.max(4));
-    if !markers_pair_up(body) {
+    if !markers_pair_up(&Value::Object(before.clone())) {
         return;
     }
     // A repaired request needs no second repair of its volatile text.
