@@ -29,9 +29,15 @@ fuzz_target!(|input: (u8, u16, u8, &[u8])| {
     let (kind, split, declared, bytes) = input;
     let declared = (declared % 2 == 0).then_some(bytes.len() as u64);
     if check_plain_body(bytes, declared).is_ok() {
-        // The grammar has no number range; serde_json's values do.
+        // The grammar has no number range, and no member name that is
+        // special to serde_json (`$serde_json::private::RawValue`, with
+        // its `raw_value` feature); serde_json's values have both.
         if let Err(error) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            assert!(error.to_string().contains("number out of range"), "{error}");
+            let error = error.to_string();
+            assert!(
+                error.contains("number out of range") || error.contains("raw value"),
+                "{error}"
+            );
         }
     }
     let kind = KINDS[kind as usize % KINDS.len()];
