@@ -35,12 +35,14 @@
 //! use http_body_util::{BodyExt, Full};
 //! use llm_layers_cache::{CacheConfig, CacheLayer};
 //! use llm_layers_mock::{MockConfig, MockServer};
-//! use tower::{Layer, ServiceExt};
+//! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let mock = MockServer::start(MockConfig::default()).await.unwrap();
 //! let layer = CacheLayer::new(CacheConfig::default());
-//! let client = layer.layer(llm_layers_connector::HyperConnector::builder().build().unwrap());
+//! let client = ServiceBuilder::new()
+//!     .layer(layer.clone())
+//!     .service(llm_layers_connector::HyperConnector::builder().build().unwrap());
 //! for expected in ["MISS", "HIT"] {
 //!     let request = http::Request::post(format!("{}/v1/embeddings", mock.base_url()))
 //!         .header("authorization", "Bearer sk-demo")

@@ -16,7 +16,7 @@
 //! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
 //! use llm_layers_metrics::{MetricsConfig, MetricsLayer};
-//! use tower::{service_fn, Layer, ServiceExt};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! // Any inner service will do; here a stand-in for the provider.
@@ -26,7 +26,7 @@
 //! });
 //! let layer = MetricsLayer::new(MetricsConfig::default());
 //! let stats = layer.stats();
-//! let service = layer.layer(upstream);
+//! let service = ServiceBuilder::new().layer(layer.clone()).service(upstream);
 //!
 //! let request = http::Request::post("https://api.openai.com/v1/chat/completions")
 //!     .body(Full::new(Bytes::from_static(br#"{"model":"gpt-4o","messages":[]}"#)))

@@ -34,7 +34,7 @@
 //! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
 //! use llm_layers_prefix::{PrefixReport, PromptPrefixLayer};
-//! use tower::{service_fn, Layer, ServiceExt};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! // A stand-in upstream that answers with the body it received.
@@ -43,7 +43,7 @@
 //!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(http::Response::new(Full::new(sent)))
 //! });
 //! let layer = PromptPrefixLayer::default();
-//! let service = layer.layer(upstream);
+//! let service = ServiceBuilder::new().layer(layer.clone()).service(upstream);
 //!
 //! let body = r#"{"model":"gpt-4o","messages":[
 //!     {"role":"system","content":"Now: 2026-11-23T14:09:06Z\nYou are a careful agent."},
