@@ -32,12 +32,10 @@ fuzz_target!(|input: (u8, u16, u8, &[u8])| {
         // The grammar has no number range, and no member name that is
         // special to serde_json (`$serde_json::private::RawValue`, with
         // its `raw_value` feature); serde_json's values have both.
-        if let Err(error) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        let magic = memchr::memmem::find(bytes, b"$serde_json::private::RawValue").is_some();
+        if let (Err(error), false) = (serde_json::from_slice::<serde_json::Value>(bytes), magic) {
             let error = error.to_string();
-            assert!(
-                error.contains("number out of range") || error.contains("raw value"),
-                "{error}"
-            );
+            assert!(error.contains("number out of range"), "{error}");
         }
     }
     let kind = KINDS[kind as usize % KINDS.len()];
