@@ -42,16 +42,7 @@ async fn fetch(client: Client, request: http::Request<Full<Bytes>>) -> (String, 
     (outcome, body)
 }
 
-/// Waits (bounded) until `done` holds; false if it never did.
-async fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    for _ in 0..2000 {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    done()
-}
+use llm_layers_mock::testing::eventually;
 
 fn slow_mock_config() -> MockConfig {
     MockConfig::default()

@@ -100,14 +100,11 @@ async fn five_hundred_concurrent_identical_streams_make_one_upstream_call() {
 }
 
 /// Waits (bounded) until `done` holds.
-async fn eventually(mut done: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened");
+async fn eventually(done: impl FnMut() -> bool) {
+    assert!(
+        llm_layers_mock::testing::eventually(done).await,
+        "never happened"
+    );
 }
 
 fn raw_request(upstream: &RawUpstream, text: &str) -> http::Request<Full<Bytes>> {

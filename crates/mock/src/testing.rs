@@ -77,6 +77,18 @@ impl Recorded {
     }
 }
 
+/// Waits until `done` holds, looking every 10 ms for at most 20 s; whether
+/// it came to hold. For tests that order events instead of timing them.
+pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..2000 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    done()
+}
+
 /// Runs `test` on a current-thread runtime with a local debugging
 /// recorder; its output and what was recorded.
 pub fn recorded<T, F: Future<Output = T>>(test: impl FnOnce() -> F) -> (T, Recorded) {

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use llm_layers_core::provider_error::{json_error, MadeByLayer};
+use llm_layers_core::usage::is_event_stream;
 use llm_layers_core::{ApiKind, RequestFacts};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -127,12 +128,4 @@ fn gateway_timeout<B: Body>(kind: ApiKind, limit: TimedOut) -> Response<TimeoutB
     response.extensions_mut().insert(limit);
     response.extensions_mut().insert(MadeByLayer);
     response
-}
-
-fn is_event_stream<B>(response: &Response<B>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"))
 }
