@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use llm_layers::core::usage::usage_from_json;
-use llm_layers::core::{ApiKind, RequestFacts, SseParser, StreamUsage};
+use llm_layers::core::{ApiKind, RequestFacts, SseParser, UsageTracker};
 
 /// A chat request with a system prompt, a tool and a conversation, of about
 /// `size` bytes.
@@ -107,7 +107,7 @@ fn sse(c: &mut Criterion) {
     group.bench_function("parse_and_track_usage_500_chunks", |b| {
         b.iter(|| {
             let mut parser = SseParser::new();
-            let mut tracker = StreamUsage::new(ApiKind::OpenAiChat);
+            let mut tracker = UsageTracker::new(ApiKind::OpenAiChat);
             parser.feed(black_box(&stream), |event| tracker.observe(event));
             tracker.usage().map(|u| u.output_tokens)
         })

@@ -28,10 +28,11 @@ fn main() {
         .build()
         .expect("runtime");
     let bound = 64u64 << 20;
-    let store = MemoryStore::new(MemoryBounds {
-        max_bytes: bound,
-        max_entries: 1_000_000,
-    });
+    let store = MemoryStore::new(
+        MemoryBounds::default()
+            .max_bytes(bound)
+            .max_entries(1_000_000),
+    );
     let before = resident_mib();
     runtime.block_on(async {
         for i in 0..100_000u64 {

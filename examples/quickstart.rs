@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use llm_layers::core::usage::usage_from_json;
-use llm_layers::core::{RequestFacts, SseParser, StreamUsage, Usage};
+use llm_layers::core::{RequestFacts, SseParser, Usage, UsageTracker};
 use llm_layers_mock::{MockConfig, MockServer};
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -59,7 +59,7 @@ async fn call(client: &HttpClient, url: &str, label: &str, body: serde_json::Val
 
     let usage = if facts.stream() {
         let mut parser = SseParser::new();
-        let mut tracker = StreamUsage::new(facts.kind());
+        let mut tracker = UsageTracker::new(facts.kind());
         parser.feed(&bytes, |event| tracker.observe(event));
         tracker.usage().cloned()
     } else {

@@ -214,12 +214,7 @@ async fn the_stack_has_one_request_buffering_limit() {
         "x".repeat(2048)
     );
     // The cache alone would not buffer 2 KiB; in a stack of 1 MiB it does.
-    let small_cache = || {
-        CacheLayer::new(CacheConfig {
-            max_request_bytes: 1024,
-            ..CacheConfig::default()
-        })
-    };
+    let small_cache = || CacheLayer::new(CacheConfig::default().max_request_bytes(1024));
     for (stack_limit, expected) in [(1 << 20, ["MISS", "HIT"]), (1024, ["BYPASS", "BYPASS"])] {
         let stack = LlmStack::bare()
             .with_cache(small_cache())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use llm_layers::core::{ApiKind, SseParser, StreamCompletion, StreamUsage};
+use llm_layers::core::{ApiKind, SseParser, StreamCompletion, UsageTracker};
 use llm_layers::resilience::UpstreamTimeouts;
 use llm_layers::stack::{full_body, LlmStack, StackService};
 use llm_layers_mock::raw::{chunk, head, RawUpstream, Step};
@@ -60,7 +60,7 @@ fn call(
 
 fn failed(stream: &[u8]) -> bool {
     let mut parser = SseParser::new();
-    let mut usage = StreamUsage::new(ApiKind::OpenAiChat);
+    let mut usage = UsageTracker::new(ApiKind::OpenAiChat);
     parser.feed(stream, |event| usage.observe(event));
     usage.completion() == StreamCompletion::Failed
 }

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use llm_layers_core::completeness::{check_plain_body, check_stream, Incomplete};
-use llm_layers_core::{ApiKind, SseParser, StreamUsage};
+use llm_layers_core::{ApiKind, SseParser, UsageTracker};
 
 const KINDS: [ApiKind; 5] = [
     ApiKind::OpenAiChat,
@@ -18,7 +18,7 @@ const KINDS: [ApiKind; 5] = [
 
 fn verdict(kind: ApiKind, pieces: &[&[u8]]) -> Result<(), Incomplete> {
     let mut parser = SseParser::new();
-    let mut tracker = StreamUsage::new(kind);
+    let mut tracker = UsageTracker::new(kind);
     for piece in pieces {
         parser.feed(piece, |event| tracker.observe(event));
     }

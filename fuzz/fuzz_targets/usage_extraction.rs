@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use llm_layers_core::usage::{token_usage_from_json, usage_from_json};
-use llm_layers_core::{ApiKind, SseParser, StreamUsage};
+use llm_layers_core::{ApiKind, SseParser, UsageTracker};
 
 const KINDS: [ApiKind; 7] = [
     ApiKind::OpenAiChat,
@@ -36,7 +36,7 @@ fuzz_target!(|input: (u8, &[u8])| {
         assert_eq!(token_usage_from_json(kind, bytes), without_model);
     }
     let mut parser = SseParser::new();
-    let mut tracker = StreamUsage::new(kind);
+    let mut tracker = UsageTracker::new(kind);
     parser.feed(bytes, |event| tracker.observe(event));
     if let Some(usage) = tracker.usage() {
         assert!(usage.uncached_input_tokens() <= usage.input_tokens);

@@ -50,6 +50,20 @@ pin_project! {
     }
 }
 
+impl<B: Body> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.inner {
+            Inner::Recorded { .. } => "upstream, recorded",
+            Inner::Passthrough { .. } => "upstream",
+            Inner::Replay { .. } => "stored entry",
+            Inner::Follower { .. } => "shared flight",
+        };
+        f.debug_struct("ResponseBody")
+            .field("source", &source)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<B: Body> ResponseBody<B> {
     pub(crate) fn recorded(body: TapBody<B, Recorder>) -> Self {
         ResponseBody {

@@ -6,6 +6,7 @@ use crate::mode::CacheMode;
 
 /// Settings of a [`crate::CacheLayer`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct CacheConfig {
     /// The mode when a request does not choose one. Default `On`.
     pub mode: CacheMode,
@@ -51,6 +52,18 @@ impl Default for CacheConfig {
         }
     }
 }
+
+llm_layers_core::config_setters!(CacheConfig {
+    mode: CacheMode,
+    default_ttl: Duration,
+    model_ttls: Vec<(String, Duration)>,
+    max_request_ttl: Option<Duration>,
+    max_entry_bytes: usize,
+    max_request_bytes: usize,
+    share_across_credentials: bool,
+    namespace: Option<String>,
+    paced_replay: bool,
+});
 
 impl CacheConfig {
     /// The TTL for a model.

@@ -20,6 +20,7 @@ use crate::store::{CacheStore, StoreError, StoreFuture, StoreStats};
 
 /// Bounds of a [`MemoryStore`].
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct MemoryBounds {
     /// Largest total size. Default 256 MiB.
     pub max_bytes: u64,
@@ -35,6 +36,11 @@ impl Default for MemoryBounds {
         }
     }
 }
+
+llm_layers_core::config_setters!(MemoryBounds {
+    max_bytes: u64,
+    max_entries: u64,
+});
 
 #[derive(Debug, Default)]
 struct Evictions {

@@ -141,10 +141,9 @@ async fn two_credentials_never_share_unless_asked_to() {
 }
 
 fn client_sharing() -> Client {
-    client(&CacheLayer::new(CacheConfig {
-        share_across_credentials: true,
-        ..CacheConfig::default()
-    }))
+    client(&CacheLayer::new(
+        CacheConfig::default().share_across_credentials(true),
+    ))
 }
 
 #[tokio::test]
@@ -300,10 +299,7 @@ async fn request_controls_and_modes() {
 #[tokio::test]
 async fn the_mode_can_come_from_configuration_or_an_extension() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let layer = CacheLayer::new(CacheConfig {
-        mode: CacheMode::Off,
-        ..CacheConfig::default()
-    });
+    let layer = CacheLayer::new(CacheConfig::default().mode(CacheMode::Off));
     let client = client(&layer);
     assert_eq!(
         send(&client, &mock, &[], chat(false, "m")).await.cache(),
@@ -353,11 +349,11 @@ async fn namespaces_separate_applications() {
 #[tokio::test]
 async fn entries_expire_at_their_ttl() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let client = client(&CacheLayer::new(CacheConfig {
-        model_ttls: vec![("gpt-4*".into(), Duration::from_millis(300))],
-        max_request_ttl: Some(Duration::from_secs(60)),
-        ..CacheConfig::default()
-    }));
+    let client = client(&CacheLayer::new(
+        CacheConfig::default()
+            .model_ttls(vec![("gpt-4*".into(), Duration::from_millis(300))])
+            .max_request_ttl(Some(Duration::from_secs(60))),
+    ));
     send(&client, &mock, &[], chat(false, "ttl")).await;
     assert_eq!(
         send(&client, &mock, &[], chat(false, "ttl")).await.cache(),
@@ -388,15 +384,13 @@ async fn entries_expire_at_their_ttl() {
 #[tokio::test]
 async fn the_byte_bound_is_respected_and_large_entries_are_not_stored() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let store = MemoryStore::new(MemoryBounds {
-        max_bytes: 8 * 1024,
-        max_entries: 1000,
-    });
+    let store = MemoryStore::new(
+        MemoryBounds::default()
+            .max_bytes(8 * 1024)
+            .max_entries(1000),
+    );
     let layer = CacheLayer::with_store(
-        CacheConfig {
-            max_entry_bytes: 4 * 1024,
-            ..CacheConfig::default()
-        },
+        CacheConfig::default().max_entry_bytes(4 * 1024),
         store.clone(),
     );
     let client = client(&layer);
@@ -417,10 +411,7 @@ async fn the_byte_bound_is_respected_and_large_entries_are_not_stored() {
 #[tokio::test]
 async fn an_entry_larger_than_the_store_is_refused_not_counted_as_stored() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let store = MemoryStore::new(MemoryBounds {
-        max_bytes: 64,
-        max_entries: 10,
-    });
+    let store = MemoryStore::new(MemoryBounds::default().max_bytes(64).max_entries(10));
     let layer = CacheLayer::with_store(CacheConfig::default(), store);
     let client = client(&layer);
     let first = send(&client, &mock, &[], chat(false, "too big for the store")).await;
@@ -435,10 +426,7 @@ async fn an_entry_larger_than_the_store_is_refused_not_counted_as_stored() {
 #[tokio::test]
 async fn answers_over_the_entry_limit_are_not_stored() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let layer = CacheLayer::new(CacheConfig {
-        max_entry_bytes: 1024,
-        ..CacheConfig::default()
-    });
+    let layer = CacheLayer::new(CacheConfig::default().max_entry_bytes(1024));
     let client = client(&layer);
     let first = send(&client, &mock, &[], chat(true, "long")).await;
     assert!(
@@ -486,10 +474,7 @@ async fn streamed_hits_replay_at_once_or_at_the_recorded_pace() {
         .await
         .unwrap();
     let immediate = client(&CacheLayer::default());
-    let paced = client(&CacheLayer::new(CacheConfig {
-        paced_replay: true,
-        ..CacheConfig::default()
-    }));
+    let paced = client(&CacheLayer::new(CacheConfig::default().paced_replay(true)));
     for client in [&immediate, &paced] {
         let started = std::time::Instant::now();
         let original = send(client, &mock, &[], chat(true, "pace")).await;

@@ -38,10 +38,9 @@ async fn ask(layer: &CacheLayer, mock: &MockServer, text: &str) -> (String, Byte
 }
 
 fn bounds() -> MemoryBounds {
-    MemoryBounds {
-        max_bytes: 64 << 20,
-        max_entries: 10_000,
-    }
+    MemoryBounds::default()
+        .max_bytes(64 << 20)
+        .max_entries(10_000)
 }
 
 #[tokio::test]
@@ -101,10 +100,7 @@ async fn bounds_and_ttl_hold_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let store = DiskStore::open(
         dir.path().join("bounded.redb"),
-        MemoryBounds {
-            max_bytes: 20 * 1024,
-            max_entries: 15,
-        },
+        MemoryBounds::default().max_bytes(20 * 1024).max_entries(15),
     )
     .unwrap();
     for i in 0..40 {
@@ -197,10 +193,7 @@ async fn an_entry_larger_than_the_disk_store_is_refused_and_evicts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = DiskStore::open(
         dir.path().join("small.redb"),
-        MemoryBounds {
-            max_bytes: 2 * 1024,
-            max_entries: 15,
-        },
+        MemoryBounds::default().max_bytes(2 * 1024).max_entries(15),
     )
     .unwrap();
     store

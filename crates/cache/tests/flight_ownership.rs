@@ -42,6 +42,31 @@ async fn fetch(client: Client, request: http::Request<Full<Bytes>>) -> (String, 
     (outcome, body)
 }
 
+/// Reads the first chunk of a call's answer, then hangs up.
+async fn hang_up_after_one_chunk(client: &Client, request: http::Request<Full<Bytes>>) {
+    let response = client.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["x-llm-cache"], "MISS");
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+}
+
+/// Awaits the followers: every one a HIT with the same whole stream; that
+/// stream.
+async fn all_hits(followers: Vec<tokio::task::JoinHandle<(String, Bytes)>>) -> Bytes {
+    let mut bodies = Vec::new();
+    for follower in followers {
+        let (outcome, body) = follower.await.unwrap();
+        assert_eq!(outcome, "HIT");
+        bodies.push(body);
+    }
+    assert!(bodies.iter().all(|body| body == &bodies[0]));
+    assert!(
+        bodies[0].ends_with(b"data: [DONE]\n\n"),
+        "the followers got the whole stream"
+    );
+    bodies.swap_remove(0)
+}
+
 use llm_layers_mock::testing::eventually;
 
 fn slow_mock_config() -> MockConfig {
@@ -67,20 +92,10 @@ async fn a_leader_hanging_up_mid_stream_costs_the_followers_nothing() {
     let mut leader_body = leader.into_body();
     leader_body.frame().await.unwrap().unwrap();
     drop(leader_body);
-    let mut bodies = Vec::new();
-    for follower in followers {
-        let (outcome, body) = follower.await.unwrap();
-        assert_eq!(outcome, "HIT");
-        bodies.push(body);
-    }
-    assert!(bodies.iter().all(|body| body == &bodies[0]));
-    assert!(
-        bodies[0].ends_with(b"data: [DONE]\n\n"),
-        "the followers got the whole stream"
-    );
+    let stream = all_hits(followers).await;
     let (again, body) = fetch(client.clone(), request(&mock.base_url(), "mid")).await;
     assert_eq!(again, "HIT", "the answer was stored");
-    assert_eq!(body, bodies[0]);
+    assert_eq!(body, stream);
     assert_eq!(mock.stats().requests_to("/v1/chat/completions"), 1);
 }
 
@@ -99,14 +114,7 @@ async fn a_leader_hanging_up_before_the_head_leaves_one_call_for_all() {
         .collect();
     leader.abort();
     assert!(leader.await.unwrap_err().is_cancelled());
-    let mut bodies = Vec::new();
-    for follower in followers {
-        let (outcome, body) = follower.await.unwrap();
-        assert_eq!(outcome, "HIT");
-        bodies.push(body);
-    }
-    assert!(bodies.iter().all(|body| body == &bodies[0]));
-    assert!(bodies[0].ends_with(b"data: [DONE]\n\n"));
+    all_hits(followers).await;
     assert_eq!(
         mock.stats().requests_to("/v1/chat/completions"),
         1,
@@ -120,14 +128,7 @@ async fn a_lone_caller_hanging_up_still_gets_its_answer_stored() {
     let mock = MockServer::start(slow_mock_config()).await.unwrap();
     let layer = CacheLayer::default();
     let client = client(&layer);
-    let response = client
-        .clone()
-        .oneshot(request(&mock.base_url(), "lone"))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    body.frame().await.unwrap().unwrap();
-    drop(body);
+    hang_up_after_one_chunk(&client, request(&mock.base_url(), "lone")).await;
     assert!(
         eventually(|| layer.stats().stores == 1).await,
         "the call went on and stored its answer"
@@ -156,19 +157,9 @@ async fn a_call_nobody_reads_that_cannot_be_stored_is_abandoned() {
         script.push(Step::Pause(Duration::from_millis(50)));
     }
     let upstream = RawUpstream::start(script).await.unwrap();
-    let layer = CacheLayer::new(CacheConfig {
-        max_entry_bytes: 100,
-        ..CacheConfig::default()
-    });
+    let layer = CacheLayer::new(CacheConfig::default().max_entry_bytes(100));
     let client = client(&layer);
-    let response = client
-        .clone()
-        .oneshot(request(&upstream.base_url(), "abandon"))
-        .await
-        .unwrap();
-    let mut body = response.into_body();
-    body.frame().await.unwrap().unwrap();
-    drop(body);
+    hang_up_after_one_chunk(&client, request(&upstream.base_url(), "abandon")).await;
     assert!(
         eventually(|| upstream.connections_closed() == 1).await,
         "the upstream connection was dropped long before the stream's 30 s end"

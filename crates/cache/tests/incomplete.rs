@@ -299,10 +299,7 @@ async fn a_requested_ttl_is_capped_by_the_operator_maximum() {
         Step::write(whole),
     ];
     let upstream = RawUpstream::start(script).await.unwrap();
-    let layer = CacheLayer::new(CacheConfig {
-        default_ttl: Duration::from_secs(1),
-        ..CacheConfig::default()
-    });
+    let layer = CacheLayer::new(CacheConfig::default().default_ttl(Duration::from_secs(1)));
     let client = client(&layer);
     let ask_forever = |client: &Client| {
         let request = http::Request::post(format!("{}/v1/chat/completions", upstream.base_url()))

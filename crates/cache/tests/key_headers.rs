@@ -36,10 +36,8 @@ async fn outcomes(
     share_across_credentials: bool,
 ) -> Vec<String> {
     let upstream = upstream().await;
-    let layer = CacheLayer::new(CacheConfig {
-        share_across_credentials,
-        ..CacheConfig::default()
-    });
+    let layer =
+        CacheLayer::new(CacheConfig::default().share_across_credentials(share_across_credentials));
     let client = layer.layer(HyperConnector::builder().build().unwrap());
     let mut seen = Vec::new();
     for headers in requests {

@@ -84,15 +84,20 @@ async fn sequential_requests_open_exactly_one_connection() {
     assert_eq!(stats.by_host["localhost"].requests, 200);
 }
 
-#[tokio::test]
-async fn concurrent_http1_requests_open_at_most_one_connection_each() {
-    let mock = MockServer::start(
+/// A TLS mock whose answers take 50 ms, so that requests overlap.
+async fn slow_tls_mock() -> MockServer {
+    MockServer::start(
         MockConfig::default()
             .tls(true)
             .latency(Duration::from_millis(50)),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_http1_requests_open_at_most_one_connection_each() {
+    let mock = slow_tls_mock().await;
     let connector: Connector = builder(&mock).http1_only(true).build().unwrap();
     let uses = concurrently(&connector, &mock, 16).await;
     assert!(uses.iter().all(|u| !u.http2));
@@ -107,13 +112,7 @@ async fn concurrent_http1_requests_open_at_most_one_connection_each() {
 
 #[tokio::test]
 async fn concurrent_http2_requests_share_one_connection() {
-    let mock = MockServer::start(
-        MockConfig::default()
-            .tls(true)
-            .latency(Duration::from_millis(50)),
-    )
-    .await
-    .unwrap();
+    let mock = slow_tls_mock().await;
     let connector: Connector = builder(&mock).http2_only(true).build().unwrap();
     let uses = concurrently(&connector, &mock, 16).await;
     assert!(uses.iter().all(|u| u.http2));

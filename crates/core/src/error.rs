@@ -57,6 +57,71 @@ impl UpstreamError {
     }
 }
 
+/// An error a layer can look into, to classify it by type without
+/// taking it: the stack's [`BoxError`], the connector's [`UpstreamError`],
+/// `std::io::Error`, and `Infallible` are; a service with its own error
+/// type implements it in three lines (`Some(self)` for a
+/// `std::error::Error`). Layers that only watch errors (metrics) keep the
+/// inner service's error type with it, instead of boxing it.
+///
+/// ```
+/// use llm_layers_core::error::{InspectError, BoxError, UpstreamError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("mine")]
+/// struct MyError;
+/// impl InspectError for MyError {
+///     fn as_std_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(self)
+///     }
+/// }
+/// let boxed: BoxError = UpstreamError::Timeout("slow".into()).into();
+/// let found = boxed.as_std_error().and_then(llm_layers_core::find_upstream_error);
+/// assert_eq!(found.map(UpstreamError::kind), Some("timeout"));
+/// assert!(MyError.as_std_error().is_some());
+/// ```
+pub trait InspectError {
+    /// The error as a `std::error::Error`, whose source chain can be
+    /// searched; `None` when there is nothing to look into.
+    fn as_std_error(&self) -> Option<&(dyn StdError + 'static)>;
+}
+
+impl InspectError for BoxError {
+    fn as_std_error(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&**self)
+    }
+}
+
+impl InspectError for Box<dyn StdError + Send + 'static> {
+    fn as_std_error(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&**self)
+    }
+}
+
+impl InspectError for Box<dyn StdError + 'static> {
+    fn as_std_error(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&**self)
+    }
+}
+
+impl InspectError for UpstreamError {
+    fn as_std_error(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self)
+    }
+}
+
+impl InspectError for std::io::Error {
+    fn as_std_error(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self)
+    }
+}
+
+impl InspectError for std::convert::Infallible {
+    fn as_std_error(&self) -> Option<&(dyn StdError + 'static)> {
+        match *self {}
+    }
+}
+
 /// The first [`UpstreamError`] in `error`'s source chain, `error` included.
 pub fn find_upstream_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a UpstreamError> {
     find_in_chain(error)

@@ -15,6 +15,7 @@
 //! - [`provider_error`]: errors a layer makes, shaped as the provider would.
 //! - [`cache_status`]: the cache's decision, read by outer layers.
 //! - [`completeness`]: whether an answer is whole, the rule for storing it.
+//! - [`config_setters!`]: the builder methods of every layer's configuration.
 //!
 //! Layers depend on this crate, never on each other.
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub mod api;
 pub mod body;
 pub mod cache_status;
 pub mod completeness;
+mod config_setters;
 pub mod error;
 pub mod facts;
 mod json;
@@ -45,4 +47,4 @@ pub use error::{find_upstream_error, UpstreamError};
 pub use facts::{BodyDigest, CanonicalKey, CredentialFingerprint};
 pub use facts::{Opaque, RequestFacts};
 pub use sse::{SseEvent, SseParser};
-pub use usage::{SharedStreamUsage, StreamCompletion, StreamUsage, TokenKind, Usage};
+pub use usage::{PublishedUsage, StreamCompletion, TokenKind, Usage, UsageTracker};

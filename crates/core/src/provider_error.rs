@@ -87,7 +87,7 @@ fn gemini_status(status: u16) -> &'static str {
 mod tests {
     use super::*;
     use crate::sse::SseParser;
-    use crate::usage::{StreamCompletion, StreamUsage};
+    use crate::usage::{StreamCompletion, UsageTracker};
 
     #[test]
     fn every_error_event_fails_its_stream() {
@@ -99,7 +99,7 @@ mod tests {
             ApiKind::GeminiGenerateContent,
         ] {
             let mut parser = SseParser::new();
-            let mut usage = StreamUsage::new(kind);
+            let mut usage = UsageTracker::new(kind);
             parser.feed(&sse_error_event(kind, "timeout_error", "x"), |event| {
                 usage.observe(event)
             });

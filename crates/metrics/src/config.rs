@@ -2,6 +2,7 @@
 
 /// Settings of a [`crate::MetricsLayer`]; `Default` is documented per field.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct MetricsConfig {
     /// Distinct `model` label values before the rest become `other`.
     /// Default 100.
@@ -28,3 +29,10 @@ impl Default for MetricsConfig {
         }
     }
 }
+
+llm_layers_core::config_setters!(MetricsConfig {
+    max_models: usize,
+    opentelemetry_names: bool,
+    max_request_bytes: usize,
+    max_response_bytes: usize,
+});

@@ -11,10 +11,11 @@ use http::{Request, Response};
 use http_body::Body;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_core::body::TapBody;
+use llm_layers_core::error::InspectError;
 use llm_layers_core::facts::AroundCall;
 use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{CacheStatus, RequestFacts};
-use tower::{BoxError, Service};
+use tower::Service;
 
 use crate::classify::ErrorKind;
 use crate::observer::{CallObserver, CallStart};
@@ -30,18 +31,18 @@ pub struct Metrics<S> {
 impl<S, B, ResBody> Service<Request<B>> for Metrics<S>
 where
     S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
+    S::Error: InspectError,
     B: Body + Send + Unpin + 'static,
     B::Data: Buf + Send,
     B::Error: Send,
     ResBody: Body<Data = Bytes>,
 {
     type Response = Response<ResponseBody<ResBody>>;
-    type Error = BoxError;
+    type Error = S::Error;
     type Future = ResponseFuture<S, B>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
@@ -62,7 +63,7 @@ where
 llm_layers_core::around_layer_types!(
     call: MetricsCall,
     observer: CallObserver,
-    error: BoxError,
+    error: S::Error,
     service: "Metrics"
 );
 
@@ -77,9 +78,9 @@ impl<B, ResBody, E> AroundCall<B, ResBody, E> for MetricsCall
 where
     B: Body,
     ResBody: Body<Data = Bytes>,
-    E: Into<BoxError>,
+    E: InspectError,
 {
-    type Output = Result<Response<TapBody<ResBody, CallObserver>>, BoxError>;
+    type Output = Result<Response<TapBody<ResBody, CallObserver>>, E>;
 
     fn before(&mut self, request: Request<ReplayBody<B>>) -> Request<ReplayBody<B>> {
         let facts = RequestFacts::from_extensions(request.extensions());
@@ -97,8 +98,11 @@ where
         match result {
             Ok(response) => Ok(observe(call, response)),
             Err(error) => {
-                let error: BoxError = error.into();
-                call.failed(ErrorKind::from_error(&*error));
+                call.failed(
+                    error
+                        .as_std_error()
+                        .map_or(ErrorKind::Other, ErrorKind::from_error),
+                );
                 Err(error)
             }
         }

@@ -38,11 +38,12 @@ fn post(
 /// error of the call or of the body.
 async fn send<S, RB>(service: &S, request: http::Request<Full<Bytes>>) -> Result<Bytes, BoxError>
 where
-    S: Service<http::Request<Full<Bytes>>, Response = http::Response<RB>, Error = BoxError> + Clone,
+    S: Service<http::Request<Full<Bytes>>, Response = http::Response<RB>> + Clone,
+    S::Error: Into<BoxError>,
     RB: http_body::Body<Data = Bytes>,
     RB::Error: Into<BoxError>,
 {
-    let response = service.clone().oneshot(request).await?;
+    let response = service.clone().oneshot(request).await.map_err(Into::into)?;
     Ok(response
         .into_body()
         .collect()
@@ -270,7 +271,10 @@ fn every_error_kind_is_classified() {
         let refused = http::Request::post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
             .body(Full::new(Bytes::from(chat("gpt-4o", false))))
             .unwrap();
-        assert!(send(&service, refused).await.is_err());
+        // The layer hands back the connector's own error type, unboxed.
+        let refused: llm_layers_core::UpstreamError =
+            service.clone().oneshot(refused).await.unwrap_err();
+        assert_eq!(refused.kind(), "connect");
         // A timeout from tower's timeout layer below the metrics.
         let timed = layer.layer(tower::timeout::Timeout::new(
             connector(),
@@ -363,10 +367,7 @@ fn answers_from_the_response_cache_count_as_saved_not_consumed() {
 fn the_model_label_is_capped() {
     let (stats, recorded) = recorded(|| async {
         let mock = MockServer::start(MockConfig::default()).await.unwrap();
-        let layer = MetricsLayer::new(MetricsConfig {
-            max_models: 2,
-            ..MetricsConfig::default()
-        });
+        let layer = MetricsLayer::new(MetricsConfig::default().max_models(2));
         let stats = layer.stats();
         let service = layer.layer(connector());
         for model in ["m1", "m2", "m3", "m4", "m1"] {
@@ -463,10 +464,7 @@ fn in_flight_counts_calls_until_their_body_ends() {
 fn opentelemetry_names_on_request() {
     let ((), recorded) = recorded(|| async {
         let mock = MockServer::start(MockConfig::default()).await.unwrap();
-        let layer = MetricsLayer::new(MetricsConfig {
-            opentelemetry_names: true,
-            ..MetricsConfig::default()
-        });
+        let layer = MetricsLayer::new(MetricsConfig::default().opentelemetry_names(true));
         let service = layer.layer(connector());
         send(
             &service,

@@ -7,6 +7,7 @@ use crate::fault::Fault;
 /// Settings of a [`crate::MockServer`]. `Default` gives an instant, plain
 /// HTTP server on an ephemeral loopback port.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct MockConfig {
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
@@ -56,46 +57,16 @@ impl Default for MockConfig {
     }
 }
 
-impl MockConfig {
-    /// Serve HTTPS.
-    pub fn tls(mut self, tls: bool) -> Self {
-        self.tls = tls;
-        self
-    }
-
-    /// Set the time to first byte.
-    pub fn latency(mut self, latency: Duration) -> Self {
-        self.latency = latency;
-        self
-    }
-
-    /// Set the delay between streamed chunks.
-    pub fn chunk_delay(mut self, delay: Duration) -> Self {
-        self.chunk_delay = delay;
-        self
-    }
-
-    /// Set the prefill time per 1,000 uncached prompt tokens.
-    pub fn prefill_per_1k_tokens(mut self, delay: Duration) -> Self {
-        self.prefill_per_1k_tokens = delay;
-        self
-    }
-
-    /// Set the connection set-up delay.
-    pub fn connect_delay(mut self, delay: Duration) -> Self {
-        self.connect_delay = delay;
-        self
-    }
-
-    /// Close idle HTTP/1.1 connections after `timeout`.
-    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-
-    /// Inject a fault into every request.
-    pub fn fault(mut self, fault: Option<Fault>) -> Self {
-        self.fault = fault;
-        self
-    }
-}
+llm_layers_core::config_setters!(MockConfig {
+    port: u16,
+    tls: bool,
+    latency: Duration,
+    chunk_delay: Duration,
+    prefill_per_1k_tokens: Duration,
+    connect_delay: Duration,
+    max_body_bytes: usize,
+    prompt_cache_ttl: Duration,
+    fault: Option<Fault>,
+    recent_requests: usize,
+    idle_timeout: Option<Duration>,
+});

@@ -43,16 +43,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let config = MockConfig {
-        port: args.port,
-        tls: args.tls,
-        latency: Duration::from_millis(args.latency_ms),
-        chunk_delay: Duration::from_millis(args.chunk_delay_ms),
-        connect_delay: Duration::from_millis(args.connect_delay_ms),
-        prompt_cache_ttl: Duration::from_secs(args.prompt_cache_ttl_s),
-        fault: args.fault,
-        ..MockConfig::default()
-    };
+    let config = MockConfig::default()
+        .port(args.port)
+        .tls(args.tls)
+        .latency(Duration::from_millis(args.latency_ms))
+        .chunk_delay(Duration::from_millis(args.chunk_delay_ms))
+        .connect_delay(Duration::from_millis(args.connect_delay_ms))
+        .prompt_cache_ttl(Duration::from_secs(args.prompt_cache_ttl_s))
+        .fault(args.fault);
     let server = MockServer::start(config).await?;
     if let Some(pem) = server.certificate_pem() {
         println!("{pem}");

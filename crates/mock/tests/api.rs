@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use llm_layers_core::{ApiKind, SseParser, StreamCompletion, StreamUsage};
+use llm_layers_core::{ApiKind, SseParser, StreamCompletion, UsageTracker};
 use llm_layers_mock::{MockConfig, MockServer};
 
 fn events(body: &[u8]) -> Vec<llm_layers_core::SseEvent> {
@@ -13,8 +13,8 @@ fn events(body: &[u8]) -> Vec<llm_layers_core::SseEvent> {
     events
 }
 
-fn stream_usage(kind: ApiKind, body: &[u8]) -> StreamUsage {
-    let mut tracker = StreamUsage::new(kind);
+fn stream_usage(kind: ApiKind, body: &[u8]) -> UsageTracker {
+    let mut tracker = UsageTracker::new(kind);
     for event in events(body) {
         tracker.observe(&event);
     }
@@ -56,14 +56,7 @@ async fn equal_chat_requests_get_byte_identical_answers() {
         first.headers["x-request-id"], second.headers["x-request-id"],
         "request ids differ per call, as a real provider's do"
     );
-    let other = post(
-        &client,
-        &server,
-        "/v1/chat/completions",
-        &[],
-        &chat_body("You are terse.", "Say ho", false),
-    )
-    .await;
+    let other = chat(&client, &server, "You are terse.", "Say ho", false).await;
     assert_ne!(other.body, first.body);
 }
 
@@ -71,22 +64,8 @@ async fn equal_chat_requests_get_byte_identical_answers() {
 async fn streamed_chat_carries_the_same_text_and_usage_in_the_last_chunk() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     let client = http1();
-    let plain = post(
-        &client,
-        &server,
-        "/v1/chat/completions",
-        &[],
-        &chat_body("S", "U", false),
-    )
-    .await;
-    let streamed = post(
-        &client,
-        &server,
-        "/v1/chat/completions",
-        &[],
-        &chat_body("S", "U", true),
-    )
-    .await;
+    let plain = chat(&client, &server, "S", "U", false).await;
+    let streamed = chat(&client, &server, "S", "U", true).await;
     assert_eq!(
         streamed.headers["content-type"],
         "text/event-stream; charset=utf-8"
@@ -172,10 +151,7 @@ async fn responses_and_embeddings() {
 
 #[tokio::test]
 async fn bad_input_gets_provider_shaped_errors() {
-    let config = MockConfig {
-        max_body_bytes: 1024,
-        ..MockConfig::default()
-    };
+    let config = MockConfig::default().max_body_bytes(1024);
     let server = MockServer::start(config).await.unwrap();
     let client = http1();
     let malformed = post(&client, &server, "/v1/chat/completions", &[], "{not json").await;
@@ -219,14 +195,7 @@ async fn stats_count_requests_per_path_and_connections_and_reset_zeroes_them() {
     let server = MockServer::start(MockConfig::default()).await.unwrap();
     let client = http1();
     for _ in 0..3 {
-        post(
-            &client,
-            &server,
-            "/v1/chat/completions",
-            &[],
-            &chat_body("S", "U", false),
-        )
-        .await;
+        chat(&client, &server, "S", "U", false).await;
     }
     post(
         &client,

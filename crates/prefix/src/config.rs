@@ -24,6 +24,7 @@ pub enum BreakpointTtl {
 /// detectors, Anthropic breakpoints (5 minutes) and `prompt_cache_key` on;
 /// tool reordering off.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct PrefixConfig {
     /// Sort the keys of tool definitions, parameter schemas and response
     /// format schemas recursively.
@@ -78,6 +79,23 @@ impl Default for PrefixConfig {
         }
     }
 }
+
+llm_layers_core::config_setters!(PrefixConfig {
+    stable_serialisation: bool,
+    reorder_tools: bool,
+    markers: Option<Markers>,
+    detect_date_times: bool,
+    detect_uuids: bool,
+    detectors: Vec<Regex>,
+    anthropic_breakpoints: bool,
+    breakpoint_ttl: BreakpointTtl,
+    openai_prompt_cache_key: bool,
+    minimums: MinimumTable,
+    estimator: Arc<dyn TokenEstimator>,
+    max_request_bytes: usize,
+    max_response_bytes: usize,
+    max_tracked_prefixes: usize,
+});
 
 impl fmt::Debug for PrefixConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

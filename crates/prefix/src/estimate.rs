@@ -43,7 +43,7 @@ where
 ///
 /// let exact = TiktokenEstimator::o200k().unwrap();
 /// assert_eq!(exact.tokens("Hello world"), 2);
-/// let config = PrefixConfig { estimator: std::sync::Arc::new(exact), ..PrefixConfig::default() };
+/// let config = PrefixConfig::default().estimator(std::sync::Arc::new(exact));
 /// # drop(config);
 /// ```
 #[cfg(feature = "tiktoken")]

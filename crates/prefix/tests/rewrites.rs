@@ -122,14 +122,12 @@ async fn tool_schemas_serialise_the_same_whatever_the_key_order() {
 
 #[tokio::test]
 async fn switched_off_rewrites_leave_the_request_alone() {
-    let config = PrefixConfig {
-        stable_serialisation: false,
-        markers: None,
-        detect_date_times: false,
-        detect_uuids: false,
-        openai_prompt_cache_key: false,
-        ..PrefixConfig::default()
-    };
+    let config = PrefixConfig::default()
+        .stable_serialisation(false)
+        .markers(None)
+        .detect_date_times(false)
+        .detect_uuids(false)
+        .openai_prompt_cache_key(false);
     let layer = PromptPrefixLayer::new(config);
     let body = r#"{"model":"gpt-4o","tools":[{"type":"function","function":{"parameters":{"type":"object"},"name":"f"}}],"messages":[{"role":"system","content":"Now 2026-11-23 <dynamic>x</dynamic>"}]}"#;
     let sent = send_with(&layer, request("/v1/chat/completions", body)).await;
@@ -233,10 +231,8 @@ async fn short_prefixes_get_no_breakpoint_and_are_reported_below_minimum() {
 
 #[tokio::test]
 async fn one_hour_breakpoints_carry_their_ttl() {
-    let layer = PromptPrefixLayer::new(PrefixConfig {
-        breakpoint_ttl: BreakpointTtl::OneHour,
-        ..PrefixConfig::default()
-    });
+    let layer =
+        PromptPrefixLayer::new(PrefixConfig::default().breakpoint_ttl(BreakpointTtl::OneHour));
     let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 5, "system": long_text(1100), "messages": [{"role": "user", "content": "hi"}]});
     let sent = send_with(&layer, request("/v1/messages", &body.to_string())).await;
     assert_eq!(
@@ -340,15 +336,15 @@ fn a_repaired_request_needs_no_second_repair() {
 
 #[tokio::test]
 async fn custom_markers_and_detectors_and_tool_reordering() {
-    let layer = PromptPrefixLayer::new(PrefixConfig {
-        markers: Some(llm_layers_prefix::Markers {
-            open: "{{live}}".into(),
-            close: "{{/live}}".into(),
-        }),
-        detectors: vec![regex::Regex::new(r"Session \d+").unwrap()],
-        reorder_tools: true,
-        ..PrefixConfig::default()
-    });
+    let layer = PromptPrefixLayer::new(
+        PrefixConfig::default()
+            .markers(Some(llm_layers_prefix::Markers {
+                open: "{{live}}".into(),
+                close: "{{/live}}".into(),
+            }))
+            .detectors(vec![regex::Regex::new(r"Session \d+").unwrap()])
+            .reorder_tools(true),
+    );
     let body = json!({"model": "gpt-4o",
     "tools": [
         {"type": "function", "function": {"name": "zeta", "parameters": {}}},

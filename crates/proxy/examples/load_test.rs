@@ -314,11 +314,9 @@ async fn partial_proxy(
     upstream: &str,
     (cache, prefix, metrics): (bool, bool, bool),
 ) -> llm_layers_proxy::RunningProxy {
-    let mut config = ProxyConfig {
-        listen: "127.0.0.1:0".parse().expect("an address"),
-        upstream: upstream.to_owned(),
-        ..ProxyConfig::default()
-    };
+    let mut config = ProxyConfig::default()
+        .listen("127.0.0.1:0".parse().expect("an address"))
+        .upstream(upstream.to_owned());
     config.cache.enabled = cache;
     config.prefix.enabled = prefix;
     config.metrics.enabled = metrics;
@@ -359,11 +357,9 @@ async fn main() {
         .await
         .expect("the mock starts");
     let bare = bare_proxy(mock.base_url().to_owned(), concurrency).await;
-    let mut full_config = ProxyConfig {
-        listen: "127.0.0.1:0".parse().expect("an address"),
-        upstream: mock.base_url().to_owned(),
-        ..ProxyConfig::default()
-    };
+    let mut full_config = ProxyConfig::default()
+        .listen("127.0.0.1:0".parse().expect("an address"))
+        .upstream(mock.base_url().to_owned());
     if let Some(entries) = std::env::var("LOAD_TEST_MAX_ENTRIES")
         .ok()
         .and_then(|value| value.parse().ok())

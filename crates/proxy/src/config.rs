@@ -51,6 +51,7 @@ use serde::Deserialize;
 /// Everything the proxy needs to start. `Default` is the documented default.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProxyConfig {
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
@@ -140,6 +141,30 @@ impl Default for ProxyConfig {
     }
 }
 
+llm_layers::core::config_setters!(ProxyConfig {
+    listen: SocketAddr,
+    upstream: String,
+    anthropic_upstream: Option<String>,
+    anthropic_prefix: String,
+    admin_token: Option<String>,
+    max_request_bytes: usize,
+    openai_key_env: Option<String>,
+    anthropic_key_env: Option<String>,
+    mock: bool,
+    first_byte_timeout: Duration,
+    stream_idle_timeout: Duration,
+    request_timeout: Duration,
+    client_header_timeout: Duration,
+    client_body_timeout: Duration,
+    keep_alive_timeout: Duration,
+    max_connections: usize,
+    shutdown_grace: Duration,
+    max_buffered_request_bytes: usize,
+    cache: CacheSection,
+    prefix: PrefixSection,
+    metrics: MetricsSection,
+});
+
 /// The default OpenAI origin.
 pub const DEFAULT_OPENAI: &str = "https://api.openai.com";
 /// The default Anthropic origin.
@@ -220,6 +245,7 @@ pub enum StoreKind {
 /// `[cache]`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CacheSection {
     /// Default true.
     pub enabled: bool,
@@ -251,9 +277,20 @@ impl Default for CacheSection {
     }
 }
 
+llm_layers::core::config_setters!(CacheSection {
+    enabled: bool,
+    store: StoreKind,
+    path: PathBuf,
+    max_bytes: u64,
+    max_entries: u64,
+    ttl_seconds: u64,
+    share_across_credentials: bool,
+});
+
 /// `[prefix]`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PrefixSection {
     /// Default true.
     pub enabled: bool,
@@ -282,9 +319,19 @@ impl Default for PrefixSection {
     }
 }
 
+llm_layers::core::config_setters!(PrefixSection {
+    enabled: bool,
+    stable_serialisation: bool,
+    markers: bool,
+    detectors: bool,
+    anthropic_breakpoints: bool,
+    prompt_cache_key: bool,
+});
+
 /// `[metrics]`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MetricsSection {
     /// Default true.
     pub enabled: bool,
@@ -300,6 +347,11 @@ impl Default for MetricsSection {
         }
     }
 }
+
+llm_layers::core::config_setters!(MetricsSection {
+    enabled: bool,
+    opentelemetry_names: bool,
+});
 
 /// The configuration could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -17,11 +17,11 @@ pub struct StoreOpenError(String);
 /// Builds the layers, each on or off as configured.
 pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
     let metrics = config.metrics.enabled.then(|| {
-        MetricsLayer::new(MetricsConfig {
-            opentelemetry_names: config.metrics.opentelemetry_names,
-            max_request_bytes: config.max_request_bytes,
-            ..MetricsConfig::default()
-        })
+        MetricsLayer::new(
+            MetricsConfig::default()
+                .opentelemetry_names(config.metrics.opentelemetry_names)
+                .max_request_bytes(config.max_request_bytes),
+        )
     });
     let cache = match config.cache.enabled {
         false => None,
@@ -29,16 +29,16 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
     };
     let prefix = config.prefix.enabled.then(|| {
         let section = &config.prefix;
-        PromptPrefixLayer::new(PrefixConfig {
-            stable_serialisation: section.stable_serialisation,
-            markers: section.markers.then(Markers::default),
-            detect_date_times: section.detectors,
-            detect_uuids: section.detectors,
-            anthropic_breakpoints: section.anthropic_breakpoints,
-            openai_prompt_cache_key: section.prompt_cache_key,
-            max_request_bytes: config.max_request_bytes,
-            ..PrefixConfig::default()
-        })
+        PromptPrefixLayer::new(
+            PrefixConfig::default()
+                .stable_serialisation(section.stable_serialisation)
+                .markers(section.markers.then(Markers::default))
+                .detect_date_times(section.detectors)
+                .detect_uuids(section.detectors)
+                .anthropic_breakpoints(section.anthropic_breakpoints)
+                .openai_prompt_cache_key(section.prompt_cache_key)
+                .max_request_bytes(config.max_request_bytes),
+        )
     });
     Ok(LlmStack::bare()
         .with_max_request_bytes(config.max_request_bytes)
@@ -50,16 +50,13 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
 
 fn cache_layer(config: &ProxyConfig) -> Result<CacheLayer, StoreOpenError> {
     let section = &config.cache;
-    let cache_config = CacheConfig {
-        default_ttl: Duration::from_secs(section.ttl_seconds),
-        share_across_credentials: section.share_across_credentials,
-        max_request_bytes: config.max_request_bytes,
-        ..CacheConfig::default()
-    };
-    let bounds = MemoryBounds {
-        max_bytes: section.max_bytes,
-        max_entries: section.max_entries,
-    };
+    let cache_config = CacheConfig::default()
+        .default_ttl(Duration::from_secs(section.ttl_seconds))
+        .share_across_credentials(section.share_across_credentials)
+        .max_request_bytes(config.max_request_bytes);
+    let bounds = MemoryBounds::default()
+        .max_bytes(section.max_bytes)
+        .max_entries(section.max_entries);
     Ok(match section.store {
         StoreKind::Memory => CacheLayer::with_store(cache_config, MemoryStore::new(bounds)),
         StoreKind::Disk => {

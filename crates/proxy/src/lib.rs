@@ -23,7 +23,7 @@
 //! use llm_layers_proxy::{start, ProxyConfig};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let proxy = start(ProxyConfig { mock: true, ..ProxyConfig::default() }).await?;
+//! let proxy = start(ProxyConfig::default().mock(true)).await?;
 //! println!("listening on {}", proxy.url());
 //! proxy.run_until(async { tokio::signal::ctrl_c().await.unwrap() }).await?;
 //! # Ok(()) }

@@ -24,12 +24,12 @@ async fn send(
 }
 
 async fn proxy(mock: &MockServer) -> RunningProxy {
-    start(ProxyConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream: mock.base_url().to_owned(),
-        admin_token: Some("admin-secret".into()),
-        ..ProxyConfig::default()
-    })
+    start(
+        ProxyConfig::default()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .upstream(mock.base_url().to_owned())
+            .admin_token(Some("admin-secret".into())),
+    )
     .await
     .unwrap()
 }
@@ -37,12 +37,12 @@ async fn proxy(mock: &MockServer) -> RunningProxy {
 #[tokio::test]
 async fn an_empty_admin_token_is_refused_at_start() {
     for token in ["", "  "] {
-        let refused = start(ProxyConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: Some(token.into()),
-            mock: true,
-            ..ProxyConfig::default()
-        })
+        let refused = start(
+            ProxyConfig::default()
+                .listen("127.0.0.1:0".parse().unwrap())
+                .admin_token(Some(token.into()))
+                .mock(true),
+        )
         .await;
         assert!(
             matches!(

@@ -45,12 +45,12 @@ async fn direct_and_proxied(
 }
 
 async fn proxy_for(mock: &MockServer, config: ProxyConfig) -> RunningProxy {
-    start(ProxyConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream: mock.base_url().to_owned(),
-        admin_token: Some("admin-secret".into()),
-        ..config
-    })
+    start(
+        config
+            .listen("127.0.0.1:0".parse().unwrap())
+            .upstream(mock.base_url().to_owned())
+            .admin_token(Some("admin-secret".into())),
+    )
     .await
     .unwrap()
 }
@@ -221,11 +221,7 @@ async fn malformed_bodies_and_their_errors_pass_unchanged() {
 }
 
 async fn proxy_with_a_1_kib_limit() -> (MockServer, RunningProxy) {
-    mock_and_proxy(ProxyConfig {
-        max_request_bytes: 1024,
-        ..ProxyConfig::default()
-    })
-    .await
+    mock_and_proxy(ProxyConfig::default().max_request_bytes(1024)).await
 }
 
 /// A chat request with `length` bytes of message text.
@@ -329,12 +325,12 @@ async fn header_echo() -> String {
 async fn a_server_held_key_is_added_only_when_the_client_sends_none_and_bodies_come_uncompressed() {
     let upstream = header_echo().await;
     std::env::set_var("LLM_PROXY_TEST_OPENAI_KEY", "sk-server");
-    let proxy = start(ProxyConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream,
-        openai_key_env: Some("LLM_PROXY_TEST_OPENAI_KEY".into()),
-        ..ProxyConfig::default()
-    })
+    let proxy = start(
+        ProxyConfig::default()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .upstream(upstream)
+            .openai_key_env(Some("LLM_PROXY_TEST_OPENAI_KEY".into())),
+    )
     .await
     .unwrap();
     let url = format!("{}/v1/embeddings", proxy.url());

@@ -18,11 +18,11 @@ use tokio::net::TcpStream;
 const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}"#;
 
 async fn proxy(upstream: String, config: ProxyConfig) -> RunningProxy {
-    start(ProxyConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream,
-        ..config
-    })
+    start(
+        config
+            .listen("127.0.0.1:0".parse().unwrap())
+            .upstream(upstream),
+    )
     .await
     .unwrap()
 }
@@ -67,11 +67,9 @@ async fn mock_and_proxy(config: ProxyConfig) -> (MockServer, RunningProxy) {
 
 #[tokio::test]
 async fn a_client_sending_half_a_head_is_disconnected() {
-    let (mock, proxy) = mock_and_proxy(ProxyConfig {
-        client_header_timeout: Duration::from_millis(300),
-        ..ProxyConfig::default()
-    })
-    .await;
+    let (mock, proxy) =
+        mock_and_proxy(ProxyConfig::default().client_header_timeout(Duration::from_millis(300)))
+            .await;
     let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
     stream
         .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
@@ -84,11 +82,9 @@ async fn a_client_sending_half_a_head_is_disconnected() {
 
 #[tokio::test]
 async fn a_client_sending_half_a_body_gets_408() {
-    let (mock, proxy) = mock_and_proxy(ProxyConfig {
-        client_body_timeout: Duration::from_millis(300),
-        ..ProxyConfig::default()
-    })
-    .await;
+    let (mock, proxy) =
+        mock_and_proxy(ProxyConfig::default().client_body_timeout(Duration::from_millis(300)))
+            .await;
     let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
     stream
         .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"model\":")
@@ -103,11 +99,8 @@ async fn a_client_sending_half_a_body_gets_408() {
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
-    let (_mock, proxy) = mock_and_proxy(ProxyConfig {
-        keep_alive_timeout: Duration::from_millis(300),
-        ..ProxyConfig::default()
-    })
-    .await;
+    let (_mock, proxy) =
+        mock_and_proxy(ProxyConfig::default().keep_alive_timeout(Duration::from_millis(300))).await;
     // Never a byte.
     let mut silent = TcpStream::connect(proxy.addr()).await.unwrap();
     read_until_closed(&mut silent).await;
@@ -125,11 +118,7 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
 
 #[tokio::test]
 async fn connections_past_the_limit_wait_until_one_closes() {
-    let (mock, proxy) = mock_and_proxy(ProxyConfig {
-        max_connections: 2,
-        ..ProxyConfig::default()
-    })
-    .await;
+    let (mock, proxy) = mock_and_proxy(ProxyConfig::default().max_connections(2)).await;
     let first = TcpStream::connect(proxy.addr()).await.unwrap();
     let _second = TcpStream::connect(proxy.addr()).await.unwrap();
     let url = format!("{}/v1/chat/completions", proxy.url());
@@ -157,10 +146,7 @@ async fn an_upstream_that_never_answers_gets_a_504_in_time() {
     let upstream = RawUpstream::start(vec![Step::Stall]).await.unwrap();
     let proxy = proxy(
         upstream.base_url(),
-        ProxyConfig {
-            first_byte_timeout: Duration::from_millis(300),
-            ..ProxyConfig::default()
-        },
+        ProxyConfig::default().first_byte_timeout(Duration::from_millis(300)),
     )
     .await;
     for path in ["/v1/chat/completions", "/anthropic/v1/messages"] {
@@ -179,13 +165,30 @@ async fn an_upstream_that_never_answers_gets_a_504_in_time() {
     proxy.shutdown().await.unwrap();
 }
 
+/// Posts `body` to `url` until the answer has `status` (a bounded number
+/// of tries); that answer's headers.
+async fn post_until(url: &str, body: &str, status: u16) -> Option<http::HeaderMap> {
+    for _ in 0..200 {
+        let (seen, headers, _) = post(
+            false,
+            url,
+            &[("authorization", "Bearer sk-budget")],
+            Full::new(Bytes::from(body.to_owned())),
+        )
+        .await
+        .unwrap();
+        if seen == status {
+            return Some(headers);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
 #[tokio::test]
 async fn bodies_past_the_shared_budget_get_503_with_retry_after() {
-    let (_mock, proxy) = mock_and_proxy(ProxyConfig {
-        max_buffered_request_bytes: 1000,
-        ..ProxyConfig::default()
-    })
-    .await;
+    let (_mock, proxy) =
+        mock_and_proxy(ProxyConfig::default().max_buffered_request_bytes(1000)).await;
     // A slow client holds 800 bytes of the budget.
     let mut slow = TcpStream::connect(proxy.addr()).await.unwrap();
     slow.write_all(
@@ -198,53 +201,22 @@ async fn bodies_past_the_shared_budget_get_503_with_retry_after() {
         r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
         "x".repeat(400)
     );
-    let mut refused = None;
-    for _ in 0..200 {
-        let (status, headers, _) = post(
-            false,
-            &url,
-            &[("authorization", "Bearer sk-budget")],
-            Full::new(Bytes::from(padded.clone())),
-        )
+    // The slow client's head may not have been read at first.
+    let headers = post_until(&url, &padded, 503)
         .await
-        .unwrap();
-        if status == 503 {
-            refused = Some(headers);
-            break;
-        }
-        // The slow client's head may not have been read yet.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let headers = refused.expect("a body past the budget was refused");
+        .expect("a body past the budget was refused");
     assert_eq!(headers["retry-after"], "1");
     drop(slow);
-    let mut served = false;
-    for _ in 0..200 {
-        let (status, _, _) = post(
-            false,
-            &url,
-            &[("authorization", "Bearer sk-budget")],
-            Full::new(Bytes::from(padded.clone())),
-        )
-        .await
-        .unwrap();
-        if status == 200 {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(served, "the budget came back once the slow client left");
+    assert!(
+        post_until(&url, &padded, 200).await.is_some(),
+        "the budget came back once the slow client left"
+    );
     proxy.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_body_over_the_limit_gets_413_over_http2_as_over_http1() {
-    let (mock, proxy) = mock_and_proxy(ProxyConfig {
-        max_request_bytes: 1024,
-        ..ProxyConfig::default()
-    })
-    .await;
+    let (mock, proxy) = mock_and_proxy(ProxyConfig::default().max_request_bytes(1024)).await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     let big = Bytes::from(vec![b'x'; 4 << 20]);
     for http2 in [false, true] {
@@ -339,11 +311,7 @@ impl http_body::Body for Undeclared {
 
 #[tokio::test]
 async fn an_undeclared_body_over_the_limit_gets_413_over_http2_as_over_http1() {
-    let (mock, proxy) = mock_and_proxy(ProxyConfig {
-        max_request_bytes: 100 << 10,
-        ..ProxyConfig::default()
-    })
-    .await;
+    let (mock, proxy) = mock_and_proxy(ProxyConfig::default().max_request_bytes(100 << 10)).await;
     for http2 in [false, true] {
         let mut builder = Client::builder(TokioExecutor::new());
         builder.http2_only(http2);

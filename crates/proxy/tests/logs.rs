@@ -34,11 +34,11 @@ async fn trace_logs_never_show_a_credential() {
         .with_ansi(false)
         .init();
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = start(ProxyConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        upstream: mock.base_url().to_owned(),
-        ..ProxyConfig::default()
-    })
+    let proxy = start(
+        ProxyConfig::default()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .upstream(mock.base_url().to_owned()),
+    )
     .await
     .unwrap();
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();

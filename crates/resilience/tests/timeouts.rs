@@ -7,8 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use llm_layers_connector::HyperConnector;
-use llm_layers_core::{ApiKind, SseParser, StreamCompletion, StreamUsage};
+use llm_layers_core::{ApiKind, SseParser, StreamCompletion, UsageTracker};
 use llm_layers_mock::raw::{chunk, head, RawUpstream, Step};
+use llm_layers_mock::testing::eventually;
 use llm_layers_resilience::{
     TimedOut, TimeoutPhase, UpstreamTimeout, UpstreamTimeoutLayer, UpstreamTimeouts,
 };
@@ -32,6 +33,33 @@ fn request(upstream: &RawUpstream, path: &str, body: &str) -> http::Request<Full
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap()
 }
+
+/// A plain JSON head announcing `length` bytes.
+fn json_head(length: usize) -> String {
+    head(
+        200,
+        &[
+            ("content-type", "application/json"),
+            ("content-length", &length.to_string()),
+        ],
+    )
+}
+
+/// Sends `body` to `path` of `upstream` through `timeouts`; the response.
+async fn answer(
+    timeouts: UpstreamTimeouts,
+    upstream: &RawUpstream,
+    path: &str,
+    body: &str,
+) -> http::Response<impl http_body::Body<Data = Bytes, Error = tower::BoxError> + Unpin> {
+    client(timeouts)
+        .oneshot(request(upstream, path, body))
+        .await
+        .unwrap()
+}
+
+const PLAIN: &str = r#"{"model":"m"}"#;
+const STREAM: &str = r#"{"model":"m","stream":true}"#;
 
 fn sse_head() -> String {
     head(
@@ -64,7 +92,7 @@ async fn frames(
 
 fn completion(kind: ApiKind, stream: &[u8]) -> StreamCompletion {
     let mut parser = SseParser::new();
-    let mut usage = StreamUsage::new(kind);
+    let mut usage = UsageTracker::new(kind);
     parser.feed(stream, |event| usage.observe(event));
     usage.completion()
 }
@@ -111,14 +139,7 @@ async fn a_stalled_stream_ends_with_the_providers_error_event_and_lets_the_conne
     ])
     .await
     .unwrap();
-    let response = client(short())
-        .oneshot(request(
-            &upstream,
-            "/v1/chat/completions",
-            r#"{"model":"m","stream":true}"#,
-        ))
-        .await
-        .unwrap();
+    let response = answer(short(), &upstream, "/v1/chat/completions", STREAM).await;
     assert_eq!(response.status(), 200);
     let (stream, ended) = frames(response.into_body()).await;
     ended.unwrap();
@@ -133,15 +154,8 @@ async fn a_stalled_stream_ends_with_the_providers_error_event_and_lets_the_conne
         completion(ApiKind::OpenAiChat, &stream),
         StreamCompletion::Failed
     );
-    for _ in 0..500 {
-        if upstream.connections_closed() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        upstream.connections_closed(),
-        1,
+    assert!(
+        eventually(|| upstream.connections_closed() == 1).await,
         "the stalled connection was dropped"
     );
 }
@@ -155,14 +169,13 @@ async fn a_stream_stalled_inside_an_event_gets_its_error_event_apart() {
     ])
     .await
     .unwrap();
-    let response = client(short())
-        .oneshot(request(
-            &upstream,
-            "/v1/messages",
-            r#"{"model":"claude","stream":true}"#,
-        ))
-        .await
-        .unwrap();
+    let response = answer(
+        short(),
+        &upstream,
+        "/v1/messages",
+        r#"{"model":"claude","stream":true}"#,
+    )
+    .await;
     let (stream, _) = frames(response.into_body()).await;
     let text = String::from_utf8_lossy(&stream).into_owned();
     assert!(
@@ -178,26 +191,13 @@ async fn a_stream_stalled_inside_an_event_gets_its_error_event_apart() {
 #[tokio::test]
 async fn a_plain_body_stalled_half_way_fails() {
     let upstream = RawUpstream::start(vec![
-        Step::write(head(
-            200,
-            &[
-                ("content-type", "application/json"),
-                ("content-length", "100"),
-            ],
-        )),
+        Step::write(json_head(100)),
         Step::write(r#"{"id":"chatcmpl"#),
         Step::Stall,
     ])
     .await
     .unwrap();
-    let response = client(short())
-        .oneshot(request(
-            &upstream,
-            "/v1/chat/completions",
-            r#"{"model":"m"}"#,
-        ))
-        .await
-        .unwrap();
+    let response = answer(short(), &upstream, "/v1/chat/completions", PLAIN).await;
     let (_, ended) = frames(response.into_body()).await;
     let error = ended.unwrap_err();
     let timed_out = error.downcast_ref::<TimedOut>().expect("a TimedOut error");
@@ -214,14 +214,7 @@ async fn a_stream_that_never_ends_is_cut_at_the_total() {
     }
     let upstream = RawUpstream::start(script).await.unwrap();
     let timeouts = short().total(Duration::from_millis(500));
-    let response = client(timeouts)
-        .oneshot(request(
-            &upstream,
-            "/v1/chat/completions",
-            r#"{"model":"m","stream":true}"#,
-        ))
-        .await
-        .unwrap();
+    let response = answer(timeouts, &upstream, "/v1/chat/completions", STREAM).await;
     let (stream, ended) = frames(response.into_body()).await;
     ended.unwrap();
     let text = String::from_utf8_lossy(&stream).into_owned();
@@ -237,26 +230,19 @@ async fn a_stream_that_never_ends_is_cut_at_the_total() {
 async fn with_no_timeouts_nothing_is_cut() {
     let whole = r#"{"id":"x"}"#;
     let upstream = RawUpstream::start(vec![
-        Step::write(head(
-            200,
-            &[
-                ("content-type", "application/json"),
-                ("content-length", "10"),
-            ],
-        )),
+        Step::write(json_head(10)),
         Step::Pause(Duration::from_millis(400)),
         Step::write(whole),
     ])
     .await
     .unwrap();
-    let response = client(UpstreamTimeouts::none())
-        .oneshot(request(
-            &upstream,
-            "/v1/chat/completions",
-            r#"{"model":"m"}"#,
-        ))
-        .await
-        .unwrap();
+    let response = answer(
+        UpstreamTimeouts::none(),
+        &upstream,
+        "/v1/chat/completions",
+        PLAIN,
+    )
+    .await;
     let (body, ended) = frames(response.into_body()).await;
     ended.unwrap();
     assert_eq!(body, whole.as_bytes());

@@ -83,6 +83,12 @@ macro_rules! around_layer_types {
             }
         }
 
+        impl<B: $crate::__private::http_body::Body> std::fmt::Debug for ResponseBody<B> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("ResponseBody").finish_non_exhaustive()
+            }
+        }
+
         impl<B> $crate::__private::http_body::Body for ResponseBody<B>
         where
             B: $crate::__private::http_body::Body<Data = $crate::__private::Bytes>,

@@ -51,7 +51,8 @@ use http::request::Parts;
 use http::Extensions;
 
 use crate::api::{route, ApiKind, Provider};
-use scan::{scan_body, Scratch, SCRATCH};
+use crate::json::with_scratch;
+use scan::{scan_body, SCRATCH};
 use target::Target;
 
 /// Why a request's body could not be understood. Such a request is passed
@@ -139,11 +140,7 @@ impl RequestFacts {
         body: Bytes,
     ) -> RequestFacts {
         let (known_kind, known_model, known_stream) = known;
-        let scanned = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => scan_body(&body, known_kind, &mut scratch),
-            // Re-entered on this thread (cannot happen today): use fresh buffers.
-            Err(_) => scan_body(&body, known_kind, &mut Scratch::new()),
-        });
+        let scanned = with_scratch(&SCRATCH, |scratch| scan_body(&body, known_kind, scratch));
         let (kind, opaque, model, stream, digest) = match scanned {
             Ok(scanned) => (
                 known_kind,

@@ -17,6 +17,12 @@ pub(super) struct Scratch {
     canonical: CanonicalBuffers,
 }
 
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
 impl Scratch {
     pub(super) const fn new() -> Self {
         Scratch {

@@ -13,8 +13,10 @@
 use std::cell::RefCell;
 
 use memchr::memmem::Finder;
-use serde::de::IgnoredAny;
 use serde::Deserialize;
+
+use crate::json::scan::{is_valid, value_prefix, NoTape};
+use crate::json::with_scratch;
 
 thread_local! {
     /// Scratch space for the side documents, reused on each thread.
@@ -29,9 +31,8 @@ pub(crate) fn top_level_member<'a, T: Deserialize<'a>>(
     needle: &Finder<'_>,
 ) -> Option<T> {
     top_level_member_with(body, needle, |value| {
-        let mut values = serde_json::Deserializer::from_slice(value).into_iter::<T>();
-        let parsed = values.next()?.ok()?;
-        Some((parsed, values.byte_offset()))
+        let length = value_prefix(value, &mut NoTape).ok()?;
+        Some((serde_json::from_slice(&value[..length]).ok()?, length))
     })
 }
 
@@ -74,7 +75,7 @@ fn first_member_position(body: &[u8], needle: &Finder<'_>) -> Option<(usize, usi
     None
 }
 
-pub(crate) fn whitespace(bytes: &[u8]) -> usize {
+fn whitespace(bytes: &[u8]) -> usize {
     bytes
         .iter()
         .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
@@ -99,18 +100,12 @@ fn trailing_closes_object(trailing: &[u8]) -> bool {
 }
 
 fn is_json(parts: &[&[u8]]) -> bool {
-    SCRATCH.with(|scratch| {
-        let mut fresh = Vec::new();
-        let mut borrowed = scratch.try_borrow_mut();
-        let document = match borrowed.as_deref_mut() {
-            Ok(document) => document,
-            Err(_) => &mut fresh,
-        };
+    with_scratch(&SCRATCH, |document| {
         document.clear();
         parts
             .iter()
             .for_each(|part| document.extend_from_slice(part));
-        let valid = serde_json::from_slice::<IgnoredAny>(document).is_ok();
+        let valid = is_valid(document);
         if document.capacity() > 64 << 10 {
             *document = Vec::new();
         }

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::stream::StreamUsage;
+use super::tracker::UsageTracker;
 use super::{StreamCompletion, Usage};
 use crate::sse::SseEvent;
 
@@ -63,7 +63,7 @@ impl AnthropicUsage {
     }
 }
 
-impl StreamUsage {
+impl UsageTracker {
     pub(super) fn observe_anthropic(&mut self, event: &SseEvent) {
         let name = event.event.as_deref().unwrap_or_default();
         match name {

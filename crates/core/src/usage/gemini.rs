@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::stream::{starts_with_error_member, StreamUsage, GEMINI_FINISH};
+use super::tracker::{starts_with_error_member, UsageTracker, GEMINI_FINISH};
 use super::{StreamCompletion, Usage};
 use crate::sse::SseEvent;
 
@@ -60,7 +60,7 @@ pub(super) fn gemini_from_json(body: &[u8]) -> Option<Usage> {
     }
 }
 
-impl StreamUsage {
+impl UsageTracker {
     pub(super) fn observe_gemini(&mut self, event: &SseEvent) {
         let data = event.data.as_bytes();
         if let Some(usage) = gemini_from_json(data) {

@@ -30,9 +30,9 @@ mod fast;
 mod gemini;
 mod openai;
 mod reader;
-mod stream;
 #[cfg(test)]
 mod tests;
+mod tracker;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +40,7 @@ use crate::api::ApiKind;
 use fast::{usage_from_full_parse, usage_from_members};
 
 pub use reader::{is_event_stream, ResponseUsage};
-pub use stream::StreamUsage;
+pub use tracker::UsageTracker;
 
 /// Tokens one call consumed, in one meaning for every provider.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,21 +163,21 @@ pub enum StreamCompletion {
 /// outer layers, which see the end after it, read the result instead of
 /// parsing.
 #[derive(Clone, Debug, Default)]
-pub struct SharedStreamUsage(std::sync::Arc<std::sync::Mutex<Option<StreamUsage>>>);
+pub struct PublishedUsage(std::sync::Arc<std::sync::Mutex<Option<UsageTracker>>>);
 
-impl SharedStreamUsage {
+impl PublishedUsage {
     /// An empty slot.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Publishes the parsing layer's result.
-    pub fn publish(&self, usage: &StreamUsage) {
+    pub fn publish(&self, usage: &UsageTracker) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(usage.clone());
     }
 
     /// The published result, once the parsing layer has seen the end.
-    pub fn get(&self) -> Option<StreamUsage> {
+    pub fn get(&self) -> Option<UsageTracker> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::stream::{has_object_member, starts_with_error_member, StreamUsage, USAGE_MEMBER};
+use super::tracker::{has_object_member, starts_with_error_member, UsageTracker, USAGE_MEMBER};
 use super::{StreamCompletion, Usage};
 use crate::sse::SseEvent;
 
@@ -86,7 +86,7 @@ impl ResponsesUsage {
     }
 }
 
-impl StreamUsage {
+impl UsageTracker {
     pub(super) fn observe_openai_chat(&mut self, event: &SseEvent) {
         if event.is_done() {
             self.settle(StreamCompletion::Completed);

@@ -3,7 +3,7 @@
 //!
 //! [`ResponseUsage::for_response`] looks at the response head and picks the
 //! cheapest way: a failed status has no usage; a body whose usage an inner
-//! layer already publishes (a [`SharedStreamUsage`] in the extensions) is
+//! layer already publishes (a [`PublishedUsage`] in the extensions) is
 //! read from there; otherwise an SSE stream is parsed as it passes and a
 //! JSON body is kept (reference-counted frames, up to a limit) and read once
 //! at its end, and the result is published for the layers outside.
@@ -28,9 +28,7 @@ use http::Response;
 
 use crate::api::ApiKind;
 use crate::sse::SseParser;
-use crate::usage::{
-    token_usage_from_json, SharedStreamUsage, StreamCompletion, StreamUsage, Usage,
-};
+use crate::usage::{token_usage_from_json, PublishedUsage, StreamCompletion, Usage, UsageTracker};
 
 /// Reads one response's usage; see the module documentation.
 pub struct ResponseUsage {
@@ -43,18 +41,18 @@ enum Mode {
     /// This reader parses the stream and publishes the result.
     Parse {
         parser: SseParser,
-        usage: StreamUsage,
-        publish: SharedStreamUsage,
+        usage: UsageTracker,
+        publish: PublishedUsage,
     },
     /// An inner layer parses the stream and publishes its result here.
-    Shared(SharedStreamUsage),
+    Shared(PublishedUsage),
     /// The body's frames (reference-counted, not copied) up to a limit.
     Json {
         frames: Vec<Bytes>,
         size: usize,
         limit: usize,
         overflowed: bool,
-        publish: SharedStreamUsage,
+        publish: PublishedUsage,
     },
     /// Nothing to read.
     None,
@@ -62,17 +60,17 @@ enum Mode {
 
 impl ResponseUsage {
     /// Chooses how to read `response`'s usage. A stream nobody parses yet
-    /// gets a [`SharedStreamUsage`] in its extensions, published when the
+    /// gets a [`PublishedUsage`] in its extensions, published when the
     /// body ends. A JSON body is kept up to `json_limit` bytes (0: not read).
     pub fn for_response<B>(kind: ApiKind, response: &mut Response<B>, json_limit: usize) -> Self {
         let stream = is_event_stream(response);
-        let shared = response.extensions().get::<SharedStreamUsage>().cloned();
+        let shared = response.extensions().get::<PublishedUsage>().cloned();
         let mode = match (response.status().is_success(), shared) {
             (false, _) => Mode::None,
             (true, Some(shared)) => Mode::Shared(shared),
             (true, None) if stream => Mode::Parse {
                 parser: SseParser::new(),
-                usage: StreamUsage::new(kind),
+                usage: UsageTracker::new(kind),
                 publish: publish_in(response),
             },
             (true, None) if json_limit > 0 => Mode::Json {
@@ -146,7 +144,7 @@ impl ResponseUsage {
                     ([one], false) => token_usage_from_json(self.kind, one),
                     (many, false) => token_usage_from_json(self.kind, &many.concat()),
                 };
-                publish.publish(&StreamUsage::of_body(self.kind, usage.clone()));
+                publish.publish(&UsageTracker::of_body(self.kind, usage.clone()));
                 usage
             }
             Mode::None => None,
@@ -155,8 +153,8 @@ impl ResponseUsage {
 }
 
 /// A new slot in the response for this reader's result.
-fn publish_in<B>(response: &mut Response<B>) -> SharedStreamUsage {
-    let publish = SharedStreamUsage::new();
+fn publish_in<B>(response: &mut Response<B>) -> PublishedUsage {
+    let publish = PublishedUsage::new();
     response.extensions_mut().insert(publish.clone());
     publish
 }

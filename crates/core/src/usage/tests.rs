@@ -1,12 +1,12 @@
 //! Usage from every provider, plain and streamed.
 
-use super::stream::{has_object_member, starts_with_error_member, USAGE_MEMBER};
+use super::tracker::{has_object_member, starts_with_error_member, USAGE_MEMBER};
 use super::*;
 use crate::sse::SseParser;
 
-fn stream_usage(kind: ApiKind, stream: &str) -> StreamUsage {
+fn stream_usage(kind: ApiKind, stream: &str) -> UsageTracker {
     let mut parser = SseParser::new();
-    let mut tracker = StreamUsage::new(kind);
+    let mut tracker = UsageTracker::new(kind);
     parser.feed(stream.as_bytes(), |event| tracker.observe(event));
     tracker
 }

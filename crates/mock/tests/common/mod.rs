@@ -106,6 +106,24 @@ pub async fn post(
     send(client, request(&url, headers, body)).await
 }
 
+/// POSTs a chat completion with this system and user text.
+pub async fn chat(
+    client: &HttpClient,
+    server: &MockServer,
+    system: &str,
+    user: &str,
+    stream: bool,
+) -> Reply {
+    post(
+        client,
+        server,
+        "/v1/chat/completions",
+        &[],
+        &chat_body(system, user, stream),
+    )
+    .await
+}
+
 /// A system prompt of about `tokens` emulated tokens (4 bytes each).
 pub fn long_text(tokens: usize) -> String {
     "Follow the workflow rules. ".repeat(tokens * 4 / 27 + 1)

@@ -1,47 +1,22 @@
 //! A validating JSON scanner that builds a flat token tree without
-//! allocating per string.
+//! allocating per string: the one JSON reader of the crate.
 //!
 //! The canonical key has to be derived for every request on the hot path, and
 //! parsing the body into a `serde_json::Value` costs ten times a blake3 pass
 //! over the same bytes. This scanner checks the body against RFC 8259 (the
 //! same grammar `serde_json` accepts, including its nesting limit of 128) and
-//! records every value as a [`Node`] with its byte span, so the canonical
-//! writer can sort object members and copy strings verbatim.
+//! records every value on a [`Tape`]: as a [`Node`] with its byte span, so
+//! the canonical writer can sort object members and copy strings verbatim
+//! and the usage reader can pick its counts; or nowhere, to validate.
 
-use std::ops::Range;
+mod tape;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use tape::{members, NoTape, Node, NodeKind, Tape};
 
 /// Nesting limit, equal to `serde_json`'s recursion limit.
 pub(crate) const MAX_DEPTH: usize = 128;
-
-/// What a node is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NodeKind {
-    Object,
-    Array,
-    /// A string (a value or an object key); the span includes the quotes.
-    String,
-    /// A number, `true`, `false` or `null`: copied verbatim.
-    Scalar,
-}
-
-/// One value of the document. Containers are followed by their children;
-/// object children alternate key, value.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Node {
-    pub kind: NodeKind,
-    pub start: u32,
-    pub end: u32,
-    /// Index of the first node after this node's subtree.
-    pub next: u32,
-    /// Whether a string contains an escape sequence.
-    pub escaped: bool,
-}
-
-impl Node {
-    pub fn span(&self) -> Range<usize> {
-        self.start as usize..self.end as usize
-    }
-}
 
 /// Why a body is not valid JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +29,32 @@ pub(crate) enum ScanError {
 /// Scans `input` into `nodes` (cleared first). The root is `nodes[0]`.
 pub(crate) fn scan(input: &[u8], nodes: &mut Vec<Node>) -> Result<(), ScanError> {
     nodes.clear();
+    whole_document(input, nodes)
+}
+
+/// Whether `input` is one JSON document (serde_json would parse it).
+pub(crate) fn is_valid(input: &[u8]) -> bool {
+    whole_document(input, &mut NoTape).is_ok()
+}
+
+/// Scans the one value at the start of `input` (after whitespace), which
+/// may go on after it, into `tape`; returns where the value ends.
+pub(crate) fn value_prefix(input: &[u8], tape: &mut impl Tape) -> Result<usize, ScanError> {
+    if input.len() >= u32::MAX as usize {
+        return Err(ScanError::TooLarge);
+    }
+    let mut scanner = Scanner {
+        input,
+        pos: 0,
+        tape,
+    };
+    scanner.skip_ws();
+    scanner.value(0)?;
+    std::str::from_utf8(&input[..scanner.pos]).map_err(|_| ScanError::Syntax)?;
+    Ok(scanner.pos)
+}
+
+fn whole_document(input: &[u8], tape: &mut impl Tape) -> Result<(), ScanError> {
     if input.len() >= u32::MAX as usize {
         return Err(ScanError::TooLarge);
     }
@@ -63,7 +64,7 @@ pub(crate) fn scan(input: &[u8], nodes: &mut Vec<Node>) -> Result<(), ScanError>
     let mut scanner = Scanner {
         input,
         pos: 0,
-        nodes,
+        tape,
     };
     scanner.skip_ws();
     scanner.value(0)?;
@@ -74,13 +75,13 @@ pub(crate) fn scan(input: &[u8], nodes: &mut Vec<Node>) -> Result<(), ScanError>
     Ok(())
 }
 
-struct Scanner<'a, 'n> {
+struct Scanner<'a, 't, T> {
     input: &'a [u8],
     pos: usize,
-    nodes: &'n mut Vec<Node>,
+    tape: &'t mut T,
 }
 
-impl Scanner<'_, '_> {
+impl<T: Tape> Scanner<'_, '_, T> {
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
@@ -92,23 +93,11 @@ impl Scanner<'_, '_> {
     }
 
     fn push(&mut self, kind: NodeKind, start: usize) -> usize {
-        let index = self.nodes.len();
-        self.nodes.push(Node {
-            kind,
-            start: start as u32,
-            end: start as u32,
-            next: 0,
-            escaped: false,
-        });
-        index
+        self.tape.open(kind, start)
     }
 
     fn finish(&mut self, index: usize) {
-        let next = self.nodes.len() as u32;
-        let end = self.pos as u32;
-        let node = &mut self.nodes[index];
-        node.end = end;
-        node.next = next;
+        self.tape.close(index, self.pos, false);
     }
 
     fn value(&mut self, depth: usize) -> Result<(), ScanError> {
@@ -125,66 +114,54 @@ impl Scanner<'_, '_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<(), ScanError> {
-        if depth > MAX_DEPTH {
-            return Err(ScanError::TooDeep);
-        }
-        let index = self.push(NodeKind::Object, self.pos);
-        self.pos += 1;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.finish(index);
-            return Ok(());
-        }
-        loop {
-            if self.peek() != Some(b'"') {
+        self.container(NodeKind::Object, b'}', depth, |scanner| {
+            if scanner.peek() != Some(b'"') {
                 return Err(ScanError::Syntax);
             }
-            self.string()?;
-            self.skip_ws();
-            if self.peek() != Some(b':') {
+            scanner.string()?;
+            scanner.skip_ws();
+            if scanner.peek() != Some(b':') {
                 return Err(ScanError::Syntax);
             }
-            self.pos += 1;
-            self.skip_ws();
-            self.value(depth)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.finish(index);
-                    return Ok(());
-                }
-                _ => return Err(ScanError::Syntax),
-            }
-        }
+            scanner.pos += 1;
+            scanner.skip_ws();
+            scanner.value(depth)
+        })
     }
 
     fn array(&mut self, depth: usize) -> Result<(), ScanError> {
+        self.container(NodeKind::Array, b']', depth, |scanner| scanner.value(depth))
+    }
+
+    /// An object or array at `pos`: its opening byte, then `element`s
+    /// separated by commas up to `close`; recorded as one node.
+    fn container(
+        &mut self,
+        kind: NodeKind,
+        close: u8,
+        depth: usize,
+        mut element: impl FnMut(&mut Self) -> Result<(), ScanError>,
+    ) -> Result<(), ScanError> {
         if depth > MAX_DEPTH {
             return Err(ScanError::TooDeep);
         }
-        let index = self.push(NodeKind::Array, self.pos);
+        let index = self.push(kind, self.pos);
         self.pos += 1;
         self.skip_ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.pos += 1;
             self.finish(index);
             return Ok(());
         }
         loop {
-            self.value(depth)?;
+            element(self)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
                     self.pos += 1;
                     self.skip_ws();
                 }
-                Some(b']') => {
+                Some(byte) if byte == close => {
                     self.pos += 1;
                     self.finish(index);
                     return Ok(());
@@ -209,8 +186,7 @@ impl Scanner<'_, '_> {
             self.pos += offset;
             if self.input[self.pos] == b'"' {
                 self.pos += 1;
-                self.finish(index);
-                self.nodes[index].escaped = escaped;
+                self.tape.close(index, self.pos, escaped);
                 return Ok(());
             }
             escaped = true;
@@ -320,82 +296,4 @@ pub(crate) fn number_length(bytes: &[u8]) -> Option<usize> {
 /// Written as a fold so that it vectorises.
 fn has_control_byte(bytes: &[u8]) -> bool {
     bytes.iter().fold(false, |found, &b| found | (b < 0x20))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn valid(text: &str) -> bool {
-        scan(text.as_bytes(), &mut Vec::new()).is_ok()
-    }
-
-    #[test]
-    fn accepts_what_serde_json_accepts() {
-        for text in [
-            r#"{}"#,
-            r#"[]"#,
-            r#" {"a": [1, -2.5e+3, true, false, null, "x\"y\\z\u00e9\ud83d\ude00"]} "#,
-            r#""plain""#,
-            r#"0"#,
-            r#"-0.0E-1"#,
-            "{\"k\":\"caf\u{e9}\"}",
-        ] {
-            assert!(valid(text), "{text}");
-            assert!(serde_json::from_str::<serde_json::Value>(text).is_ok());
-        }
-    }
-
-    #[test]
-    fn rejects_what_serde_json_rejects() {
-        for text in [
-            "",
-            "{",
-            r#"{"a" 1}"#,
-            r#"{"a":1,}"#,
-            r#"[1,]"#,
-            r#"01"#,
-            r#"1."#,
-            r#"-"#,
-            r#"{"a":1} x"#,
-            "\"tab\there\"",
-            r#""\x""#,
-            r#""\ud800""#,
-            r#""\udc00""#,
-            r#""\u12""#,
-            r#"tru"#,
-            r#"{'a':1}"#,
-        ] {
-            assert!(!valid(text), "{text}");
-            assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
-        }
-        assert!(scan(b"\"\xff\"", &mut Vec::new()).is_err());
-    }
-
-    #[test]
-    fn nesting_beyond_the_limit_is_rejected_not_overflowed() {
-        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        assert_eq!(
-            scan(deep.as_bytes(), &mut Vec::new()),
-            Err(ScanError::TooDeep)
-        );
-        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
-        assert!(valid(&ok));
-    }
-
-    #[test]
-    fn nodes_describe_the_tree() {
-        let text = br#"{"a":[1,"b"],"c":{}}"#;
-        let mut nodes = Vec::new();
-        scan(text, &mut nodes).unwrap();
-        let kinds: Vec<NodeKind> = nodes.iter().map(|n| n.kind).collect();
-        use NodeKind::*;
-        assert_eq!(
-            kinds,
-            [Object, String, Array, Scalar, String, String, Object]
-        );
-        assert_eq!(nodes[0].next as usize, nodes.len());
-        assert_eq!(nodes[2].next, 5);
-        assert_eq!(&text[nodes[4].span()], br#""b""#);
-    }
 }

@@ -1,6 +1,6 @@
-//! Following a stream's events: the latest usage, and whether the stream
-//! ended with the provider's end marker. Each provider's events are read
-//! in its own file.
+//! Following an answer: the latest usage, and whether it is whole (a
+//! stream ended with the provider's end marker, or a whole body read).
+//! Each provider's stream events are read in its own file.
 
 use std::sync::LazyLock;
 
@@ -10,19 +10,20 @@ use super::{StreamCompletion, Usage};
 use crate::api::ApiKind;
 use crate::sse::SseEvent;
 
-/// Follows a streamed response's events, keeping the latest usage and
-/// whether the stream ended normally.
+/// Follows an answer, keeping the latest usage and whether it ended
+/// normally: a stream event by event ([`UsageTracker::observe`]), or a
+/// whole body at once ([`UsageTracker::of_body`]).
 #[derive(Clone, Debug)]
-pub struct StreamUsage {
+pub struct UsageTracker {
     pub(super) kind: ApiKind,
     pub(super) usage: Option<Usage>,
     pub(super) completion: StreamCompletion,
 }
 
-impl StreamUsage {
+impl UsageTracker {
     /// Follows a stream of the given API.
     pub fn new(kind: ApiKind) -> Self {
-        StreamUsage {
+        UsageTracker {
             kind,
             usage: None,
             completion: StreamCompletion::Open,
@@ -42,7 +43,7 @@ impl StreamUsage {
     /// The result of reading a whole (non-streamed) body: its usage, and
     /// complete by definition.
     pub fn of_body(kind: ApiKind, usage: Option<Usage>) -> Self {
-        StreamUsage {
+        UsageTracker {
             kind,
             usage,
             completion: StreamCompletion::Completed,

@@ -1,0 +1,76 @@
+//! The scanner against serde_json's grammar, and the tree it records.
+
+use super::*;
+
+fn valid(text: &str) -> bool {
+    scan(text.as_bytes(), &mut Vec::new()).is_ok()
+}
+
+#[test]
+fn accepts_what_serde_json_accepts() {
+    for text in [
+        r#"{}"#,
+        r#"[]"#,
+        r#" {"a": [1, -2.5e+3, true, false, null, "x\"y\\z\u00e9\ud83d\ude00"]} "#,
+        r#""plain""#,
+        r#"0"#,
+        r#"-0.0E-1"#,
+        "{\"k\":\"caf\u{e9}\"}",
+    ] {
+        assert!(valid(text), "{text}");
+        assert!(serde_json::from_str::<serde_json::Value>(text).is_ok());
+    }
+}
+
+#[test]
+fn rejects_what_serde_json_rejects() {
+    for text in [
+        "",
+        "{",
+        r#"{"a" 1}"#,
+        r#"{"a":1,}"#,
+        r#"[1,]"#,
+        r#"01"#,
+        r#"1."#,
+        r#"-"#,
+        r#"{"a":1} x"#,
+        "\"tab\there\"",
+        r#""\x""#,
+        r#""\ud800""#,
+        r#""\udc00""#,
+        r#""\u12""#,
+        r#"tru"#,
+        r#"{'a':1}"#,
+    ] {
+        assert!(!valid(text), "{text}");
+        assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
+    }
+    assert!(scan(b"\"\xff\"", &mut Vec::new()).is_err());
+}
+
+#[test]
+fn nesting_beyond_the_limit_is_rejected_not_overflowed() {
+    let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+    assert_eq!(
+        scan(deep.as_bytes(), &mut Vec::new()),
+        Err(ScanError::TooDeep)
+    );
+    let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+    assert!(valid(&ok));
+}
+
+#[test]
+fn nodes_describe_the_tree() {
+    let text = br#"{"a":[1,"b"],"c":{}}"#;
+    let mut nodes = Vec::new();
+    scan(text, &mut nodes).unwrap();
+    let kinds: Vec<NodeKind> = nodes.iter().map(|n| n.kind).collect();
+    use NodeKind::*;
+    assert_eq!(
+        kinds,
+        [Object, String, Array, Scalar, String, String, Object]
+    );
+    assert_eq!(nodes[0].next as usize, nodes.len());
+    assert_eq!(nodes[2].next, 5);
+    assert_eq!(&text[nodes[4].span()], br#""b""#);
+}
