@@ -5,7 +5,6 @@
 //! `cargo bench --bench cache`
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,10 +14,10 @@ use http_body_util::Full;
 use llm_layers::cache::{CacheConfig, CacheLayer};
 use llm_layers::connector::HyperConnector;
 use llm_layers::core::body::ReplayBody;
-use tower::{service_fn, Layer, Service};
+use tower::Layer;
 
 mod support;
-use support::{drive, Frames};
+use support::{drive, json_upstream, stream_upstream};
 
 const ANSWER: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"There are twelve nodes."},"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":6}}"#;
 
@@ -42,44 +41,17 @@ fn request(body: Bytes) -> http::Request<Full<Bytes>> {
         .unwrap()
 }
 
-fn json_upstream<B>() -> impl Service<
-    http::Request<B>,
-    Response = http::Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-       + Send {
-    service_fn(|_request: http::Request<B>| async {
-        let mut response = http::Response::new(Full::new(Bytes::from_static(ANSWER)));
-        response
-            .headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
-        Ok::<_, Infallible>(response)
-    })
-}
-
-fn stream_upstream<B>() -> impl Service<
-    http::Request<B>,
-    Response = http::Response<Frames>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-       + Send {
-    service_fn(|_request: http::Request<B>| async {
-        let mut frames: VecDeque<Bytes> = (0..50)
-            .map(|i| {
-                Bytes::from(format!(
-                    "data: {{\"choices\":[{{\"delta\":{{\"content\":\" w{i}\"}}}}]}}\n\n"
-                ))
-            })
-            .collect();
-        frames.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-        let mut response = http::Response::new(Frames(frames));
-        response
-            .headers_mut()
-            .insert("content-type", "text/event-stream".parse().unwrap());
-        Ok::<_, Infallible>(response)
-    })
+/// 50 content chunks and `[DONE]`.
+fn stream_frames() -> VecDeque<Bytes> {
+    let mut frames: VecDeque<Bytes> = (0..50)
+        .map(|i| {
+            Bytes::from(format!(
+                "data: {{\"choices\":[{{\"delta\":{{\"content\":\" w{i}\"}}}}]}}\n\n"
+            ))
+        })
+        .collect();
+    frames.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+    frames
 }
 
 fn hit_path(c: &mut Criterion) {
@@ -90,7 +62,7 @@ fn hit_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("cache_hit");
     for size in [1 << 10, 8 << 10, 64 << 10] {
         let body = chat_request(size, 0);
-        let mut cached = CacheLayer::new(CacheConfig::default()).layer(json_upstream());
+        let mut cached = CacheLayer::new(CacheConfig::default()).layer(json_upstream(ANSWER));
         runtime.block_on(drive(&mut cached, request(body.clone())));
         group.bench_with_input(BenchmarkId::new("layer_hit", size), &body, |b, body| {
             b.iter_batched(
@@ -114,7 +86,7 @@ fn miss_overhead(c: &mut Criterion) {
     let salt = AtomicU64::new(1);
     let unique = || request(chat_request(1 << 10, salt.fetch_add(1, Ordering::Relaxed)));
     let mut group = c.benchmark_group("cache_miss_1k_request");
-    let mut bare = json_upstream();
+    let mut bare = json_upstream(ANSWER);
     group.bench_function("plain_without_layer", |b| {
         b.iter_batched(
             unique,
@@ -122,7 +94,7 @@ fn miss_overhead(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let mut layered = CacheLayer::new(CacheConfig::default()).layer(json_upstream());
+    let mut layered = CacheLayer::new(CacheConfig::default()).layer(json_upstream(ANSWER));
     group.bench_function("plain_with_layer", |b| {
         b.iter_batched(
             unique,
@@ -130,7 +102,7 @@ fn miss_overhead(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let mut bare = stream_upstream();
+    let mut bare = stream_upstream(stream_frames);
     group.bench_function("streamed_51_chunks_without_layer", |b| {
         b.iter_batched(
             unique,
@@ -138,7 +110,7 @@ fn miss_overhead(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let mut layered = CacheLayer::new(CacheConfig::default()).layer(stream_upstream());
+    let mut layered = CacheLayer::new(CacheConfig::default()).layer(stream_upstream(stream_frames));
     group.bench_function("streamed_51_chunks_with_layer", |b| {
         b.iter_batched(
             unique,

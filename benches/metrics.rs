@@ -6,7 +6,6 @@
 //! `cargo bench --bench metrics`
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,10 +13,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http_body_util::Full;
 use llm_layers::core::RequestFacts;
 use llm_layers::metrics::MetricsLayer;
-use tower::{service_fn, Layer, Service};
+use tower::Layer;
 
 mod support;
-use support::{drive, Frames};
+use support::{drive, json_upstream, stream_upstream};
 
 const REQUEST: &[u8] = br#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Count the nodes in the workflow and report back."}]}"#;
 const ANSWER: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"There are twelve nodes."},"finish_reason":"stop"}],"usage":{"prompt_tokens":31,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":0}}}"#;
@@ -44,31 +43,6 @@ fn request(with_facts: bool) -> http::Request<Full<Bytes>> {
     request
 }
 
-/// The in-process upstream: a JSON answer with usage.
-fn json_upstream<B>(
-) -> impl Service<http::Request<B>, Response = http::Response<Full<Bytes>>, Error = Infallible> + Clone
-{
-    service_fn(|_request: http::Request<B>| async {
-        let mut response = http::Response::new(Full::new(Bytes::from_static(ANSWER)));
-        response
-            .headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
-        Ok::<_, Infallible>(response)
-    })
-}
-
-/// The in-process upstream: an SSE stream of 200 chunks and usage.
-fn stream_upstream<B>(
-) -> impl Service<http::Request<B>, Response = http::Response<Frames>, Error = Infallible> + Clone {
-    service_fn(|_request: http::Request<B>| async {
-        let mut response = http::Response::new(Frames(stream_frames()));
-        response
-            .headers_mut()
-            .insert("content-type", "text/event-stream".parse().unwrap());
-        Ok::<_, Infallible>(response)
-    })
-}
-
 fn overhead(c: &mut Criterion) {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -78,7 +52,7 @@ fn overhead(c: &mut Criterion) {
         .unwrap();
 
     let mut group = c.benchmark_group("metrics_per_request");
-    let mut bare = json_upstream();
+    let mut bare = json_upstream(ANSWER);
     group.bench_function("without_layer", |b| {
         b.iter_batched(
             || request(true),
@@ -86,7 +60,7 @@ fn overhead(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let mut layered = MetricsLayer::default().layer(json_upstream());
+    let mut layered = MetricsLayer::default().layer(json_upstream(ANSWER));
     group.bench_function("with_layer_facts_known", |b| {
         b.iter_batched(
             || request(true),
@@ -104,7 +78,7 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("metrics_streamed_200_chunks");
-    let mut bare = stream_upstream();
+    let mut bare = stream_upstream(stream_frames);
     group.bench_function("without_layer", |b| {
         b.iter_batched(
             || request(true),
@@ -112,7 +86,7 @@ fn overhead(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let mut layered = MetricsLayer::default().layer(stream_upstream());
+    let mut layered = MetricsLayer::default().layer(stream_upstream(stream_frames));
     group.bench_function("with_layer", |b| {
         b.iter_batched(
             || request(true),

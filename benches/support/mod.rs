@@ -1,5 +1,6 @@
-//! Pieces the benchmarks share: a body of pre-made frames and a driver that
-//! sends one request and reads the whole answer.
+//! Pieces the benchmarks share: in-process upstreams (a JSON answer, a
+//! stream of pre-made frames) and a driver that sends one request and reads
+//! the whole answer.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -9,7 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
-use tower::{Service, ServiceExt};
+use tower::{service_fn, Service, ServiceExt};
 
 /// A response body of pre-made frames.
 pub struct Frames(pub VecDeque<Bytes>);
@@ -36,4 +37,43 @@ where
 {
     let response = service.ready().await.unwrap().call(request).await.unwrap();
     response.into_body().collect().await.unwrap();
+}
+
+/// An in-process upstream answering every request with `answer`, as JSON.
+pub fn json_upstream<B>(
+    answer: &'static [u8],
+) -> impl Service<
+    http::Request<B>,
+    Response = http::Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
+       + Send {
+    service_fn(move |_request: http::Request<B>| async move {
+        let mut response = http::Response::new(Full::new(Bytes::from_static(answer)));
+        response
+            .headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    })
+}
+
+/// An in-process upstream answering every request with the event stream
+/// `frames` makes.
+pub fn stream_upstream<B>(
+    frames: fn() -> VecDeque<Bytes>,
+) -> impl Service<
+    http::Request<B>,
+    Response = http::Response<Frames>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
+       + Send {
+    service_fn(move |_request: http::Request<B>| async move {
+        let mut response = http::Response::new(Frames(frames()));
+        response
+            .headers_mut()
+            .insert("content-type", "text/event-stream".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    })
 }

@@ -33,13 +33,8 @@ fn request(base_url: &str, text: &str) -> http::Request<Full<Bytes>> {
 }
 
 async fn fetch(client: Client, request: http::Request<Full<Bytes>>) -> (String, Bytes) {
-    let response = client.oneshot(request).await.unwrap();
-    let outcome = response.headers()["x-llm-cache"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (outcome, body)
+    let (outcome, body) = cache_and_body(client.oneshot(request).await.unwrap()).await;
+    (outcome, body.unwrap())
 }
 
 /// Reads the first chunk of a call's answer, then hangs up.
@@ -67,7 +62,7 @@ async fn all_hits(followers: Vec<tokio::task::JoinHandle<(String, Bytes)>>) -> B
     bodies.swap_remove(0)
 }
 
-use llm_layers_mock::testing::eventually;
+use llm_layers_mock::testing::{cache_and_body, eventually};
 
 fn slow_mock_config() -> MockConfig {
     MockConfig::default()

@@ -11,6 +11,7 @@ use llm_layers_cache::{Cache, CacheConfig, CacheLayer};
 use llm_layers_connector::HyperConnector;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_mock::raw::{chunk, head, RawUpstream, Step, LAST_CHUNK};
+use llm_layers_mock::testing::cache_and_body;
 use tower::{Layer, ServiceExt};
 
 type Client = Cache<HyperConnector<ReplayBody<Full<Bytes>>>>;
@@ -44,16 +45,7 @@ async fn call(client: &Client, upstream: &RawUpstream, path: &str, body: &str) -
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap();
     let response = client.clone().oneshot(request).await.unwrap();
-    let cache = response.headers()["x-llm-cache"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|collected| collected.to_bytes())
-        .map_err(|error| error.to_string());
+    let (cache, body) = cache_and_body(response).await;
     Outcome { cache, body }
 }
 

@@ -9,6 +9,7 @@ use llm_layers_cache::{Cache, CacheLayer};
 use llm_layers_connector::HyperConnector;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_mock::raw::{chunk, head, RawUpstream, Step, LAST_CHUNK};
+use llm_layers_mock::testing::cache_and_body;
 use llm_layers_mock::{MockConfig, MockServer};
 use serde_json::json;
 use tower::{Layer, ServiceExt};
@@ -44,18 +45,7 @@ async fn fetch(
     client: Client,
     request: http::Request<Full<Bytes>>,
 ) -> (String, Result<Bytes, String>) {
-    let response = client.oneshot(request).await.unwrap();
-    let outcome = response.headers()["x-llm-cache"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|collected| collected.to_bytes())
-        .map_err(|error| error.to_string());
-    (outcome, body)
+    cache_and_body(client.oneshot(request).await.unwrap()).await
 }
 
 async fn many_identical(stream: bool) {

@@ -52,6 +52,16 @@ where
         .to_bytes())
 }
 
+/// A chat request the mock answers with `fault`.
+fn with_fault(mock: &MockServer, fault: &str, stream: bool) -> http::Request<Full<Bytes>> {
+    post(
+        mock,
+        "/v1/chat/completions",
+        &[("x-mock-fault", fault)],
+        chat("gpt-4o", stream),
+    )
+}
+
 fn chat(model: &str, stream: bool) -> String {
     json!({
         "model": model, "stream": stream, "stream_options": {"include_usage": true},
@@ -227,38 +237,15 @@ fn every_error_kind_is_classified() {
         .await
         .unwrap();
         // A stream cut mid-way.
-        let cut = send(
-            &service,
-            post(
-                &mock,
-                "/v1/chat/completions",
-                &[("x-mock-fault", "cut")],
-                chat("gpt-4o", true),
-            ),
-        )
-        .await;
+        let cut = send(&service, with_fault(&mock, "cut", true)).await;
         assert!(cut.is_err());
         // A connection reset before the head.
-        let reset = send(
-            &service,
-            post(
-                &mock,
-                "/v1/chat/completions",
-                &[("x-mock-fault", "reset")],
-                chat("gpt-4o", false),
-            ),
-        )
-        .await;
+        let reset = send(&service, with_fault(&mock, "reset", false)).await;
         assert!(reset.is_err());
         // A caller that drops a stalled stream.
         let response = service
             .clone()
-            .oneshot(post(
-                &mock,
-                "/v1/chat/completions",
-                &[("x-mock-fault", "stall")],
-                chat("gpt-4o", true),
-            ))
+            .oneshot(with_fault(&mock, "stall", true))
             .await
             .unwrap();
         let mut body = response.into_body();
@@ -440,12 +427,7 @@ fn in_flight_counts_calls_until_their_body_ends() {
         let stats: MetricsStats = layer.stats();
         let service = layer.layer(connector());
         let response = service
-            .oneshot(post(
-                &mock,
-                "/v1/chat/completions",
-                &[("x-mock-fault", "stall")],
-                chat("gpt-4o", true),
-            ))
+            .oneshot(with_fault(&mock, "stall", true))
             .await
             .unwrap();
         let during = stats.snapshot().total_calls;

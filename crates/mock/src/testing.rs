@@ -77,6 +77,31 @@ impl Recorded {
     }
 }
 
+/// A response's `x-llm-cache` header (empty when absent) and its whole
+/// body, or the body's error as text.
+pub async fn cache_and_body<B>(
+    response: http::Response<B>,
+) -> (String, Result<bytes::Bytes, String>)
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Display,
+{
+    use http_body_util::BodyExt;
+    let cache = response
+        .headers()
+        .get("x-llm-cache")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|error| error.to_string());
+    (cache, body)
+}
+
 /// Waits until `done` holds, looking every 10 ms for at most 20 s; whether
 /// it came to hold. For tests that order events instead of timing them.
 pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {

@@ -40,26 +40,30 @@ pub(crate) fn is_valid(input: &[u8]) -> bool {
 /// Scans the one value at the start of `input` (after whitespace), which
 /// may go on after it, into `tape`; returns where the value ends.
 pub(crate) fn value_prefix(input: &[u8], tape: &mut impl Tape) -> Result<usize, ScanError> {
-    if input.len() >= u32::MAX as usize {
-        return Err(ScanError::TooLarge);
-    }
-    let mut scanner = Scanner {
-        input,
-        pos: 0,
-        tape,
-    };
-    scanner.skip_ws();
-    scanner.value(0)?;
-    std::str::from_utf8(&input[..scanner.pos]).map_err(|_| ScanError::Syntax)?;
-    Ok(scanner.pos)
+    let end = first_value(input, tape)?;
+    std::str::from_utf8(&input[..end]).map_err(|_| ScanError::Syntax)?;
+    Ok(end)
 }
 
 fn whole_document(input: &[u8], tape: &mut impl Tape) -> Result<(), ScanError> {
-    if input.len() >= u32::MAX as usize {
-        return Err(ScanError::TooLarge);
-    }
     if std::str::from_utf8(input).is_err() {
         return Err(ScanError::Syntax);
+    }
+    let end = first_value(input, tape)?;
+    let trailing = &input[end..];
+    if !trailing
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Err(ScanError::Syntax);
+    }
+    Ok(())
+}
+
+/// Scans the value after any leading whitespace; where it ends.
+fn first_value(input: &[u8], tape: &mut impl Tape) -> Result<usize, ScanError> {
+    if input.len() >= u32::MAX as usize {
+        return Err(ScanError::TooLarge);
     }
     let mut scanner = Scanner {
         input,
@@ -68,11 +72,7 @@ fn whole_document(input: &[u8], tape: &mut impl Tape) -> Result<(), ScanError> {
     };
     scanner.skip_ws();
     scanner.value(0)?;
-    scanner.skip_ws();
-    if scanner.pos != input.len() {
-        return Err(ScanError::Syntax);
-    }
-    Ok(())
+    Ok(scanner.pos)
 }
 
 struct Scanner<'a, 't, T> {
