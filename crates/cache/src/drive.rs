@@ -20,9 +20,9 @@ use std::sync::Arc;
 use llm_layers_core::provider_error::MadeByLayer;
 use llm_layers_core::usage::ResponseUsage;
 
-use crate::body::Recorder;
 use crate::flight::{Flight, FollowerBody, Head, LeaderHandle};
 use crate::headers::storable;
+use crate::recorder::Recorder;
 use crate::service::{Led, Shared};
 
 /// Makes the call, tells the leader what came back, then (for an answer

@@ -72,6 +72,8 @@ mod layer;
 mod memory;
 mod mode;
 mod plan;
+mod recorder;
+mod replay;
 mod service;
 mod stats;
 mod store;

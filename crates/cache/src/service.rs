@@ -16,7 +16,7 @@ use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
 use tower::Service;
 
-use crate::body::{Pending, Recorder, Replay, ResponseBody};
+use crate::body::ResponseBody;
 use crate::config::CacheConfig;
 use crate::controls::CacheControls;
 use crate::drive::drive;
@@ -24,6 +24,8 @@ use crate::entry::{CachedBody, CachedResponse};
 use crate::flight::{Flight, Flights, FollowerBody, Head, LeaderHandle, Role};
 use crate::headers::{storable as storable_headers, upstream_directives, CACHE_HEADER_NAME};
 use crate::plan::plan;
+use crate::recorder::{Pending, Recorder};
+use crate::replay::Replay;
 use crate::stats::CacheCounters;
 use crate::store::CacheStore;
 use llm_layers_core::completeness::{declared_length, Incomplete};
