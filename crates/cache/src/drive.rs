@@ -22,6 +22,7 @@ use llm_layers_core::usage::ResponseUsage;
 
 use crate::flight::{Flight, FollowerBody, Head, LeaderHandle};
 use crate::headers::storable;
+use crate::plan::{after_answer, AfterAnswer};
 use crate::recorder::Recorder;
 use crate::service::{Led, Shared};
 
@@ -52,14 +53,14 @@ pub(crate) async fn drive<F, B, E>(
         Ok(storing) => storing,
         Err(reason) => {
             shared.counters.not_stored(reason);
-            if response.extensions().get::<MadeByLayer>().is_none() {
-                // Followers make their own calls; the leader gets it.
+            let made_by_layer = response.extensions().get::<MadeByLayer>().is_some();
+            if after_answer(false, made_by_layer) == AfterAnswer::LeaderOnly {
                 drop(handle);
                 let _ = leader.send(Led::Own(Ok(response)));
                 return;
             }
-            // A layer's own error (a timeout): everyone who joined this
-            // call gets it, as the leader does; nobody joins it any more.
+            // Everyone who joined this call gets it, as the leader does;
+            // nobody joins it any more.
             let head = Head {
                 status: response.status(),
                 headers: storable(response.headers()),

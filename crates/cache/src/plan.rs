@@ -11,6 +11,12 @@
 //! | `WriteOnly` | no read; call upstream, store (`MISS`) |
 //! | `only-if-cached` | read; on a miss, 504 without calling upstream |
 //! | `max-age=N` | read; an entry older than N seconds is a miss |
+//!
+//! Once a shared call answers, [`after_answer`] decides who gets it: a
+//! storable answer is stored and shared; an answer a layer made (a
+//! timeout's 504) is shared with everyone who joined but not stored; any
+//! other answer goes to the caller who made the call, and the others make
+//! their own.
 
 use std::time::Duration;
 
@@ -80,6 +86,26 @@ pub(crate) fn plan(
         only_if_cached: read && controls.only_if_cached,
         requested_ttl: controls.ttl,
     })
+}
+
+/// Who gets the answer of a shared upstream call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AfterAnswer {
+    /// Stored and shared with every request that joined.
+    StoreAndShare,
+    /// Shared with every request that joined; not stored.
+    ShareOnly,
+    /// The leader's alone; the others make their own calls.
+    LeaderOnly,
+}
+
+/// See the module documentation.
+pub(crate) fn after_answer(storable: bool, made_by_layer: bool) -> AfterAnswer {
+    match (storable, made_by_layer) {
+        (true, _) => AfterAnswer::StoreAndShare,
+        (false, true) => AfterAnswer::ShareOnly,
+        (false, false) => AfterAnswer::LeaderOnly,
+    }
 }
 
 #[cfg(test)]
@@ -155,5 +181,12 @@ mod tests {
         };
         let in_app = plan(&shared, &named, Some(&facts(CHAT, "sk-a"))).unwrap();
         assert_ne!(in_app.key, a.key, "a namespace is another key");
+    }
+
+    #[test]
+    fn who_gets_a_shared_answer() {
+        assert_eq!(after_answer(true, false), AfterAnswer::StoreAndShare);
+        assert_eq!(after_answer(false, true), AfterAnswer::ShareOnly);
+        assert_eq!(after_answer(false, false), AfterAnswer::LeaderOnly);
     }
 }

@@ -171,14 +171,11 @@ async fn read_body(
     }
 }
 
-/// The request's `Content-Length`, when it has a valid one.
+/// The request's `Content-Length` (core's reading of it), in memory's unit;
+/// a length too large for it counts as `usize::MAX`.
 fn declared_length(headers: &http::HeaderMap) -> Option<usize> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    llm_layers::core::completeness::declared_length(headers)
+        .map(|length| usize::try_from(length).unwrap_or(usize::MAX))
 }
 
 /// One line per forwarded request, at debug level (no headers, no body).
