@@ -9,12 +9,22 @@ pub const FAULT_HEADER: &str = "x-mock-fault";
 pub const RETRY_AFTER_HEADER: &str = "x-mock-retry-after";
 /// Request header overriding the time to first byte, in milliseconds.
 pub const LATENCY_HEADER: &str = "x-mock-latency-ms";
+/// Request header limiting the request's fault to the first N requests
+/// that carry the same fault and the same body (or the same
+/// [`FAULT_KEY_HEADER`]): a deterministic "fail twice, then answer".
+pub const FAULT_TIMES_HEADER: &str = "x-mock-fault-times";
+/// Request header naming the schedule [`FAULT_TIMES_HEADER`] counts in,
+/// instead of the body.
+pub const FAULT_KEY_HEADER: &str = "x-mock-fault-key";
 
 /// One injected failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// 429 with `retry-after` (`429` or `rate_limit`).
     RateLimit,
+    /// 429 whose error is `insufficient_quota`, OpenAI's permanent
+    /// "you exceeded your current quota" (`insufficient_quota`).
+    InsufficientQuota,
     /// 500 (`500`).
     ServerError,
     /// 503 (`503`).
@@ -33,7 +43,9 @@ pub enum Fault {
 
 /// A fault name that is not one of the above.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown fault {0:?}: expected 429, 500, 503, 529, reset, cut or stall")]
+#[error(
+    "unknown fault {0:?}: expected 429, insufficient_quota, 500, 503, 529, reset, cut or stall"
+)]
 pub struct UnknownFault(String);
 
 impl FromStr for Fault {
@@ -42,6 +54,7 @@ impl FromStr for Fault {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Ok(match text.trim() {
             "429" | "rate_limit" => Fault::RateLimit,
+            "insufficient_quota" => Fault::InsufficientQuota,
             "500" | "server_error" => Fault::ServerError,
             "503" | "unavailable" => Fault::Unavailable,
             "529" | "overloaded" => Fault::Overloaded,
@@ -57,7 +70,7 @@ impl Fault {
     /// The HTTP status of a fault answered with an error response.
     pub fn status(self) -> Option<u16> {
         match self {
-            Fault::RateLimit => Some(429),
+            Fault::RateLimit | Fault::InsufficientQuota => Some(429),
             Fault::ServerError => Some(500),
             Fault::Unavailable => Some(503),
             Fault::Overloaded => Some(529),

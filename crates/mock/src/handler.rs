@@ -12,7 +12,9 @@ use hyper::body::Incoming;
 
 use crate::body::MockBody;
 use crate::config::MockConfig;
-use crate::fault::{Fault, FAULT_HEADER, LATENCY_HEADER, RETRY_AFTER_HEADER};
+use crate::fault::{
+    Fault, FAULT_HEADER, FAULT_KEY_HEADER, FAULT_TIMES_HEADER, LATENCY_HEADER, RETRY_AFTER_HEADER,
+};
 use crate::prompt_cache::PromptCache;
 use crate::reply::{ApiError, Call, ErrorShape, Reply};
 use crate::stats::{Counters, RecordedRequest};
@@ -24,13 +26,38 @@ pub(crate) struct State {
     pub counters: Counters,
     pub prompt_cache: PromptCache,
     pub fault: std::sync::Mutex<Option<Fault>>,
+    /// How often each scheduled fault (`x-mock-fault-times`) has struck.
+    scheduled: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
     request_ids: AtomicU64,
 }
 
 impl State {
+    /// Whether a fault scheduled `times` times for `key` strikes now
+    /// (counting this request).
+    fn strikes(&self, fault: Fault, key: &[u8], times: u64) -> bool {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(format!("{fault:?}").as_bytes());
+        hasher.update(key);
+        let mut scheduled = self.scheduled.lock().unwrap_or_else(|e| e.into_inner());
+        let struck = scheduled.entry(*hasher.finalize().as_bytes()).or_insert(0);
+        *struck += 1;
+        *struck <= times
+    }
+
+    /// Forgets counters, the prompt cache and scheduled faults.
+    pub fn reset(&self) {
+        self.counters.reset();
+        self.prompt_cache.clear();
+        self.scheduled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     pub fn new(config: MockConfig) -> State {
         State {
             fault: std::sync::Mutex::new(config.fault),
+            scheduled: std::sync::Mutex::default(),
             config,
             counters: Counters::default(),
             prompt_cache: PromptCache::default(),
@@ -69,6 +96,11 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         .map(Duration::from_millis)
         .unwrap_or(state.config.latency);
     let retry_after = header_number(&request, RETRY_AFTER_HEADER).unwrap_or(1);
+    let fault_times = header_number(&request, FAULT_TIMES_HEADER);
+    let fault_key = request
+        .headers()
+        .get(FAULT_KEY_HEADER)
+        .map(|value| value.as_bytes().to_vec());
     let partition = llm_layers_core::facts::credential_fingerprint(request.headers(), None)
         .map_or_else(
             || "anonymous".to_owned(),
@@ -111,6 +143,13 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         },
         state.config.recent_requests,
     );
+    let fault = match (fault, fault_times) {
+        (Some(fault), Some(times)) => {
+            let key = fault_key.as_deref().unwrap_or(&body);
+            state.strikes(fault, key, times).then_some(fault)
+        }
+        (fault, _) => fault,
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -222,6 +261,10 @@ fn fault_response(path: &str, fault: Fault, status: u16, retry_after: u64) -> Re
             "rate_limit_error",
             "Rate limit reached. Please try again later.",
         ),
+        Fault::InsufficientQuota => (
+            "insufficient_quota",
+            "You exceeded your current quota, please check your plan and billing details.",
+        ),
         Fault::Overloaded => ("overloaded_error", "Overloaded"),
         Fault::Unavailable => (
             "service_unavailable",
@@ -302,8 +345,7 @@ fn admin(state: &State, command: &str, method: &http::Method) -> Response<MockBo
             &serde_json::to_value(state.counters.recent()).unwrap_or_default(),
         ),
         ("POST", "reset") => {
-            state.counters.reset();
-            state.prompt_cache.clear();
+            state.reset();
             json_response(StatusCode::OK, &serde_json::json!({"reset": true}))
         }
         _ => json_response(

@@ -12,7 +12,7 @@
 //! | `POST /v1/messages` | Anthropic messages, plain and streamed |
 //! | `GET /__mock/stats` | counters as JSON: `requests` per path, `connections`, … |
 //! | `GET /__mock/requests` | the most recent requests, bodies included |
-//! | `POST /__mock/reset` | zeroes the counters and empties the prompt caches |
+//! | `POST /__mock/reset` | zeroes the counters, empties the prompt caches, forgets fault schedules |
 //!
 //! Answers are deterministic: the same model and prompt give byte-identical
 //! bodies (ids and timestamps included); only prompt-cache usage figures
@@ -20,7 +20,9 @@
 //! (see [`prompt_cache`] for the rules and [`render`] for how a prompt is
 //! rendered and counted). Faults are injected per request with the
 //! `x-mock-fault` header or for every request with [`MockConfig::fault`]
-//! (see [`Fault`]); `x-mock-latency-ms` overrides the time to first byte.
+//! (see [`Fault`]); `x-mock-fault-times: N` limits a request's fault to
+//! the first N requests with the same body (or `x-mock-fault-key`), and
+//! `x-mock-latency-ms` overrides the time to first byte.
 //!
 //! ```
 //! use llm_layers_mock::{MockConfig, MockServer};

@@ -72,9 +72,13 @@ impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> Value {
         match self.shape {
-            ErrorShape::OpenAi => json!({
-                "error": {"message": self.message, "type": self.kind, "param": null, "code": null}
-            }),
+            ErrorShape::OpenAi => {
+                // OpenAI repeats a few types as the code, as its quota error does.
+                let code = (self.kind == "insufficient_quota").then_some(self.kind);
+                json!({
+                    "error": {"message": self.message, "type": self.kind, "param": null, "code": code}
+                })
+            }
             ErrorShape::Anthropic => json!({
                 "type": "error",
                 "error": {"type": self.kind, "message": self.message}

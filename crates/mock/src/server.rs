@@ -106,10 +106,10 @@ impl MockServer {
         self.state.counters.recent()
     }
 
-    /// Zeroes the counters and empties the emulated prompt caches.
+    /// Zeroes the counters, empties the emulated prompt caches and forgets
+    /// how often scheduled faults struck.
     pub fn reset(&self) {
-        self.state.counters.reset();
-        self.state.prompt_cache.clear();
+        self.state.reset();
     }
 
     /// Injects `fault` into every following request (`None` stops it).

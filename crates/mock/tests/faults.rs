@@ -185,3 +185,47 @@ async fn latency_and_chunk_delay_are_applied() {
         .unwrap();
     assert!(fast.elapsed() < Duration::from_millis(50) || cfg!(miri));
 }
+
+#[tokio::test]
+async fn a_scheduled_fault_strikes_the_first_n_identical_requests_only() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let client = http1();
+    let scheduled = |body: String, key: Option<&'static str>| {
+        let client = client.clone();
+        let server = &server;
+        async move {
+            let mut headers = vec![("x-mock-fault", "503"), ("x-mock-fault-times", "2")];
+            headers.extend(key.map(|key| ("x-mock-fault-key", key)));
+            post(&client, server, "/v1/chat/completions", &headers, &body)
+                .await
+                .status
+        }
+    };
+    let first = chat_body("S", "first", false);
+    let statuses = [
+        scheduled(first.clone(), None).await,
+        scheduled(first.clone(), None).await,
+        scheduled(chat_body("S", "other", false), None).await,
+        scheduled(first.clone(), None).await,
+    ];
+    assert_eq!(statuses, [503, 503, 503, 200], "counted per body");
+    // A key counts across bodies.
+    let keyed = [
+        scheduled(chat_body("S", "a", false), Some("k")).await,
+        scheduled(chat_body("S", "b", false), Some("k")).await,
+        scheduled(chat_body("S", "c", false), Some("k")).await,
+    ];
+    assert_eq!(keyed, [503, 503, 200]);
+    server.reset();
+    assert_eq!(scheduled(first, None).await, 503, "reset forgets schedules");
+}
+
+#[tokio::test]
+async fn insufficient_quota_is_a_429_that_says_so() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let chat = chat_body("S", "U", false);
+    let reply = with_fault(&server, "insufficient_quota", &chat, "/v1/chat/completions").await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.json()["error"]["code"], "insufficient_quota");
+    assert!(!reply.headers.contains_key("retry-after"));
+}
