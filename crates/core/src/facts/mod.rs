@@ -236,6 +236,15 @@ impl RequestFacts {
         &self.inner.body
     }
 
+    /// Whether [`RequestFacts::body`] is the whole body (it was not too
+    /// large to buffer, and did not fail), so the request can be sent again.
+    pub fn has_whole_body(&self) -> bool {
+        !matches!(
+            self.inner.opaque,
+            Some(Opaque::TooLarge | Opaque::BodyError)
+        )
+    }
+
     /// Why the body was not understood, if it was not.
     pub fn opaque_reason(&self) -> Option<Opaque> {
         self.inner.opaque

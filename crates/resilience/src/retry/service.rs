@@ -1,0 +1,246 @@
+//! The retry service: sends a request, and sends it again while its answer
+//! is worth another attempt and the bounds allow.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, Bytes};
+use http::{HeaderValue, Request, Response};
+use http_body::Body;
+use http_body_util::BodyExt;
+use llm_layers_core::body::{collect_limited, Collected, ReplayBody};
+use llm_layers_core::error::InspectError;
+use llm_layers_core::facts::with_facts;
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::{Service, ServiceExt};
+
+use super::again::Again;
+use super::body::RetryBody;
+use super::policy::RetryPolicy;
+use super::verdict::{error_reason, is_permanent_rate_limit, status_reason, RetryReason};
+use super::wait_hint::wait_hint;
+use super::{ATTEMPTS_HEADER, CIRCUIT_HEADER};
+
+/// Retries calls through it; built by [`super::RetryLayer`].
+#[derive(Clone)]
+pub struct Retry<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every clone of a layer shares: the policy and the retry budget.
+pub(crate) struct Shared {
+    pub policy: RetryPolicy,
+    pub budget: TpsBudget,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Retry<S>
+where
+    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: InspectError + Send + 'static,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Buf + Send,
+    B::Error: Send,
+    ResBody: Body<Data = Bytes> + Send + Unpin + 'static,
+    ResBody::Error: Send,
+{
+    type Response = Response<RetryBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The ready service goes into the future; a clone stays for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            inner: Box::pin(attempts(inner, request, self.shared.clone())),
+        }
+    }
+}
+
+type Answer<B, E> = Result<Response<RetryBody<B>>, E>;
+
+/// The response future of [`Retry`].
+pub struct ResponseFuture<B: Body, E> {
+    inner: Pin<Box<dyn Future<Output = Answer<B, E>> + Send>>,
+}
+
+impl<B: Body, E> Future for ResponseFuture<B, E> {
+    type Output = Answer<B, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<B: Body, E> std::fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// One attempt's answer, examined.
+enum Examined<B: Body, E> {
+    /// The caller gets it.
+    Final(Answer<B, E>),
+    /// Another attempt may do better; the caller gets this one if none is made.
+    Retryable {
+        answer: Answer<B, E>,
+        reason: RetryReason,
+        wait_hint: Option<Duration>,
+    },
+}
+
+async fn attempts<S, B, ResBody>(
+    mut inner: S,
+    request: Request<B>,
+    shared: Arc<Shared>,
+) -> Answer<ResBody, S::Error>
+where
+    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Error: InspectError,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Buf + Send,
+    B::Error: Send,
+    ResBody: Body<Data = Bytes> + Unpin,
+{
+    let policy = &shared.policy;
+    let request = with_facts(request, policy.max_request_bytes).await;
+    let again = (policy.max_attempts > 1)
+        .then(|| Again::of(&request))
+        .flatten();
+    shared.budget.deposit();
+    let mut next = Some(request);
+    let mut attempt = 1;
+    let mut waited = Duration::ZERO;
+    loop {
+        let result = match next.take() {
+            Some(first) => inner.call(first).await,
+            None => match inner.ready().await {
+                Ok(ready) => {
+                    ready
+                        .call(again.as_ref().expect("retried with a copy").request())
+                        .await
+                }
+                Err(error) => Err(error),
+            },
+        };
+        let (answer, reason, hint) = match examine(result, policy).await {
+            Examined::Final(answer) => return counted(answer, attempt),
+            Examined::Retryable {
+                answer,
+                reason,
+                wait_hint,
+            } => (answer, reason, wait_hint),
+        };
+        let wait = hint.unwrap_or_else(|| policy.backoff(attempt, fastrand::f64()));
+        let given_up = if again.is_none() || attempt >= policy.max_attempts {
+            Some("attempts")
+        } else if waited + wait > policy.max_total_wait {
+            Some("wait")
+        } else if !shared.budget.withdraw() {
+            Some("budget")
+        } else {
+            None
+        };
+        if let Some(why) = given_up {
+            if again.is_some() {
+                metrics::counter!("llm_retries_given_up_total", "why" => why).increment(1);
+            }
+            return counted(answer, attempt);
+        }
+        metrics::counter!("llm_retries_total", "reason" => reason.as_str()).increment(1);
+        // Let the failed attempt's connection go before waiting.
+        drop(answer);
+        tokio::time::sleep(wait).await;
+        metrics::histogram!("llm_retry_wait_seconds").record(wait.as_secs_f64());
+        waited += wait;
+        attempt += 1;
+    }
+}
+
+/// The answer, telling how many attempts it took.
+fn counted<B: Body, E>(answer: Answer<B, E>, attempts: u32) -> Answer<B, E> {
+    answer.map(|mut response| {
+        response
+            .headers_mut()
+            .insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
+        response
+    })
+}
+
+/// Whether another attempt could do better than this one.
+async fn examine<B, E>(result: Result<Response<B>, E>, policy: &RetryPolicy) -> Examined<B, E>
+where
+    B: Body<Data = Bytes> + Unpin,
+    E: InspectError,
+{
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            return match error.as_std_error().and_then(error_reason) {
+                Some(reason) => Examined::Retryable {
+                    answer: Err(error),
+                    reason,
+                    wait_hint: None,
+                },
+                None => Examined::Final(Err(error)),
+            }
+        }
+    };
+    let status = response.status();
+    // An open circuit breaker's answer: the breaker decides when to retry.
+    let breaker_open = response.headers().contains_key(CIRCUIT_HEADER);
+    if let Some(reason) = status_reason(status).filter(|_| !breaker_open) {
+        let hint = wait_hint(response.headers(), status == 429, SystemTime::now());
+        let (parts, body) = response.into_parts();
+        let (body, permanent) = match collect_limited(body, policy.max_error_body_bytes).await {
+            Collected::Complete { bytes, body } => (
+                body,
+                reason == RetryReason::RateLimited && is_permanent_rate_limit(&bytes),
+            ),
+            // Too large or failed: not judged, passed on as it is.
+            Collected::Incomplete { body, .. } => (body, true),
+        };
+        let answer = Ok(Response::from_parts(parts, RetryBody::read(body)));
+        return match permanent {
+            true => Examined::Final(answer),
+            false => Examined::Retryable {
+                answer,
+                reason,
+                wait_hint: hint,
+            },
+        };
+    }
+    if !(policy.first_chunk_gate && status.is_success()) {
+        return Examined::Final(Ok(response.map(|body| RetryBody::gated(None, body))));
+    }
+    let (parts, mut body) = response.into_parts();
+    loop {
+        let first = match body.frame().await {
+            Some(Ok(frame)) if frame.data_ref().is_some_and(Bytes::is_empty) => continue,
+            Some(Ok(frame)) => Some(frame),
+            None => None,
+            Some(Err(error)) => {
+                // Nothing reached the caller yet: another attempt is safe.
+                return Examined::Retryable {
+                    answer: Ok(Response::from_parts(parts, RetryBody::failed(error))),
+                    reason: RetryReason::StreamFailed,
+                    wait_hint: None,
+                };
+            }
+        };
+        return Examined::Final(Ok(Response::from_parts(
+            parts,
+            RetryBody::gated(first, body),
+        )));
+    }
+}
