@@ -9,11 +9,16 @@
 //!    request as the caller wrote it.
 //! 3. **Prompt prefix**: repairs the request for the provider's prompt
 //!    cache; only misses reach it.
-//! 4. (Retry, circuit breaker: when the resilience layers land.)
-//! 5. **Upstream timeouts**: time to the head, idle time between chunks,
+//! 4. **Retry**: another attempt when the provider says to or the
+//!    connection failed, resending exactly the bytes the layers above
+//!    prepared; the cache above sees only the final answer.
+//! 5. **Circuit breaker**: one per upstream origin and model; while open,
+//!    answers at once in the provider's error shape, and the retry above
+//!    does not retry that answer.
+//! 6. **Upstream timeouts**: time to the head, idle time between chunks,
 //!    total duration (always on; [`UpstreamTimeouts`] sets or turns them
 //!    off), each answered in the provider's error shape.
-//! 6. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
+//! 7. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
 //!
 //! The request's facts are worked out once, at the top, with the stack's
 //! one buffering limit ([`LlmStack::with_max_request_bytes`]), and travel
@@ -62,7 +67,10 @@ use llm_layers_metrics::{MetricsConfig, MetricsLayer};
 #[cfg(feature = "prefix")]
 use llm_layers_prefix::{PrefixConfig, PromptPrefixLayer};
 #[cfg(feature = "resilience")]
-use llm_layers_resilience::{UpstreamTimeoutLayer, UpstreamTimeouts};
+use llm_layers_resilience::{
+    BreakerPolicy, CircuitBreakerLayer, RetryLayer, RetryPolicy, UpstreamTimeoutLayer,
+    UpstreamTimeouts,
+};
 use tower::util::BoxCloneSyncService;
 #[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
 use tower::ServiceBuilder;
@@ -93,6 +101,10 @@ pub struct LlmStack {
     #[cfg(feature = "prefix")]
     prefix: Option<PromptPrefixLayer>,
     #[cfg(feature = "resilience")]
+    retry: Option<RetryLayer>,
+    #[cfg(feature = "resilience")]
+    breaker: Option<CircuitBreakerLayer>,
+    #[cfg(feature = "resilience")]
     timeouts: UpstreamTimeouts,
     max_request_bytes: usize,
 }
@@ -117,6 +129,10 @@ impl LlmStack {
             #[cfg(feature = "prefix")]
             prefix: Some(PromptPrefixLayer::new(PrefixConfig::default())),
             #[cfg(feature = "resilience")]
+            retry: Some(RetryLayer::new(RetryPolicy::default())),
+            #[cfg(feature = "resilience")]
+            breaker: Some(CircuitBreakerLayer::new(BreakerPolicy::default())),
+            #[cfg(feature = "resilience")]
             timeouts: UpstreamTimeouts::default(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
@@ -131,6 +147,10 @@ impl LlmStack {
             cache: None,
             #[cfg(feature = "prefix")]
             prefix: None,
+            #[cfg(feature = "resilience")]
+            retry: None,
+            #[cfg(feature = "resilience")]
+            breaker: None,
             #[cfg(feature = "resilience")]
             timeouts: UpstreamTimeouts::none(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
@@ -180,6 +200,32 @@ impl LlmStack {
         self
     }
 
+    #[cfg(feature = "resilience")]
+    /// Uses this retry layer, or none.
+    pub fn with_retry(mut self, layer: impl Into<Option<RetryLayer>>) -> Self {
+        self.retry = layer.into();
+        self
+    }
+
+    #[cfg(feature = "resilience")]
+    /// The retry layer, for its policy.
+    pub fn retry(&self) -> Option<&RetryLayer> {
+        self.retry.as_ref()
+    }
+
+    #[cfg(feature = "resilience")]
+    /// Uses this circuit breaker layer, or none.
+    pub fn with_breaker(mut self, layer: impl Into<Option<CircuitBreakerLayer>>) -> Self {
+        self.breaker = layer.into();
+        self
+    }
+
+    #[cfg(feature = "resilience")]
+    /// The circuit breaker layer, for its breakers' states.
+    pub fn breaker(&self) -> Option<&CircuitBreakerLayer> {
+        self.breaker.as_ref()
+    }
+
     #[cfg(feature = "metrics")]
     /// The metrics layer, for its stats.
     pub fn metrics(&self) -> Option<&MetricsLayer> {
@@ -214,7 +260,7 @@ impl LlmStack {
             + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
-        ResBody: Body<Data = Bytes> + Send + 'static,
+        ResBody: Body<Data = Bytes> + Send + Unpin + 'static,
         ResBody::Error: Into<BoxError>,
     {
         let into_box: fn(S::Error) -> BoxError = Into::into;
@@ -222,6 +268,10 @@ impl LlmStack {
         #[cfg(feature = "resilience")]
         let inner = tower::Layer::layer(&UpstreamTimeoutLayer::new(self.timeouts), inner);
         let inner = Rebox(inner);
+        #[cfg(feature = "resilience")]
+        let inner = optional(self.breaker.as_ref(), inner);
+        #[cfg(feature = "resilience")]
+        let inner = optional(self.retry.as_ref(), inner);
         // One static type whichever layers are on: each optional layer
         // is its service or nothing, in the documented order.
         #[cfg(feature = "prefix")]

@@ -96,7 +96,9 @@ async fn a_stalled_stream_fails_its_caller_and_followers_alike_and_is_not_stored
 async fn no_head_in_time_answers_504_to_all_who_joined_and_stores_nothing() {
     let upstream = RawUpstream::start(vec![Step::Stall]).await.unwrap();
     // Long enough for the five to join on a loaded machine.
+    // Without retries, which would try the timed-out call again.
     let stack = LlmStack::new()
+        .with_retry(None)
         .with_timeouts(UpstreamTimeouts::default().first_byte(Duration::from_secs(2)));
     let client = stack.clone().over_connector().unwrap();
     let calls: Vec<_> = (0..5)

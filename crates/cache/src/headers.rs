@@ -59,8 +59,11 @@ never_stored_names![
     "upgrade",
     "trailer",
     "te",
-    // What this cache said about the call (`CACHE_HEADER`).
+    // What this cache and the layers below said about the call
+    // (`CACHE_HEADER`, the retry's attempts, the circuit breaker's state).
     "x-llm-cache",
+    "x-llm-attempts",
+    "x-llm-circuit",
 ];
 
 /// Headers never stored: per-call identity and accounting (request ids,

@@ -5,13 +5,20 @@
 //!   call with an error in the provider's own shape.
 //! - [`retry`]: [`RetryLayer`], another attempt when the provider says to
 //!   or the connection failed, within attempts, wait and budget bounds.
+//! - [`breaker`]: [`CircuitBreakerLayer`], one breaker per upstream origin
+//!   and model, answering at once while its upstream keeps failing.
 //!
-//! The circuit breaker and rate-limit awareness arrive here too.
+//! Rate-limit awareness arrives here too.
 #![warn(missing_docs)]
 
+mod boxed;
+pub mod breaker;
 pub mod retry;
 pub mod timeout;
 
+pub use breaker::{
+    BreakerPolicy, BreakerSnapshot, CircuitBreaker, CircuitBreakerLayer, CircuitState,
+};
 pub use retry::{Retry, RetryBody, RetryLayer, RetryPolicy, RetryReason};
 pub use timeout::{
     TimedOut, TimeoutBody, TimeoutPhase, UpstreamTimeout, UpstreamTimeoutLayer, UpstreamTimeouts,

@@ -1,8 +1,6 @@
 //! The retry service: sends a request, and sends it again while its answer
 //! is worth another attempt and the bounds allow.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -60,32 +58,13 @@ where
         // The ready service goes into the future; a clone stays for the next call.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture {
-            inner: Box::pin(attempts(inner, request, self.shared.clone())),
-        }
+        ResponseFuture::new(attempts(inner, request, self.shared.clone()))
     }
 }
 
 type Answer<B, E> = Result<Response<RetryBody<B>>, E>;
 
-/// The response future of [`Retry`].
-pub struct ResponseFuture<B: Body, E> {
-    inner: Pin<Box<dyn Future<Output = Answer<B, E>> + Send>>,
-}
-
-impl<B: Body, E> Future for ResponseFuture<B, E> {
-    type Output = Answer<B, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-impl<B: Body, E> std::fmt::Debug for ResponseFuture<B, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
+crate::boxed::boxed_response_future!(RetryBody, "Retry");
 
 /// One attempt's answer, examined.
 enum Examined<B: Body, E> {

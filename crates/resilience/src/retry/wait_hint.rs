@@ -47,7 +47,9 @@ fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// A non-negative, finite number of seconds.
 fn seconds(value: f64) -> Option<Duration> {
-    (0.0..1e9).contains(&value).then(|| Duration::from_secs_f64(value))
+    (0.0..1e9)
+        .contains(&value)
+        .then(|| Duration::from_secs_f64(value))
 }
 
 /// A Go `time.Duration` as printed: one or more `<number><unit>` with units

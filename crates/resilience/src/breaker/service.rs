@@ -1,0 +1,133 @@
+//! The breaker service: asks the breaker of the call's origin and model
+//! for admission, answers at once while it is open, and reports how each
+//! admitted call ended.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body::Body;
+use llm_layers_core::body::ReplayBody;
+use llm_layers_core::error::InspectError;
+use llm_layers_core::facts::with_facts;
+use llm_layers_core::provider_error::{json_error, MadeByLayer};
+use llm_layers_core::{ApiKind, RequestFacts};
+use tower::Service;
+
+use super::body::BreakerBody;
+use super::call::{error_outcome, status_fails, CallGuard};
+use super::registry::{BreakerKey, Registry};
+use super::state::{Admission, Outcome};
+use crate::retry::CIRCUIT_HEADER;
+
+/// Guards calls with circuit breakers; built by [`super::CircuitBreakerLayer`].
+#[derive(Clone)]
+pub struct CircuitBreaker<S> {
+    pub(crate) inner: S,
+    pub(crate) registry: Arc<Registry>,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for CircuitBreaker<S>
+where
+    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: InspectError + Send + 'static,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Buf + Send,
+    B::Error: Send,
+    ResBody: Body + Send + 'static,
+{
+    type Response = Response<BreakerBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The ready service goes into the future; a clone stays for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::new(guarded(inner, request, self.registry.clone()))
+    }
+}
+
+crate::boxed::boxed_response_future!(BreakerBody, "CircuitBreaker");
+
+async fn guarded<S, B, ResBody>(
+    mut inner: S,
+    request: Request<B>,
+    registry: Arc<Registry>,
+) -> Result<Response<BreakerBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>>,
+    S::Error: InspectError,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Buf + Send,
+    B::Error: Send,
+    ResBody: Body,
+{
+    let request = with_facts(request, registry.policy.max_request_bytes).await;
+    let facts = RequestFacts::from_extensions(request.extensions());
+    let kind = facts.map_or(ApiKind::Unknown, RequestFacts::kind);
+    let key = BreakerKey {
+        origin: origin(request.uri()),
+        model: facts
+            .and_then(RequestFacts::model)
+            .unwrap_or("unknown")
+            .to_owned(),
+    };
+    let probe = match registry.admit(&key, Instant::now()) {
+        Admission::Call => false,
+        Admission::Probe => true,
+        Admission::Rejected { retry_after } => {
+            return Ok(open_answer(kind, retry_after).map(BreakerBody::own))
+        }
+    };
+    let guard = CallGuard::new(registry, key, probe);
+    match inner.call(request).await {
+        Err(error) => {
+            guard.finish(error_outcome(&error));
+            Err(error)
+        }
+        Ok(response) if status_fails(response.status()) => {
+            guard.finish(Outcome::Failure);
+            Ok(response.map(|body| BreakerBody::upstream(body, None)))
+        }
+        Ok(response) => Ok(response.map(|body| BreakerBody::upstream(body, Some(guard)))),
+    }
+}
+
+/// `scheme://authority` of a request's URI (empty for a relative one).
+fn origin(uri: &http::Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        _ => String::new(),
+    }
+}
+
+/// The answer while open: a 503 in the provider's error shape, saying
+/// when to come back.
+fn open_answer(kind: ApiKind, retry_after: Duration) -> Response<Bytes> {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let body = json_error(
+        kind,
+        503,
+        "service_unavailable",
+        "The upstream is failing; the circuit breaker is open. Retry later.",
+    );
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    headers.insert(CIRCUIT_HEADER, HeaderValue::from_static("open"));
+    response.extensions_mut().insert(MadeByLayer);
+    response
+}
