@@ -2,7 +2,7 @@
 //! the whole document.
 //!
 //! A response body is mostly generated text; its usage is a small object at
-//! one end. [`top_level_member`] finds `"name":` with a byte search, reads
+//! one end. [`top_level_member_with`] finds `"name":` with a byte search, reads
 //! the value that follows, and proves the member belongs to the top-level
 //! object by parsing the shorter side of the document around it (the part
 //! before the member, closed with `}`, or the part after it, opened with
@@ -12,31 +12,34 @@
 
 use std::cell::RefCell;
 
-use memchr::memmem::Finder;
-use serde::Deserialize;
-
 use crate::json::scan::{is_valid, value_prefix, NoTape};
-use crate::json::with_scratch;
+use crate::json::{whitespace, with_scratch};
+use memchr::memmem::Finder;
 
 thread_local! {
     /// Scratch space for the side documents, reused on each thread.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The value of the top-level member whose quoted name `needle` finds
-/// (e.g. `Finder::new(b"\"usage\"")`), deserialized as `T`. `None` when
-/// the first such member is not provably top-level or is not a `T`.
-pub(crate) fn top_level_member<'a, T: Deserialize<'a>>(
-    body: &'a [u8],
-    needle: &Finder<'_>,
-) -> Option<T> {
+/// The string value of the top-level member whose quoted name `needle`
+/// finds (e.g. `Finder::new(b"\"model\"")`). `None` when the first such
+/// member is not provably top-level or is not a string.
+pub(crate) fn top_level_string(body: &[u8], needle: &Finder<'_>) -> Option<String> {
     top_level_member_with(body, needle, |value| {
         let length = value_prefix(value, &mut NoTape).ok()?;
-        Some((serde_json::from_slice(&value[..length]).ok()?, length))
+        let quoted = &value[..length];
+        let inner = quoted.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+        let text = match memchr::memchr(b'\\', inner) {
+            // Validated by the scan: plain UTF-8 between the quotes.
+            None => std::str::from_utf8(inner).ok()?.to_owned(),
+            Some(_) => serde_json::from_slice(quoted).ok()?,
+        };
+        Some((text, length))
     })
 }
 
-/// Like [`top_level_member`], with the value read by `read`, which gets the
+/// The value of the top-level member whose quoted name `needle` finds
+/// (e.g. `Finder::new(b"\"usage\"")`), read by `read`, which gets the
 /// bytes from the value's start to the end of the body and returns what it
 /// read and how many bytes the value took.
 pub(crate) fn top_level_member_with<'a, T>(
@@ -73,13 +76,6 @@ fn first_member_position(body: &[u8], needle: &Finder<'_>) -> Option<(usize, usi
         return Some((at, cursor));
     }
     None
-}
-
-fn whitespace(bytes: &[u8]) -> usize {
-    bytes
-        .iter()
-        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        .count()
 }
 
 /// `{"a":1,` (the start of the top-level object, up to a member).
@@ -119,11 +115,25 @@ mod tests {
 
     fn member(body: &str, name: &str) -> Option<String> {
         let needle = format!("\"{name}\"");
-        top_level_member::<&serde_json::value::RawValue>(
-            body.as_bytes(),
-            &Finder::new(needle.as_bytes()),
-        )
-        .map(|v| v.get().to_owned())
+        top_level_member_with(body.as_bytes(), &Finder::new(needle.as_bytes()), |value| {
+            let length = value_prefix(value, &mut NoTape).ok()?;
+            Some((String::from_utf8(value[..length].to_vec()).ok()?, length))
+        })
+    }
+
+    #[test]
+    fn strings_are_read_with_or_without_escapes() {
+        let model = Finder::new(b"\"model\"");
+        let read = |body: &str| top_level_string(body.as_bytes(), &model);
+        assert_eq!(
+            read(r#"{"model":"gpt-4o","x":1}"#).as_deref(),
+            Some("gpt-4o")
+        );
+        assert_eq!(
+            read(r#"{"model":"a\"b\u00e9"}"#).as_deref(),
+            Some("a\"b\u{e9}")
+        );
+        assert_eq!(read(r#"{"model":7}"#), None);
     }
 
     #[test]

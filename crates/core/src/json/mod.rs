@@ -21,3 +21,11 @@ pub(crate) fn with_scratch<T: Default, R>(
         Err(_) => work(&mut T::default()),
     })
 }
+
+/// The length of the JSON whitespace at the start of `bytes`.
+pub(crate) fn whitespace(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count()
+}

@@ -1,24 +1,17 @@
 //! A small reader for provider `usage` objects: integer members and the
-//! integer members of `*_details` objects, nothing else.
+//! integer members of `*_details` objects, nothing else; every value it
+//! does not read is checked by the crate's one JSON scanner.
 //!
 //! serde's derived deserializer validates and decodes every key it meets,
 //! which costs more than the rest of a metrics layer's work on a response;
-//! this reader walks the crate's JSON scan of the object and compares raw
-//! key bytes instead. It gives up (`None`) on anything it does not fully
-//! understand (an escaped key, a `null`, a negative or fractional count, a
-//! number too large, a repeated key, a malformed value) and the caller then
-//! falls back to serde, so its answer is always the one serde would give (a
-//! property test checks this).
+//! this reader compares raw key bytes instead. It gives up (`None`) on
+//! anything it does not fully understand — an escaped key, a `null`, a
+//! negative or fractional count, a number too large, a repeated key, a
+//! malformed value — and the caller then falls back to serde, so its answer
+//! is always the one serde would give (a property test checks this).
 
-use std::cell::RefCell;
-
-use crate::json::scan::{members, value_prefix, Node, NodeKind};
-use crate::json::with_scratch;
-
-thread_local! {
-    /// The scanned usage object's nodes, reused on each thread.
-    static NODES: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };
-}
+use crate::json::scan::{value_prefix, NoTape};
+use crate::json::whitespace;
 
 /// The counts a usage object may carry, by member name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,121 +40,160 @@ pub(crate) struct TokenCounts {
 /// Reads the usage object at the start of `input`; returns the counts and
 /// the object's length in bytes.
 pub(crate) fn read_token_counts(input: &[u8]) -> Option<(TokenCounts, usize)> {
-    with_scratch(&NODES, |nodes| {
-        nodes.clear();
-        let length = value_prefix(input, nodes).ok()?;
-        let counts = Usage { input, nodes }.counts()?;
-        if nodes.capacity() > 4096 {
-            *nodes = Vec::new();
-        }
-        Some((counts, length))
-    })
+    let mut reader = Reader { input, pos: 0 };
+    let mut counts = TokenCounts::default();
+    reader.object(|reader, key| {
+        let slot = match key {
+            b"prompt_tokens" => &mut counts.prompt_tokens,
+            b"completion_tokens" => &mut counts.completion_tokens,
+            b"input_tokens" => &mut counts.input_tokens,
+            b"output_tokens" => &mut counts.output_tokens,
+            b"cache_creation_input_tokens" => &mut counts.cache_creation_input_tokens,
+            b"cache_read_input_tokens" => &mut counts.cache_read_input_tokens,
+            b"prompt_tokens_details" => {
+                return reader.details(
+                    &mut counts.prompt_details,
+                    b"cached_tokens",
+                    &mut counts.prompt_cached_tokens,
+                )
+            }
+            b"input_tokens_details" => {
+                return reader.details(
+                    &mut counts.input_details,
+                    b"cached_tokens",
+                    &mut counts.input_cached_tokens,
+                )
+            }
+            b"completion_tokens_details" => {
+                return reader.details(
+                    &mut counts.completion_details,
+                    b"reasoning_tokens",
+                    &mut counts.completion_reasoning_tokens,
+                )
+            }
+            b"output_tokens_details" => {
+                return reader.details(
+                    &mut counts.output_details,
+                    b"reasoning_tokens",
+                    &mut counts.output_reasoning_tokens,
+                )
+            }
+            _ => return reader.skip_value(),
+        };
+        reader.count_once(slot)
+    })?;
+    Some((counts, reader.pos))
 }
 
-/// A scanned usage object.
-struct Usage<'a> {
+struct Reader<'a> {
     input: &'a [u8],
-    nodes: &'a [Node],
+    pos: usize,
 }
 
-impl Usage<'_> {
-    fn counts(&self) -> Option<TokenCounts> {
-        let mut counts = TokenCounts::default();
-        self.object(0)?;
-        for (key, value) in members(self.nodes, 0) {
-            let slot = match self.key(key)? {
-                b"prompt_tokens" => &mut counts.prompt_tokens,
-                b"completion_tokens" => &mut counts.completion_tokens,
-                b"input_tokens" => &mut counts.input_tokens,
-                b"output_tokens" => &mut counts.output_tokens,
-                b"cache_creation_input_tokens" => &mut counts.cache_creation_input_tokens,
-                b"cache_read_input_tokens" => &mut counts.cache_read_input_tokens,
-                b"prompt_tokens_details" => {
-                    self.details(
-                        value,
-                        &mut counts.prompt_details,
-                        b"cached_tokens",
-                        &mut counts.prompt_cached_tokens,
-                    )?;
-                    continue;
-                }
-                b"input_tokens_details" => {
-                    self.details(
-                        value,
-                        &mut counts.input_details,
-                        b"cached_tokens",
-                        &mut counts.input_cached_tokens,
-                    )?;
-                    continue;
-                }
-                b"completion_tokens_details" => {
-                    self.details(
-                        value,
-                        &mut counts.completion_details,
-                        b"reasoning_tokens",
-                        &mut counts.completion_reasoning_tokens,
-                    )?;
-                    continue;
-                }
-                b"output_tokens_details" => {
-                    self.details(
-                        value,
-                        &mut counts.output_details,
-                        b"reasoning_tokens",
-                        &mut counts.output_reasoning_tokens,
-                    )?;
-                    continue;
-                }
-                _ => continue,
-            };
-            self.count_once(value, slot)?;
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        self.pos += whitespace(&self.input[self.pos..]);
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.skip_whitespace();
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// `{ "key": value, … }`, calling `member` at each value.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.expect(b'{')?;
+        self.skip_whitespace();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
         }
-        Some(counts)
+        loop {
+            let key = self.plain_key()?;
+            self.expect(b':')?;
+            self.skip_whitespace();
+            member(self, key)?;
+            self.skip_whitespace();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.skip_whitespace();
+                }
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
     }
 
-    fn object(&self, index: usize) -> Option<()> {
-        (self.nodes[index].kind == NodeKind::Object).then_some(())
-    }
-
-    /// A key without escapes, without its quotes; anything else is left to
-    /// serde.
-    fn key(&self, index: usize) -> Option<&[u8]> {
-        let node = self.nodes[index];
-        let span = node.span();
-        (!node.escaped).then(|| &self.input[span.start + 1..span.end - 1])
+    /// A key without escapes or control bytes, valid UTF-8; anything else
+    /// is left to serde.
+    fn plain_key(&mut self) -> Option<&'a [u8]> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.pos + 1;
+        // Keys are short: find the closing quote (or an escape, refused),
+        // then check the key's bytes in passes the compiler vectorises.
+        let rest = &self.input[start..];
+        let length = memchr::memchr2(b'"', b'\\', rest)?;
+        let key = &rest[..length];
+        let control = key.iter().fold(false, |seen, &b| seen | (b < 0x20));
+        if rest[length] != b'"' || control || (!key.is_ascii() && std::str::from_utf8(key).is_err())
+        {
+            return None;
+        }
+        self.pos = start + length + 1;
+        Some(key)
     }
 
     /// An unsigned integer, stored once.
-    fn count_once(&self, index: usize, slot: &mut Option<u64>) -> Option<()> {
-        let digits = &self.input[self.nodes[index].span()];
-        let plain = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
-        if slot.is_some() || !plain || (digits.len() > 1 && digits[0] == b'0') {
+    fn count_once(&mut self, slot: &mut Option<u64>) -> Option<()> {
+        if slot.is_some() {
             return None;
         }
-        let value = digits.iter().try_fold(0u64, |value, &digit| {
-            value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-        })?;
+        let start = self.pos;
+        let mut value: u64 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            value = value
+                .checked_mul(10)?
+                .checked_add(u64::from(digit - b'0'))?;
+            self.pos += 1;
+        }
+        let digits = self.pos - start;
+        let leading_zero = digits > 1 && self.input[start] == b'0';
+        if digits == 0 || leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
         *slot = Some(value);
         Some(())
     }
 
     /// A `*_details` object: one count of interest, the rest skipped.
-    fn details(
-        &self,
-        index: usize,
-        seen: &mut bool,
-        wanted: &[u8],
-        slot: &mut Option<u64>,
-    ) -> Option<()> {
-        if std::mem::replace(seen, true) {
+    fn details(&mut self, seen: &mut bool, wanted: &[u8], slot: &mut Option<u64>) -> Option<()> {
+        if *seen {
             return None;
         }
-        self.object(index)?;
-        for (key, value) in members(self.nodes, index) {
-            if self.key(key)? == wanted {
-                self.count_once(value, slot)?;
+        *seen = true;
+        self.object(|reader, key| {
+            if key == wanted {
+                reader.count_once(slot)
+            } else {
+                reader.skip_value()
             }
-        }
+        })
+    }
+
+    /// Any JSON value that is not needed: validated by the scanner, not
+    /// decoded.
+    fn skip_value(&mut self) -> Option<()> {
+        self.pos += value_prefix(&self.input[self.pos..], &mut NoTape).ok()?;
         Some(())
     }
 }

@@ -15,7 +15,7 @@ use super::openai::{
 };
 use super::Usage;
 use crate::api::ApiKind;
-use crate::json::member::{top_level_member, top_level_member_with};
+use crate::json::member::{top_level_member_with, top_level_string};
 
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));
@@ -37,7 +37,7 @@ pub(super) fn usage_from_members(kind: ApiKind, body: &[u8], with_model: bool) -
     let model = if !with_model {
         None
     } else {
-        match top_level_member::<String>(body, &MODEL_KEY) {
+        match top_level_string(body, &MODEL_KEY) {
             Some(model) => Some(model),
             None if MODEL_KEY.find(body).is_some() => return None,
             None => None,

@@ -13,7 +13,7 @@ mod tape;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use tape::{members, NoTape, Node, NodeKind, Tape};
+pub(crate) use tape::{NoTape, Node, NodeKind, Tape};
 
 /// Nesting limit, equal to `serde_json`'s recursion limit.
 pub(crate) const MAX_DEPTH: usize = 128;
@@ -40,15 +40,10 @@ pub(crate) fn is_valid(input: &[u8]) -> bool {
 /// Scans the one value at the start of `input` (after whitespace), which
 /// may go on after it, into `tape`; returns where the value ends.
 pub(crate) fn value_prefix(input: &[u8], tape: &mut impl Tape) -> Result<usize, ScanError> {
-    let end = first_value(input, tape)?;
-    std::str::from_utf8(&input[..end]).map_err(|_| ScanError::Syntax)?;
-    Ok(end)
+    first_value(input, tape)
 }
 
 fn whole_document(input: &[u8], tape: &mut impl Tape) -> Result<(), ScanError> {
-    if std::str::from_utf8(input).is_err() {
-        return Err(ScanError::Syntax);
-    }
     let end = first_value(input, tape)?;
     let trailing = &input[end..];
     if !trailing
@@ -180,7 +175,11 @@ impl<T: Tape> Scanner<'_, '_, T> {
             let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
                 return Err(ScanError::Syntax);
             };
-            if has_control_byte(&rest[..offset]) {
+            // Bytes over 0x7f are valid only inside strings, and a UTF-8
+            // sequence never holds a quote or a backslash: checking each run
+            // between them checks the whole document's encoding.
+            let run = &rest[..offset];
+            if has_control_byte(run) || (!run.is_ascii() && std::str::from_utf8(run).is_err()) {
                 return Err(ScanError::Syntax);
             }
             self.pos += offset;

@@ -73,17 +73,3 @@ impl Tape for Vec<Node> {
         node.escaped = escaped;
     }
 }
-
-/// The (key, value) node indices of the object at `object`.
-pub(crate) fn members(nodes: &[Node], object: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let end = nodes[object].next as usize;
-    let mut key = object + 1;
-    std::iter::from_fn(move || {
-        if key >= end {
-            return None;
-        }
-        let member = (key, key + 1);
-        key = nodes[member.1].next as usize;
-        Some(member)
-    })
-}
