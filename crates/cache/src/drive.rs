@@ -21,7 +21,7 @@ use llm_layers_core::provider_error::MadeByLayer;
 use llm_layers_core::usage::ResponseUsage;
 
 use crate::flight::{Flight, FollowerBody, Head, LeaderHandle};
-use crate::headers::storable;
+use crate::headers::passed_on;
 use crate::plan::{after_answer, AfterAnswer};
 use crate::recorder::Recorder;
 use crate::service::{Led, Shared};
@@ -59,11 +59,12 @@ pub(crate) async fn drive<F, B, E>(
                 let _ = leader.send(Led::Own(Ok(response)));
                 return;
             }
-            // Everyone who joined this call gets it, as the leader does;
-            // nobody joins it any more.
+            // Everyone who joined this call gets it whole, as the leader
+            // does (a layer's answer: its retry-after and x-llm-circuit
+            // included); nobody joins it any more.
             let head = Head {
                 status: response.status(),
-                headers: storable(response.headers()),
+                headers: passed_on(response.headers()),
             };
             let events = ResponseUsage::for_response(facts.kind(), &mut response, 0);
             let publisher = handle.publish_head(head.clone());
@@ -72,19 +73,17 @@ pub(crate) async fn drive<F, B, E>(
                 return;
             };
             let recorder = Recorder::publish_only(publisher, events);
-            return share(response, head, recorder, flight, shared, leader).await;
+            return share(response, recorder, flight, shared, leader).await;
         }
     };
-    let head = storing.head().clone();
     let (recorder, flight) = storing.recorder(Some(handle));
     let Some(flight) = flight else { return };
-    share(response, head, recorder, flight, shared, leader).await;
+    share(response, recorder, flight, shared, leader).await;
 }
 
 /// Hands the leader its reader, then reads the body into the flight.
 async fn share<B, E>(
     response: Response<B>,
-    head: Head,
     recorder: Recorder,
     flight: Arc<Flight>,
     shared: &Shared,
@@ -96,6 +95,13 @@ async fn share<B, E>(
     // The leader's reader counts from now on: a leader still waiting for
     // this message is a reader, one gone is not.
     let reader = FollowerBody::new(flight.clone());
+    // The caller who made the call gets the upstream's own headers
+    // (request ids, rate-limit figures, retry-after); the others, the
+    // stored ones.
+    let head = Head {
+        status: parts.status,
+        headers: passed_on(&parts.headers),
+    };
     let _ = leader.send(Led::Shared {
         head,
         extensions: parts.extensions,

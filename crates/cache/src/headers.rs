@@ -107,6 +107,28 @@ pub fn storable(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     stored
 }
 
+/// The headers of `headers` passed on to the caller who made the call:
+/// all but those of the connection and the lengths the flight's body
+/// recomputes.
+pub(crate) fn passed_on(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "content-length"
+                    | "transfer-encoding"
+                    | "connection"
+                    | "keep-alive"
+                    | "upgrade"
+                    | "trailer"
+                    | "te"
+            )
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
 /// What the upstream's answer says about storing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UpstreamDirectives {

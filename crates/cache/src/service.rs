@@ -213,11 +213,6 @@ impl Storing {
             .and_then(|publisher| publisher.flight().cloned());
         (Recorder::new(self.pending, publisher, self.events), flight)
     }
-
-    /// The head readers of the flight answer with.
-    pub(crate) fn head(&self) -> &Head {
-        &self.head
-    }
 }
 
 impl Shared {

@@ -103,6 +103,12 @@ async fn a_repeat_is_a_hit_with_the_same_body_and_no_upstream_call() {
             "{per_call} must not be replayed"
         );
     }
+    for per_call in ["x-request-id", "x-ratelimit-remaining-requests"] {
+        assert!(
+            first.headers.contains_key(per_call),
+            "the caller who made the call gets the upstream's {per_call}"
+        );
+    }
     assert_eq!(
         second.status_ext.unwrap().key,
         first.status_ext.unwrap().key

@@ -54,7 +54,7 @@ fn without_per_prefix_series(text: &str) -> String {
         .collect()
 }
 
-/// `GET /stats`: calls, cache and pool figures as JSON; the per-prefix
+/// `GET /stats`: calls, cache, pool and circuit-breaker figures as JSON; the per-prefix
 /// rows (`prefix`) only with the admin token (see [`metrics`]).
 pub async fn stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let stack = &app.stack;
@@ -82,6 +82,7 @@ pub async fn stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         "calls": stack.metrics().map(|layer| layer.stats().snapshot()),
         "cache": stack.cache().map(|layer| layer.stats()),
         "pool": app.connector.stats(),
+        "breakers": stack.breaker().map(|layer| layer.snapshot()),
     });
     if admin {
         body["prefix"] = Value::Array(prefix);

@@ -8,6 +8,9 @@ use clap::Parser;
 
 use crate::config::{ConfigError, ProxyConfig, StoreKind};
 
+mod resilience;
+pub use resilience::ResilienceArgs;
+
 /// The environment variable holding the admin token.
 const ADMIN_TOKEN_ENV: &str = "LLM_PROXY_ADMIN_TOKEN";
 
@@ -86,6 +89,9 @@ pub struct Args {
     /// Turn metrics off.
     #[arg(long, env = "LLM_PROXY_NO_METRICS")]
     pub no_metrics: bool,
+    /// Retries and circuit breakers.
+    #[command(flatten)]
+    pub resilience: ResilienceArgs,
 }
 
 impl Args {
@@ -154,6 +160,7 @@ impl Args {
         config.cache.enabled &= !self.no_cache;
         config.prefix.enabled &= !self.no_prefix;
         config.metrics.enabled &= !self.no_metrics;
+        self.resilience.apply(&mut config);
         Ok(config)
     }
 }
@@ -260,5 +267,39 @@ mod tests {
         assert_eq!(config.cache.ttl_seconds, 5);
         assert!(!config.prefix.enabled);
         assert!(config.cache.enabled);
+    }
+
+    #[test]
+    fn resilience_flags_set_their_sections() {
+        let _alone = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        let config = Args::try_parse_from([
+            "llm-layers-proxy",
+            "--retry-max-attempts",
+            "5",
+            "--retry-max-total-wait",
+            "2s",
+            "--breaker-cool-down",
+            "10s",
+            "--breaker-min-calls",
+            "7",
+            "--no-breaker",
+        ])
+        .unwrap()
+        .into_config()
+        .unwrap();
+        assert_eq!(config.retry.max_attempts, 5);
+        assert_eq!(config.retry.max_total_wait, Duration::from_secs(2));
+        assert!(config.retry.enabled);
+        assert_eq!(config.breaker.cool_down, Duration::from_secs(10));
+        assert_eq!(config.breaker.min_calls, 7);
+        assert!(!config.breaker.enabled);
+        let defaults = Args::try_parse_from(["llm-layers-proxy"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert!(
+            defaults.retry.enabled && defaults.breaker.enabled,
+            "on by default"
+        );
     }
 }

@@ -40,6 +40,22 @@
 //! [metrics]
 //! enabled = true
 //! opentelemetry_names = false
+//!
+//! [retry]
+//! enabled = true
+//! max_attempts = 3            # in all, the first included
+//! max_total_wait = "30s"      # a longer retry-after returns the answer at once
+//! base_delay = "500ms"        # backoff: full jitter below a ceiling doubling
+//! max_delay = "8s"            # from base_delay up to max_delay
+//! budget_ratio = 0.2          # retries as a share of recent calls
+//!
+//! [breaker]
+//! enabled = true
+//! failure_ratio = 0.5         # open at this share of failed calls
+//! min_calls = 20              # in a window holding at least this many
+//! window = "30s"
+//! cool_down = "30s"           # open this long, then half-open
+//! half_open_probes = 3
 //! ```
 
 use std::net::SocketAddr;
@@ -47,6 +63,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+mod resilience;
+pub use resilience::{BreakerSection, RetrySection};
 
 /// Everything the proxy needs to start. `Default` is the documented default.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -111,6 +130,10 @@ pub struct ProxyConfig {
     pub prefix: PrefixSection,
     /// Metrics.
     pub metrics: MetricsSection,
+    /// Retries.
+    pub retry: RetrySection,
+    /// Circuit breakers.
+    pub breaker: BreakerSection,
 }
 
 impl Default for ProxyConfig {
@@ -137,6 +160,8 @@ impl Default for ProxyConfig {
             cache: CacheSection::default(),
             prefix: PrefixSection::default(),
             metrics: MetricsSection::default(),
+            retry: RetrySection::default(),
+            breaker: BreakerSection::default(),
         }
     }
 }
@@ -163,6 +188,8 @@ llm_layers::core::config_setters!(ProxyConfig {
     cache: CacheSection,
     prefix: PrefixSection,
     metrics: MetricsSection,
+    retry: RetrySection,
+    breaker: BreakerSection,
 });
 
 /// The default OpenAI origin.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use llm_layers::cache::{CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore};
 use llm_layers::metrics::{MetricsConfig, MetricsLayer};
 use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
+use llm_layers::resilience::{CircuitBreakerLayer, RetryLayer};
 use llm_layers::LlmStack;
 
 use crate::config::{ProxyConfig, StoreKind};
@@ -40,12 +41,21 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
                 .max_request_bytes(config.max_request_bytes),
         )
     });
+    let limit = config.max_request_bytes;
+    let retry = (config.retry.enabled && config.retry.max_attempts > 1)
+        .then(|| RetryLayer::new(config.retry.policy(limit)));
+    let breaker = config
+        .breaker
+        .enabled
+        .then(|| CircuitBreakerLayer::new(config.breaker.policy(limit)));
     Ok(LlmStack::bare()
-        .with_max_request_bytes(config.max_request_bytes)
+        .with_max_request_bytes(limit)
         .with_timeouts(config.upstream_timeouts())
         .with_metrics(metrics)
         .with_cache(cache)
-        .with_prefix(prefix))
+        .with_prefix(prefix)
+        .with_retry(retry)
+        .with_breaker(breaker))
 }
 
 fn cache_layer(config: &ProxyConfig) -> Result<CacheLayer, StoreOpenError> {

@@ -1,0 +1,72 @@
+//! The resilience layers' flags and environment variables.
+
+use std::time::Duration;
+
+use crate::config::ProxyConfig;
+
+/// Retry and circuit-breaker settings, over `[retry]` and `[breaker]`.
+#[derive(Debug, clap::Args)]
+pub struct ResilienceArgs {
+    /// Turn retries off.
+    #[arg(long, env = "LLM_PROXY_NO_RETRY")]
+    pub no_retry: bool,
+    /// Attempts in all, the first included [default: 3].
+    #[arg(long, env = "LLM_PROXY_RETRY_MAX_ATTEMPTS")]
+    pub retry_max_attempts: Option<u32>,
+    /// Waiting between attempts, in all [default: 30s].
+    #[arg(long, env = "LLM_PROXY_RETRY_MAX_TOTAL_WAIT", value_parser = humantime::parse_duration)]
+    pub retry_max_total_wait: Option<Duration>,
+    /// The backoff's first ceiling [default: 500ms].
+    #[arg(long, env = "LLM_PROXY_RETRY_BASE_DELAY", value_parser = humantime::parse_duration)]
+    pub retry_base_delay: Option<Duration>,
+    /// The backoff's highest ceiling [default: 8s].
+    #[arg(long, env = "LLM_PROXY_RETRY_MAX_DELAY", value_parser = humantime::parse_duration)]
+    pub retry_max_delay: Option<Duration>,
+    /// Retries allowed as a share of recent calls [default: 0.2].
+    #[arg(long, env = "LLM_PROXY_RETRY_BUDGET_RATIO")]
+    pub retry_budget_ratio: Option<f32>,
+    /// Turn the circuit breakers off.
+    #[arg(long, env = "LLM_PROXY_NO_BREAKER")]
+    pub no_breaker: bool,
+    /// The share of failed calls that opens a breaker [default: 0.5].
+    #[arg(long, env = "LLM_PROXY_BREAKER_FAILURE_RATIO")]
+    pub breaker_failure_ratio: Option<f64>,
+    /// Calls a window must hold before the share counts [default: 20].
+    #[arg(long, env = "LLM_PROXY_BREAKER_MIN_CALLS")]
+    pub breaker_min_calls: Option<u32>,
+    /// The breakers' sliding window [default: 30s].
+    #[arg(long, env = "LLM_PROXY_BREAKER_WINDOW", value_parser = humantime::parse_duration)]
+    pub breaker_window: Option<Duration>,
+    /// How long a breaker stays open [default: 30s].
+    #[arg(long, env = "LLM_PROXY_BREAKER_COOL_DOWN", value_parser = humantime::parse_duration)]
+    pub breaker_cool_down: Option<Duration>,
+    /// Probes admitted while half-open [default: 3].
+    #[arg(long, env = "LLM_PROXY_BREAKER_HALF_OPEN_PROBES")]
+    pub breaker_half_open_probes: Option<u32>,
+}
+
+impl ResilienceArgs {
+    /// Sets what was given over `config`.
+    pub fn apply(self, config: &mut ProxyConfig) {
+        let retry = &mut config.retry;
+        retry.enabled &= !self.no_retry;
+        set(&mut retry.max_attempts, self.retry_max_attempts);
+        set(&mut retry.max_total_wait, self.retry_max_total_wait);
+        set(&mut retry.base_delay, self.retry_base_delay);
+        set(&mut retry.max_delay, self.retry_max_delay);
+        set(&mut retry.budget_ratio, self.retry_budget_ratio);
+        let breaker = &mut config.breaker;
+        breaker.enabled &= !self.no_breaker;
+        set(&mut breaker.failure_ratio, self.breaker_failure_ratio);
+        set(&mut breaker.min_calls, self.breaker_min_calls);
+        set(&mut breaker.window, self.breaker_window);
+        set(&mut breaker.cool_down, self.breaker_cool_down);
+        set(&mut breaker.half_open_probes, self.breaker_half_open_probes);
+    }
+}
+
+fn set<T>(setting: &mut T, given: Option<T>) {
+    if let Some(value) = given {
+        *setting = value;
+    }
+}

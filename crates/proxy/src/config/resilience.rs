@@ -1,0 +1,121 @@
+//! `[retry]` and `[breaker]`: the resilience layers, on by default.
+
+use std::time::Duration;
+
+use llm_layers::resilience::{BreakerPolicy, RetryPolicy};
+use serde::Deserialize;
+
+/// `[retry]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RetrySection {
+    /// Default true.
+    pub enabled: bool,
+    /// Attempts in all, the first included. Default 3.
+    pub max_attempts: u32,
+    /// Waiting between attempts, in all. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub max_total_wait: Duration,
+    /// The backoff's first ceiling. Default `500ms`.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// The backoff's highest ceiling. Default `8s`.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Retries allowed as a share of recent calls. Default 0.2.
+    pub budget_ratio: f32,
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        let policy = RetryPolicy::default();
+        RetrySection {
+            enabled: true,
+            max_attempts: policy.max_attempts,
+            max_total_wait: policy.max_total_wait,
+            base_delay: policy.base_delay,
+            max_delay: policy.max_delay,
+            budget_ratio: policy.budget_ratio,
+        }
+    }
+}
+
+llm_layers::core::config_setters!(RetrySection {
+    enabled: bool,
+    max_attempts: u32,
+    max_total_wait: Duration,
+    base_delay: Duration,
+    max_delay: Duration,
+    budget_ratio: f32,
+});
+
+impl RetrySection {
+    /// The retry policy this section describes.
+    pub fn policy(&self, max_request_bytes: usize) -> RetryPolicy {
+        RetryPolicy::default()
+            .max_attempts(self.max_attempts)
+            .max_total_wait(self.max_total_wait)
+            .base_delay(self.base_delay)
+            .max_delay(self.max_delay)
+            .budget_ratio(self.budget_ratio)
+            .max_request_bytes(max_request_bytes)
+    }
+}
+
+/// `[breaker]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BreakerSection {
+    /// Default true.
+    pub enabled: bool,
+    /// The share of failed calls that opens a breaker. Default 0.5.
+    pub failure_ratio: f64,
+    /// Calls a window must hold before the share counts. Default 20.
+    pub min_calls: u32,
+    /// The sliding window. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long a breaker stays open. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub cool_down: Duration,
+    /// Probes admitted while half-open. Default 3.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerSection {
+    fn default() -> Self {
+        let policy = BreakerPolicy::default();
+        BreakerSection {
+            enabled: true,
+            failure_ratio: policy.failure_ratio,
+            min_calls: policy.min_calls,
+            window: policy.window,
+            cool_down: policy.cool_down,
+            half_open_probes: policy.half_open_probes,
+        }
+    }
+}
+
+llm_layers::core::config_setters!(BreakerSection {
+    enabled: bool,
+    failure_ratio: f64,
+    min_calls: u32,
+    window: Duration,
+    cool_down: Duration,
+    half_open_probes: u32,
+});
+
+impl BreakerSection {
+    /// The breaker policy this section describes.
+    pub fn policy(&self, max_request_bytes: usize) -> BreakerPolicy {
+        BreakerPolicy::default()
+            .failure_ratio(self.failure_ratio)
+            .min_calls(self.min_calls)
+            .window(self.window)
+            .cool_down(self.cool_down)
+            .half_open_probes(self.half_open_probes)
+            .max_request_bytes(max_request_bytes)
+    }
+}
