@@ -102,10 +102,9 @@ pub fn check_plain_body(body: &[u8], declared_length: Option<u64>) -> Result<(),
     }
     // The one validating scanner every reader of JSON bodies uses (serde's
     // skipping of a value checks neither UTF-8 nor `\u` escapes).
-    let mut nodes = Vec::new();
-    match crate::json::scan::scan(body, &mut nodes) {
-        Ok(()) => Ok(()),
-        Err(_) => Err(Incomplete::InvalidJson),
+    match crate::json::scan::is_valid(body) {
+        true => Ok(()),
+        false => Err(Incomplete::InvalidJson),
     }
 }
 

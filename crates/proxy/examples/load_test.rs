@@ -21,8 +21,8 @@
 //! the other tenants of a shared machine move least.
 //!
 //! `LOAD_TEST_ONLY=a` (to `d`) runs one scenario, and `none`, `metrics`,
-//! `cache`, `prefix` or a `+` combination runs the proxy with only those
-//! layers on misses (for profilers); `LOAD_TEST_MAX_ENTRIES` bounds the
+//! `cache`, `prefix`, `retry`, `breaker` or a `+` combination runs the
+//! proxy with only those layers on misses (for profilers); `LOAD_TEST_MAX_ENTRIES` bounds the
 //! full proxy's cache (to see misses with evictions in steady state);
 //! `LOAD_TEST_BREAKDOWN=1` adds a row per layer.
 
@@ -292,34 +292,46 @@ async fn bare_proxy(upstream: String, concurrency: usize) -> String {
 }
 
 /// Which layers (cache, prefix, metrics) a partial proxy named so runs:
-/// `none`, or layer names joined by `+` (`cache+prefix`).
-fn partial_layers(name: &str) -> Option<(bool, bool, bool)> {
+/// The layers a partial proxy runs.
+#[derive(Clone, Copy, Default)]
+struct Layers {
+    cache: bool,
+    prefix: bool,
+    metrics: bool,
+    retry: bool,
+    breaker: bool,
+}
+
+/// `none`, or layer names joined by `+` (`cache+prefix`, `retry+breaker`).
+fn partial_layers(name: &str) -> Option<Layers> {
+    let mut layers = Layers::default();
     if name == "none" {
-        return Some((false, false, false));
+        return Some(layers);
     }
-    let mut layers = (false, false, false);
     for layer in name.split('+') {
-        match layer {
-            "cache" => layers.0 = true,
-            "prefix" => layers.1 = true,
-            "metrics" => layers.2 = true,
+        let on = match layer {
+            "cache" => &mut layers.cache,
+            "prefix" => &mut layers.prefix,
+            "metrics" => &mut layers.metrics,
+            "retry" => &mut layers.retry,
+            "breaker" => &mut layers.breaker,
             _ => return None,
-        }
+        };
+        *on = true;
     }
     Some(layers)
 }
 
 /// The proxy with only some of its layers.
-async fn partial_proxy(
-    upstream: &str,
-    (cache, prefix, metrics): (bool, bool, bool),
-) -> llm_layers_proxy::RunningProxy {
+async fn partial_proxy(upstream: &str, layers: Layers) -> llm_layers_proxy::RunningProxy {
     let mut config = ProxyConfig::default()
         .listen("127.0.0.1:0".parse().expect("an address"))
         .upstream(upstream.to_owned());
-    config.cache.enabled = cache;
-    config.prefix.enabled = prefix;
-    config.metrics.enabled = metrics;
+    config.cache.enabled = layers.cache;
+    config.prefix.enabled = layers.prefix;
+    config.metrics.enabled = layers.metrics;
+    config.retry.enabled = layers.retry;
+    config.breaker.enabled = layers.breaker;
     start(config).await.expect("the proxy starts")
 }
 
@@ -394,8 +406,8 @@ async fn main() {
     ];
     let mut p50 = Vec::new();
     // LOAD_TEST_ONLY=c runs one scenario (for profiling); `none`, `metrics`,
-    // `cache`, `prefix` or a `+` combination (`cache+prefix`) runs the proxy
-    // on misses with only those layers.
+    // `cache`, `prefix`, `retry`, `breaker` or a `+` combination
+    // (`cache+prefix`) runs the proxy on misses with only those layers.
     let only = std::env::var("LOAD_TEST_ONLY").ok();
     if let Some(name) = only
         .as_deref()
@@ -488,7 +500,7 @@ async fn main() {
         println!("\nmisses through the proxy with one layer at a time:\n");
         println!("| layers | requests/s | p50 | p99 |");
         println!("|---|---|---|---|");
-        for name in ["none", "metrics", "cache", "prefix"] {
+        for name in ["none", "metrics", "cache", "prefix", "retry", "breaker"] {
             partial_row(name, &mock.base_url(), path, requests, concurrency).await;
         }
     }

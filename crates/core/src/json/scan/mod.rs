@@ -179,7 +179,8 @@ impl<T: Tape> Scanner<'_, '_, T> {
             // sequence never holds a quote or a backslash: checking each run
             // between them checks the whole document's encoding.
             let run = &rest[..offset];
-            if has_control_byte(run) || (!run.is_ascii() && std::str::from_utf8(run).is_err()) {
+            let (control, high) = unusual_bytes(run);
+            if control || (high && std::str::from_utf8(run).is_err()) {
                 return Err(ScanError::Syntax);
             }
             self.pos += offset;
@@ -291,8 +292,11 @@ pub(crate) fn number_length(bytes: &[u8]) -> Option<usize> {
     Some(pos)
 }
 
-/// True when `bytes` holds a byte below 0x20, which JSON strings must escape.
-/// Written as a fold so that it vectorises.
-fn has_control_byte(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |found, &b| found | (b < 0x20))
+/// Whether `bytes` holds a byte below 0x20 (which JSON strings must
+/// escape), and one over 0x7f (the start or rest of a UTF-8 sequence), in
+/// one pass written as a fold so that it vectorises.
+fn unusual_bytes(bytes: &[u8]) -> (bool, bool) {
+    bytes.iter().fold((false, false), |(control, high), &b| {
+        (control | (b < 0x20), high | (b > 0x7f))
+    })
 }
