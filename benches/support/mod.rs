@@ -1,6 +1,7 @@
 //! Pieces the benchmarks share: in-process upstreams (a JSON answer, a
 //! stream of pre-made frames) and a driver that sends one request and reads
-//! the whole answer.
+//! the whole answer. Each bench uses some of them.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -47,12 +47,15 @@ impl Registry {
     /// Whether a call for `key` may go through now.
     pub fn admit(&self, key: &BreakerKey, now: Instant) -> Admission {
         let mut breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
-        if !breakers.contains_key(key) && !make_room(&mut breakers, self.policy.max_breakers) {
-            return Admission::Call;
+        if !breakers.contains_key(key) {
+            if !make_room(&mut breakers, self.policy.max_breakers) {
+                return Admission::Call;
+            }
+            breakers.insert(key.clone(), Breaker::new(now));
         }
-        let breaker = breakers
-            .entry(key.clone())
-            .or_insert_with(|| Breaker::new(now));
+        let Some(breaker) = breakers.get_mut(key) else {
+            return Admission::Call;
+        };
         let before = breaker.state();
         let admission = breaker.admit(now, &self.policy);
         if breaker.state() != before {
