@@ -12,13 +12,16 @@
 //! 4. **Retry**: another attempt when the provider says to or the
 //!    connection failed, resending exactly the bytes the layers above
 //!    prepared; the cache above sees only the final answer.
-//! 5. **Circuit breaker**: one per upstream origin and model; while open,
+//! 5. **Rate-limit awareness**: a key and model whose provider quota is
+//!    spent wait for its reset (bounded) or get a 429 at once, instead of
+//!    being sent into a certain 429.
+//! 6. **Circuit breaker**: one per upstream origin and model; while open,
 //!    answers at once in the provider's error shape, and the retry above
 //!    does not retry that answer.
-//! 6. **Upstream timeouts**: time to the head, idle time between chunks,
+//! 7. **Upstream timeouts**: time to the head, idle time between chunks,
 //!    total duration (always on; [`UpstreamTimeouts`] sets or turns them
 //!    off), each answered in the provider's error shape.
-//! 7. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
+//! 8. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
 //!
 //! The request's facts are worked out once, at the top, with the stack's
 //! one buffering limit ([`LlmStack::with_max_request_bytes`]), and travel
@@ -68,8 +71,8 @@ use llm_layers_metrics::{MetricsConfig, MetricsLayer};
 use llm_layers_prefix::{PrefixConfig, PromptPrefixLayer};
 #[cfg(feature = "resilience")]
 use llm_layers_resilience::{
-    BreakerPolicy, CircuitBreakerLayer, RetryLayer, RetryPolicy, UpstreamTimeoutLayer,
-    UpstreamTimeouts,
+    BreakerPolicy, CircuitBreakerLayer, RateLimitLayer, RateLimitPolicy, RetryLayer, RetryPolicy,
+    UpstreamTimeoutLayer, UpstreamTimeouts,
 };
 use tower::util::BoxCloneSyncService;
 #[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
@@ -103,6 +106,8 @@ pub struct LlmStack {
     #[cfg(feature = "resilience")]
     retry: Option<RetryLayer>,
     #[cfg(feature = "resilience")]
+    rate_limit: Option<RateLimitLayer>,
+    #[cfg(feature = "resilience")]
     breaker: Option<CircuitBreakerLayer>,
     #[cfg(feature = "resilience")]
     timeouts: UpstreamTimeouts,
@@ -131,6 +136,8 @@ impl LlmStack {
             #[cfg(feature = "resilience")]
             retry: Some(RetryLayer::new(RetryPolicy::default())),
             #[cfg(feature = "resilience")]
+            rate_limit: Some(RateLimitLayer::new(RateLimitPolicy::default())),
+            #[cfg(feature = "resilience")]
             breaker: Some(CircuitBreakerLayer::new(BreakerPolicy::default())),
             #[cfg(feature = "resilience")]
             timeouts: UpstreamTimeouts::default(),
@@ -149,6 +156,8 @@ impl LlmStack {
             prefix: None,
             #[cfg(feature = "resilience")]
             retry: None,
+            #[cfg(feature = "resilience")]
+            rate_limit: None,
             #[cfg(feature = "resilience")]
             breaker: None,
             #[cfg(feature = "resilience")]
@@ -214,6 +223,19 @@ impl LlmStack {
     }
 
     #[cfg(feature = "resilience")]
+    /// Uses this rate-limit awareness layer, or none.
+    pub fn with_rate_limit(mut self, layer: impl Into<Option<RateLimitLayer>>) -> Self {
+        self.rate_limit = layer.into();
+        self
+    }
+
+    #[cfg(feature = "resilience")]
+    /// The rate-limit awareness layer.
+    pub fn rate_limit(&self) -> Option<&RateLimitLayer> {
+        self.rate_limit.as_ref()
+    }
+
+    #[cfg(feature = "resilience")]
     /// Uses this circuit breaker layer, or none.
     pub fn with_breaker(mut self, layer: impl Into<Option<CircuitBreakerLayer>>) -> Self {
         self.breaker = layer.into();
@@ -270,6 +292,8 @@ impl LlmStack {
         let inner = Rebox(inner);
         #[cfg(feature = "resilience")]
         let inner = optional(self.breaker.as_ref(), inner);
+        #[cfg(feature = "resilience")]
+        let inner = optional(self.rate_limit.as_ref(), inner);
         #[cfg(feature = "resilience")]
         let inner = optional(self.retry.as_ref(), inner);
         // One static type whichever layers are on: each optional layer

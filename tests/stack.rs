@@ -150,17 +150,18 @@ async fn llm_stack_layers_are_optional() {
 #[tokio::test]
 async fn every_combination_of_layers_composes_and_works() {
     use llm_layers::prefix::PromptPrefixLayer;
-    use llm_layers::resilience::{CircuitBreakerLayer, RetryLayer};
+    use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
     use llm_layers::stack::{full_body, LlmStack};
 
     let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Now 2026-11-23T10:00:00Z\nRules."},{"role":"user","content":"hi"}]}"#;
-    for combination in 0..32u8 {
-        let (metrics_on, cache_on, prefix_on, retry_on, breaker_on) = (
+    for combination in 0..64u8 {
+        let (metrics_on, cache_on, prefix_on, retry_on, breaker_on, rate_limit_on) = (
             combination & 1 != 0,
             combination & 2 != 0,
             combination & 4 != 0,
             combination & 8 != 0,
             combination & 16 != 0,
+            combination & 32 != 0,
         );
         let mock = MockServer::start(MockConfig::default()).await.unwrap();
         let stack = LlmStack::bare()
@@ -168,7 +169,8 @@ async fn every_combination_of_layers_composes_and_works() {
             .with_cache(cache_on.then(|| CacheLayer::new(CacheConfig::default())))
             .with_prefix(prefix_on.then(PromptPrefixLayer::default))
             .with_retry(retry_on.then(RetryLayer::default))
-            .with_breaker(breaker_on.then(CircuitBreakerLayer::default));
+            .with_breaker(breaker_on.then(CircuitBreakerLayer::default))
+            .with_rate_limit(rate_limit_on.then(RateLimitLayer::default));
         let client = stack.clone().over_connector().unwrap();
         let mut answers = Vec::new();
         for call in 0..2 {
@@ -180,9 +182,9 @@ async fn every_combination_of_layers_composes_and_works() {
             assert!(response.status().is_success());
             let outcome = response.headers().get("x-llm-cache").cloned();
             match (cache_on, call) {
-                (false, _) => assert_eq!(outcome, None, "{combination:05b}"),
-                (true, 0) => assert_eq!(outcome.unwrap(), "MISS", "{combination:05b}"),
-                (true, _) => assert_eq!(outcome.unwrap(), "HIT", "{combination:05b}"),
+                (false, _) => assert_eq!(outcome, None, "{combination:06b}"),
+                (true, 0) => assert_eq!(outcome.unwrap(), "MISS", "{combination:06b}"),
+                (true, _) => assert_eq!(outcome.unwrap(), "HIT", "{combination:06b}"),
             }
             let attempts = response.headers().get("x-llm-attempts").cloned();
             // Per-call headers reach the caller who made the call, not hits.
@@ -190,33 +192,33 @@ async fn every_combination_of_layers_composes_and_works() {
             assert_eq!(
                 attempts.is_some(),
                 retry_on && upstream_answered,
-                "{combination:05b}: x-llm-attempts"
+                "{combination:06b}: x-llm-attempts"
             );
             answers.push(response.into_body().collect().await.unwrap().to_bytes());
         }
-        assert_eq!(answers[0], answers[1], "{combination:05b}");
+        assert_eq!(answers[0], answers[1], "{combination:06b}");
         let answer: serde_json::Value = serde_json::from_slice(&answers[0]).unwrap();
         assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
         let upstream_calls = if cache_on { 1 } else { 2 };
         assert_eq!(
             mock.stats().requests_total,
             upstream_calls,
-            "{combination:05b}"
+            "{combination:06b}"
         );
         let sent_as_written = mock.recent_requests()[0].body == body.as_bytes();
         assert_eq!(
             sent_as_written, !prefix_on,
-            "{combination:05b}: prefix repair"
+            "{combination:06b}: prefix repair"
         );
         let calls = stack
             .metrics()
             .map(|metrics| metrics.stats().snapshot().total_calls);
-        assert_eq!(calls, metrics_on.then_some(2), "{combination:05b}");
+        assert_eq!(calls, metrics_on.then_some(2), "{combination:06b}");
         let breakers = stack.breaker().map(|breaker| breaker.snapshot().len());
         let expected = breaker_on.then_some(1);
         assert_eq!(
             breakers, expected,
-            "{combination:05b}: one breaker, for gpt-4o"
+            "{combination:06b}: one breaker, for gpt-4o"
         );
     }
 }

@@ -13,6 +13,13 @@ pub const LATENCY_HEADER: &str = "x-mock-latency-ms";
 /// that carry the same fault and the same body (or the same
 /// [`FAULT_KEY_HEADER`]): a deterministic "fail twice, then answer".
 pub const FAULT_TIMES_HEADER: &str = "x-mock-fault-times";
+/// Request header setting the remaining requests an answer reports
+/// (`x-ratelimit-remaining-requests`, `anthropic-ratelimit-requests-remaining`;
+/// 9999 without it), to test rate-limit awareness.
+pub const REMAINING_REQUESTS_HEADER: &str = "x-mock-remaining-requests";
+/// Request header setting, in milliseconds, when that quota resets
+/// (default 1000).
+pub const RESET_MS_HEADER: &str = "x-mock-ratelimit-reset-ms";
 /// Request header naming the schedule [`FAULT_TIMES_HEADER`] counts in,
 /// instead of the body.
 pub const FAULT_KEY_HEADER: &str = "x-mock-fault-key";

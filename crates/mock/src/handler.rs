@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use crate::body::MockBody;
 use crate::config::MockConfig;
 use crate::fault::{
-    Fault, FAULT_HEADER, FAULT_KEY_HEADER, FAULT_TIMES_HEADER, LATENCY_HEADER, RETRY_AFTER_HEADER,
+    Fault, FAULT_HEADER, FAULT_KEY_HEADER, FAULT_TIMES_HEADER, LATENCY_HEADER,
+    REMAINING_REQUESTS_HEADER, RESET_MS_HEADER, RETRY_AFTER_HEADER,
 };
 use crate::prompt_cache::PromptCache;
 use crate::reply::{ApiError, Call, ErrorShape, Reply};
@@ -96,6 +97,10 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         .map(Duration::from_millis)
         .unwrap_or(state.config.latency);
     let retry_after = header_number(&request, RETRY_AFTER_HEADER).unwrap_or(1);
+    let quota = header_number(&request, REMAINING_REQUESTS_HEADER).map(|remaining| Quota {
+        remaining,
+        reset: Duration::from_millis(header_number(&request, RESET_MS_HEADER).unwrap_or(1000)),
+    });
     let fault_times = header_number(&request, FAULT_TIMES_HEADER);
     let fault_key = request
         .headers()
@@ -219,7 +224,7 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
             with_content_type(Response::new(body), "text/event-stream; charset=utf-8")
         }
     };
-    provider_headers(&mut response, &path, request_id);
+    provider_headers(&mut response, &path, request_id, quota);
     Ok(response)
 }
 
@@ -290,24 +295,46 @@ fn fault_response(path: &str, fault: Fault, status: u16, retry_after: u64) -> Re
     response
 }
 
-fn provider_headers(response: &mut Response<MockBody>, path: &str, request_id: u64) {
+/// The request quota an answer reports (`x-mock-remaining-requests`).
+struct Quota {
+    remaining: u64,
+    reset: Duration,
+}
+
+fn provider_headers(
+    response: &mut Response<MockBody>,
+    path: &str,
+    request_id: u64,
+    quota: Option<Quota>,
+) {
     let headers = response.headers_mut();
     let id = HeaderValue::from_str(&format!("req_mock_{request_id:016x}"))
         .unwrap_or(HeaderValue::from_static("req_mock"));
+    let remaining = quota.as_ref().map_or(9999, |quota| quota.remaining);
+    let reset = quota
+        .as_ref()
+        .map_or(Duration::from_secs(1), |quota| quota.reset);
     if shape_for(path) == ErrorShape::Anthropic {
         headers.insert("request-id", id);
         headers.insert(
             "anthropic-ratelimit-requests-remaining",
-            HeaderValue::from_static("999"),
+            HeaderValue::from(remaining),
         );
+        let at = humantime::format_rfc3339_millis(std::time::SystemTime::now() + reset);
+        if let Ok(at) = HeaderValue::from_str(&at.to_string()) {
+            headers.insert("anthropic-ratelimit-requests-reset", at);
+        }
     } else {
         headers.insert("x-request-id", id);
         headers.insert("openai-processing-ms", HeaderValue::from_static("1"));
         headers.insert("openai-version", HeaderValue::from_static("2020-10-01"));
         headers.insert(
             "x-ratelimit-remaining-requests",
-            HeaderValue::from_static("9999"),
+            HeaderValue::from(remaining),
         );
+        if let Ok(reset) = HeaderValue::from_str(&format!("{}ms", reset.as_millis())) {
+            headers.insert("x-ratelimit-reset-requests", reset);
+        }
     }
     headers.insert(
         header::SET_COOKIE,

@@ -49,6 +49,12 @@
 //! max_delay = "8s"            # from base_delay up to max_delay
 //! budget_ratio = 0.2          # retries as a share of recent calls
 //!
+//! [rate_limit]
+//! enabled = true
+//! when_spent = "wait"         # or "fail_fast": a 429 at once while a key's quota is spent
+//! max_wait = "10s"            # a later reset is a 429 at once
+//! max_waiting = 64            # calls waiting per key and model
+//!
 //! [breaker]
 //! enabled = true
 //! failure_ratio = 0.5         # open at this share of failed calls
@@ -65,7 +71,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod resilience;
-pub use resilience::{BreakerSection, RetrySection};
+pub use resilience::{BreakerSection, RateLimitSection, RetrySection, SpentQuota};
 
 /// Everything the proxy needs to start. `Default` is the documented default.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -134,6 +140,8 @@ pub struct ProxyConfig {
     pub retry: RetrySection,
     /// Circuit breakers.
     pub breaker: BreakerSection,
+    /// Rate-limit awareness.
+    pub rate_limit: RateLimitSection,
 }
 
 impl Default for ProxyConfig {
@@ -162,6 +170,7 @@ impl Default for ProxyConfig {
             metrics: MetricsSection::default(),
             retry: RetrySection::default(),
             breaker: BreakerSection::default(),
+            rate_limit: RateLimitSection::default(),
         }
     }
 }
@@ -190,6 +199,7 @@ llm_layers::core::config_setters!(ProxyConfig {
     metrics: MetricsSection,
     retry: RetrySection,
     breaker: BreakerSection,
+    rate_limit: RateLimitSection,
 });
 
 /// The default OpenAI origin.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use llm_layers::cache::{CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore};
 use llm_layers::metrics::{MetricsConfig, MetricsLayer};
 use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
-use llm_layers::resilience::{CircuitBreakerLayer, RetryLayer};
+use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
 use llm_layers::LlmStack;
 
 use crate::config::{ProxyConfig, StoreKind};
@@ -48,6 +48,10 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
         .breaker
         .enabled
         .then(|| CircuitBreakerLayer::new(config.breaker.policy(limit)));
+    let rate_limit = config
+        .rate_limit
+        .enabled
+        .then(|| RateLimitLayer::new(config.rate_limit.policy(limit)));
     Ok(LlmStack::bare()
         .with_max_request_bytes(limit)
         .with_timeouts(config.upstream_timeouts())
@@ -55,7 +59,8 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
         .with_cache(cache)
         .with_prefix(prefix)
         .with_retry(retry)
-        .with_breaker(breaker))
+        .with_breaker(breaker)
+        .with_rate_limit(rate_limit))
 }
 
 fn cache_layer(config: &ProxyConfig) -> Result<CacheLayer, StoreOpenError> {

@@ -90,3 +90,36 @@ async fn a_storm_opens_the_breaker_and_stats_show_it() {
     assert_eq!(breaker["origin"], mock.base_url());
     proxy.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_spent_quota_holds_that_key_and_model_back() {
+    use llm_layers_proxy::config::{RateLimitSection, SpentQuota};
+
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let config = ProxyConfig::default()
+        .rate_limit(RateLimitSection::default().when_spent(SpentQuota::FailFast));
+    let proxy = proxy_for(&mock, config).await;
+    let spend = [
+        ("authorization", "Bearer sk-quota"),
+        ("x-mock-remaining-requests", "0"),
+        ("x-mock-ratelimit-reset-ms", "60000"),
+    ];
+    assert_eq!(post(&proxy, &spend, chat("last")).await.status, 200);
+    let held = post(
+        &proxy,
+        &[("authorization", "Bearer sk-quota")],
+        chat("held"),
+    )
+    .await;
+    assert_eq!(held.status, 429);
+    assert_eq!(held.headers["x-llm-rate-limit"], "spent");
+    let other = post(
+        &proxy,
+        &[("authorization", "Bearer sk-other")],
+        chat("other"),
+    )
+    .await;
+    assert_eq!(other.status, 200, "another key goes on");
+    assert_eq!(mock.stats().requests_total, 2);
+    proxy.shutdown().await.unwrap();
+}

@@ -7,18 +7,20 @@
 //!   or the connection failed, within attempts, wait and budget bounds.
 //! - [`breaker`]: [`CircuitBreakerLayer`], one breaker per upstream origin
 //!   and model, answering at once while its upstream keeps failing.
-//!
-//! Rate-limit awareness arrives here too.
+//! - [`ratelimit`]: [`RateLimitLayer`], which holds or refuses calls for a
+//!   key and model whose provider quota is spent, until its reset.
 #![warn(missing_docs)]
 
 mod boxed;
 pub mod breaker;
+pub mod ratelimit;
 pub mod retry;
 pub mod timeout;
 
 pub use breaker::{
     BreakerPolicy, BreakerSnapshot, CircuitBreaker, CircuitBreakerLayer, CircuitState,
 };
+pub use ratelimit::{RateLimit, RateLimitLayer, RateLimitPolicy, WhenSpent};
 pub use retry::{Retry, RetryBody, RetryLayer, RetryPolicy, RetryReason};
 pub use timeout::{
     TimedOut, TimeoutBody, TimeoutPhase, UpstreamTimeout, UpstreamTimeoutLayer, UpstreamTimeouts,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::ProxyConfig;
+use crate::config::{ProxyConfig, SpentQuota};
 
 /// Retry and circuit-breaker settings, over `[retry]` and `[breaker]`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +25,18 @@ pub struct ResilienceArgs {
     /// Retries allowed as a share of recent calls [default: 0.2].
     #[arg(long, env = "LLM_PROXY_RETRY_BUDGET_RATIO")]
     pub retry_budget_ratio: Option<f32>,
+    /// Turn rate-limit awareness off.
+    #[arg(long, env = "LLM_PROXY_NO_RATE_LIMIT")]
+    pub no_rate_limit: bool,
+    /// While a key's quota is spent: wait or fail_fast [default: wait].
+    #[arg(long, env = "LLM_PROXY_RATE_LIMIT_WHEN_SPENT", value_parser = ["wait", "fail_fast"])]
+    pub rate_limit_when_spent: Option<String>,
+    /// The longest a call waits for a quota's reset [default: 10s].
+    #[arg(long, env = "LLM_PROXY_RATE_LIMIT_MAX_WAIT", value_parser = humantime::parse_duration)]
+    pub rate_limit_max_wait: Option<Duration>,
+    /// Calls waiting at once per key and model [default: 64].
+    #[arg(long, env = "LLM_PROXY_RATE_LIMIT_MAX_WAITING")]
+    pub rate_limit_max_waiting: Option<usize>,
     /// Turn the circuit breakers off.
     #[arg(long, env = "LLM_PROXY_NO_BREAKER")]
     pub no_breaker: bool,
@@ -55,6 +67,15 @@ impl ResilienceArgs {
         set(&mut retry.base_delay, self.retry_base_delay);
         set(&mut retry.max_delay, self.retry_max_delay);
         set(&mut retry.budget_ratio, self.retry_budget_ratio);
+        let rate_limit = &mut config.rate_limit;
+        rate_limit.enabled &= !self.no_rate_limit;
+        let when_spent = self.rate_limit_when_spent.map(|when| match when.as_str() {
+            "fail_fast" => SpentQuota::FailFast,
+            _ => SpentQuota::Wait,
+        });
+        set(&mut rate_limit.when_spent, when_spent);
+        set(&mut rate_limit.max_wait, self.rate_limit_max_wait);
+        set(&mut rate_limit.max_waiting, self.rate_limit_max_waiting);
         let breaker = &mut config.breaker;
         breaker.enabled &= !self.no_breaker;
         set(&mut breaker.failure_ratio, self.breaker_failure_ratio);

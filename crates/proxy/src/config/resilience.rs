@@ -1,8 +1,9 @@
-//! `[retry]` and `[breaker]`: the resilience layers, on by default.
+//! `[retry]`, `[rate_limit]` and `[breaker]`: the resilience layers, on by
+//! default.
 
 use std::time::Duration;
 
-use llm_layers::resilience::{BreakerPolicy, RetryPolicy};
+use llm_layers::resilience::{BreakerPolicy, RateLimitPolicy, RetryPolicy, WhenSpent};
 use serde::Deserialize;
 
 /// `[retry]`.
@@ -116,6 +117,67 @@ impl BreakerSection {
             .window(self.window)
             .cool_down(self.cool_down)
             .half_open_probes(self.half_open_probes)
+            .max_request_bytes(max_request_bytes)
+    }
+}
+
+/// What a call does when its key and model have spent their quota.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SpentQuota {
+    /// Wait for the reset (bounded). The default.
+    #[default]
+    Wait,
+    /// A 429 at once.
+    FailFast,
+}
+
+/// `[rate_limit]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RateLimitSection {
+    /// Default true.
+    pub enabled: bool,
+    /// `wait` (default) or `fail_fast`.
+    pub when_spent: SpentQuota,
+    /// The longest a call waits for a reset. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+    /// Calls waiting at once per key and model. Default 64.
+    pub max_waiting: usize,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        let policy = RateLimitPolicy::default();
+        RateLimitSection {
+            enabled: true,
+            when_spent: SpentQuota::Wait,
+            max_wait: policy.max_wait,
+            max_waiting: policy.max_waiting,
+        }
+    }
+}
+
+llm_layers::core::config_setters!(RateLimitSection {
+    enabled: bool,
+    when_spent: SpentQuota,
+    max_wait: Duration,
+    max_waiting: usize,
+});
+
+impl RateLimitSection {
+    /// The rate-limit policy this section describes.
+    pub fn policy(&self, max_request_bytes: usize) -> RateLimitPolicy {
+        let when_spent = match self.when_spent {
+            SpentQuota::Wait => WhenSpent::Wait,
+            SpentQuota::FailFast => WhenSpent::FailFast,
+        };
+        RateLimitPolicy::default()
+            .when_spent(when_spent)
+            .max_wait(self.max_wait)
+            .max_waiting(self.max_waiting)
             .max_request_bytes(max_request_bytes)
     }
 }

@@ -21,6 +21,7 @@ use super::policy::RetryPolicy;
 use super::verdict::{error_reason, is_permanent_rate_limit, status_reason, RetryReason};
 use super::wait_hint::wait_hint;
 use super::{ATTEMPTS_HEADER, CIRCUIT_HEADER};
+use crate::ratelimit::RATE_LIMIT_HEADER;
 
 /// Retries calls through it; built by [`super::RetryLayer`].
 #[derive(Clone)]
@@ -176,8 +177,10 @@ where
         }
     };
     let status = response.status();
-    // An open circuit breaker's answer: the breaker decides when to retry.
-    let breaker_open = response.headers().contains_key(CIRCUIT_HEADER);
+    // An open circuit breaker's or a spent quota's answer: those layers
+    // decide when to try again.
+    let breaker_open = response.headers().contains_key(CIRCUIT_HEADER)
+        || response.headers().contains_key(RATE_LIMIT_HEADER);
     if let Some(reason) = status_reason(status).filter(|_| !breaker_open) {
         let hint = wait_hint(response.headers(), status == 429, SystemTime::now());
         let (parts, body) = response.into_parts();
