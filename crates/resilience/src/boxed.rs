@@ -1,5 +1,6 @@
-//! The response future of a layer whose call is an async block: one boxed
-//! future, behind a newtype of the layer's own.
+//! A layer whose call is an async function: its `Service` impl (the ready
+//! inner service goes into the call, a clone stays) and its response
+//! future, one boxed future behind a newtype of the layer's own.
 
 /// Declares `ResponseFuture<B, E>`, answering `Result<Response<$body<B>>, E>`.
 macro_rules! boxed_response_future {
@@ -42,4 +43,46 @@ macro_rules! boxed_response_future {
     };
 }
 
-pub(crate) use boxed_response_future;
+/// Declares `impl Service<Request<B>> for $service<S>`, whose call is
+/// `$run(inner, request, self.$state.clone())`, answering
+/// `Response<$body<ResBody>>`; `$($bound)*` adds the bounds `$run` needs.
+macro_rules! async_service {
+    ($service:ident, $body:ident, $run:ident, $state:ident, { $($bound:tt)* }) => {
+        impl<S, B, ResBody> tower::Service<http::Request<B>> for $service<S>
+        where
+            S: tower::Service<
+                    http::Request<llm_layers_core::body::ReplayBody<B>>,
+                    Response = http::Response<ResBody>,
+                > + Clone
+                + Send
+                + 'static,
+            S::Future: Send,
+            S::Error: Send + 'static,
+            B: http_body::Body + Send + Unpin + 'static,
+            B::Data: bytes::Buf + Send,
+            B::Error: Send,
+            ResBody: http_body::Body + Send + 'static,
+            $($bound)*
+        {
+            type Response = http::Response<$body<ResBody>>;
+            type Error = S::Error;
+            type Future = ResponseFuture<ResBody, S::Error>;
+
+            fn poll_ready(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), S::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, request: http::Request<B>) -> Self::Future {
+                // The ready service goes into the future; a clone stays for the next call.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::new($run(inner, request, self.$state.clone()))
+            }
+        }
+    };
+}
+
+pub(crate) use {async_service, boxed_response_future};

@@ -13,6 +13,7 @@
 
 mod boxed;
 pub mod breaker;
+mod call_facts;
 pub mod ratelimit;
 pub mod retry;
 pub mod timeout;

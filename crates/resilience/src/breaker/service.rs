@@ -3,7 +3,6 @@
 //! admitted call ended.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -11,15 +10,15 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_core::error::InspectError;
-use llm_layers_core::facts::with_facts;
 use llm_layers_core::provider_error::{json_error, MadeByLayer};
-use llm_layers_core::{ApiKind, RequestFacts};
+use llm_layers_core::ApiKind;
 use tower::Service;
 
 use super::body::BreakerBody;
 use super::call::{error_outcome, status_fails, CallGuard};
 use super::registry::{BreakerKey, Registry};
 use super::state::{Admission, Outcome};
+use crate::call_facts::{call_facts, CallFacts};
 use crate::retry::CIRCUIT_HEADER;
 
 /// Guards calls with circuit breakers; built by [`super::CircuitBreakerLayer`].
@@ -29,31 +28,7 @@ pub struct CircuitBreaker<S> {
     pub(crate) registry: Arc<Registry>,
 }
 
-impl<S, B, ResBody> Service<Request<B>> for CircuitBreaker<S>
-where
-    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: InspectError + Send + 'static,
-    B: Body + Send + Unpin + 'static,
-    B::Data: Buf + Send,
-    B::Error: Send,
-    ResBody: Body + Send + 'static,
-{
-    type Response = Response<BreakerBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The ready service goes into the future; a clone stays for the next call.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(guarded(inner, request, self.registry.clone()))
-    }
-}
+crate::boxed::async_service!(CircuitBreaker, BreakerBody, guarded, registry, { S::Error: InspectError, });
 
 crate::boxed::boxed_response_future!(BreakerBody, "CircuitBreaker");
 
@@ -70,15 +45,15 @@ where
     B::Error: Send,
     ResBody: Body,
 {
-    let request = with_facts(request, registry.policy.max_request_bytes).await;
-    let facts = RequestFacts::from_extensions(request.extensions());
-    let kind = facts.map_or(ApiKind::Unknown, RequestFacts::kind);
+    let CallFacts {
+        request,
+        kind,
+        model,
+        ..
+    } = call_facts(request, registry.policy.max_request_bytes).await;
     let key = BreakerKey {
         origin: origin(request.uri()),
-        model: facts
-            .and_then(RequestFacts::model)
-            .unwrap_or("unknown")
-            .to_owned(),
+        model,
     };
     let probe = match registry.admit(&key, Instant::now()) {
         Admission::Call => false,

@@ -2,7 +2,6 @@
 //! model have spent their quota, and learns from every answer.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, Bytes};
@@ -10,15 +9,15 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{Either, Full};
 use llm_layers_core::body::ReplayBody;
-use llm_layers_core::facts::with_facts;
 use llm_layers_core::provider_error::{json_error, MadeByLayer};
-use llm_layers_core::{ApiKind, RequestFacts};
+use llm_layers_core::ApiKind;
 use tower::Service;
 
 use super::policy::{RateLimitPolicy, WhenSpent};
 use super::quota::spent_for;
 use super::registry::{Finding, Partition, Registry};
 use super::RATE_LIMIT_HEADER;
+use crate::call_facts::{call_facts, CallFacts};
 
 /// Holds calls to a spent quota; built by [`super::RateLimitLayer`].
 #[derive(Clone)]
@@ -36,31 +35,7 @@ pub(crate) struct Shared {
 /// layer's own 429.
 pub type RateLimitBody<B> = Either<B, Full<Bytes>>;
 
-impl<S, B, ResBody> Service<Request<B>> for RateLimit<S>
-where
-    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send + 'static,
-    B: Body + Send + Unpin + 'static,
-    B::Data: Buf + Send,
-    B::Error: Send,
-    ResBody: Body + Send + 'static,
-{
-    type Response = Response<RateLimitBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The ready service goes into the future; a clone stays for the next call.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(held(inner, request, self.shared.clone()))
-    }
-}
+crate::boxed::async_service!(RateLimit, RateLimitBody, held, shared, {});
 
 crate::boxed::boxed_response_future!(RateLimitBody, "RateLimit");
 
@@ -77,16 +52,13 @@ where
     ResBody: Body,
 {
     let policy = &shared.policy;
-    let request = with_facts(request, policy.max_request_bytes).await;
-    let facts = RequestFacts::from_extensions(request.extensions());
-    let kind = facts.map_or(ApiKind::Unknown, RequestFacts::kind);
-    let partition: Partition = (
-        facts.and_then(RequestFacts::credential).copied(),
-        facts
-            .and_then(RequestFacts::model)
-            .unwrap_or("unknown")
-            .to_owned(),
-    );
+    let CallFacts {
+        request,
+        kind,
+        model,
+        credential,
+    } = call_facts(request, policy.max_request_bytes).await;
+    let partition: Partition = (credential, model);
     let may_wait = policy.when_spent == WhenSpent::Wait;
     match shared.registry.find(
         &partition,

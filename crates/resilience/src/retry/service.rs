@@ -2,7 +2,6 @@
 //! is worth another attempt and the bounds allow.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes};
@@ -36,32 +35,7 @@ pub(crate) struct Shared {
     pub budget: TpsBudget,
 }
 
-impl<S, B, ResBody> Service<Request<B>> for Retry<S>
-where
-    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: InspectError + Send + 'static,
-    B: Body + Send + Unpin + 'static,
-    B::Data: Buf + Send,
-    B::Error: Send,
-    ResBody: Body<Data = Bytes> + Send + Unpin + 'static,
-    ResBody::Error: Send,
-{
-    type Response = Response<RetryBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The ready service goes into the future; a clone stays for the next call.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(attempts(inner, request, self.shared.clone()))
-    }
-}
+crate::boxed::async_service!(Retry, RetryBody, attempts, shared, { S::Error: InspectError, ResBody: http_body::Body<Data = Bytes> + Unpin, ResBody::Error: Send, });
 
 type Answer<B, E> = Result<Response<RetryBody<B>>, E>;
 
