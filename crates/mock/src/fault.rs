@@ -20,6 +20,10 @@ pub const REMAINING_REQUESTS_HEADER: &str = "x-mock-remaining-requests";
 /// Request header setting, in milliseconds, when that quota resets
 /// (default 1000).
 pub const RESET_MS_HEADER: &str = "x-mock-ratelimit-reset-ms";
+/// Request header limiting the request's fault to a share of the requests
+/// carrying the same fault and share (`0.25`: every fourth), spread evenly
+/// and deterministically.
+pub const FAULT_SHARE_HEADER: &str = "x-mock-fault-share";
 /// Request header naming the schedule [`FAULT_TIMES_HEADER`] counts in,
 /// instead of the body.
 pub const FAULT_KEY_HEADER: &str = "x-mock-fault-key";

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use crate::body::MockBody;
 use crate::config::MockConfig;
 use crate::fault::{
-    Fault, FAULT_HEADER, FAULT_KEY_HEADER, FAULT_TIMES_HEADER, LATENCY_HEADER,
+    Fault, FAULT_HEADER, FAULT_KEY_HEADER, FAULT_SHARE_HEADER, FAULT_TIMES_HEADER, LATENCY_HEADER,
     REMAINING_REQUESTS_HEADER, RESET_MS_HEADER, RETRY_AFTER_HEADER,
 };
 use crate::prompt_cache::PromptCache;
@@ -27,22 +27,50 @@ pub(crate) struct State {
     pub counters: Counters,
     pub prompt_cache: PromptCache,
     pub fault: std::sync::Mutex<Option<Fault>>,
+    /// When the server-wide fault ends by itself (a window of downtime).
+    pub fault_until: std::sync::Mutex<Option<std::time::Instant>>,
     /// How often each scheduled fault (`x-mock-fault-times`) has struck.
     scheduled: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
     request_ids: AtomicU64,
 }
 
 impl State {
+    /// Counts one more request of the schedule `parts` name; how many
+    /// there have been, this one included.
+    fn count(&self, parts: &[&[u8]]) -> u64 {
+        let mut hasher = blake3::Hasher::new();
+        for part in parts {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        let mut scheduled = self.scheduled.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = scheduled.entry(*hasher.finalize().as_bytes()).or_insert(0);
+        *seen += 1;
+        *seen
+    }
+
     /// Whether a fault scheduled `times` times for `key` strikes now
     /// (counting this request).
     fn strikes(&self, fault: Fault, key: &[u8], times: u64) -> bool {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(format!("{fault:?}").as_bytes());
-        hasher.update(key);
-        let mut scheduled = self.scheduled.lock().unwrap_or_else(|e| e.into_inner());
-        let struck = scheduled.entry(*hasher.finalize().as_bytes()).or_insert(0);
-        *struck += 1;
-        *struck <= times
+        self.count(&[format!("{fault:?}").as_bytes(), key]) <= times
+    }
+
+    /// The server-wide fault, unless its window of downtime is over.
+    fn server_fault(&self) -> Option<Fault> {
+        let until = *self.fault_until.lock().unwrap_or_else(|e| e.into_inner());
+        if until.is_some_and(|until| std::time::Instant::now() >= until) {
+            return None;
+        }
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the next request of a fault's share schedule is in the
+    /// share: exactly `share` of them are, spread evenly (the n-th strikes
+    /// when ⌊n·share⌋ grows).
+    fn in_share(&self, fault: Fault, share: f64) -> bool {
+        let schedule = format!("{fault:?} share {share}");
+        let n = self.count(&[schedule.as_bytes()]) as f64;
+        (n * share).floor() > ((n - 1.0) * share).floor()
     }
 
     /// Forgets counters, the prompt cache and scheduled faults.
@@ -59,6 +87,7 @@ impl State {
         State {
             fault: std::sync::Mutex::new(config.fault),
             scheduled: std::sync::Mutex::default(),
+            fault_until: std::sync::Mutex::default(),
             config,
             counters: Counters::default(),
             prompt_cache: PromptCache::default(),
@@ -85,7 +114,7 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
     }
     state.counters.count_request(&path);
     let fault = match requested_fault(&request) {
-        Ok(fault) => fault.or(*state.fault.lock().unwrap_or_else(|e| e.into_inner())),
+        Ok(fault) => fault.or_else(|| state.server_fault()),
         Err(message) => {
             return Ok(json_response(
                 StatusCode::BAD_REQUEST,
@@ -102,6 +131,12 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         reset: Duration::from_millis(header_number(&request, RESET_MS_HEADER).unwrap_or(1000)),
     });
     let fault_times = header_number(&request, FAULT_TIMES_HEADER);
+    let fault_share = request
+        .headers()
+        .get(FAULT_SHARE_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .filter(|share| (0.0..=1.0).contains(share));
     let fault_key = request
         .headers()
         .get(FAULT_KEY_HEADER)
@@ -153,6 +188,9 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
             let key = fault_key.as_deref().unwrap_or(&body);
             state.strikes(fault, key, times).then_some(fault)
         }
+        (Some(fault), None) if fault_share.is_some() => state
+            .in_share(fault, fault_share.unwrap_or(1.0))
+            .then_some(fault),
         (fault, _) => fault,
     };
     if !latency.is_zero() {

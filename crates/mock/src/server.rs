@@ -115,6 +115,22 @@ impl MockServer {
     /// Injects `fault` into every following request (`None` stops it).
     pub fn set_fault(&self, fault: Option<Fault>) {
         *self.state.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+        *self
+            .state
+            .fault_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Injects `fault` into every request for `window`, then answers
+    /// normally again: a provider down for a while.
+    pub fn down_for(&self, fault: Fault, window: std::time::Duration) {
+        *self.state.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(fault);
+        *self
+            .state
+            .fault_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now() + window);
     }
 }
 

@@ -229,3 +229,42 @@ async fn insufficient_quota_is_a_429_that_says_so() {
     assert_eq!(reply.json()["error"]["code"], "insufficient_quota");
     assert!(!reply.headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_fault_share_strikes_that_share_of_requests_evenly() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let client = http1();
+    let mut statuses = Vec::new();
+    for call in 0..8 {
+        let headers = [("x-mock-fault", "500"), ("x-mock-fault-share", "0.25")];
+        let body = chat_body("S", &format!("call {call}"), false);
+        statuses.push(
+            post(&client, &server, "/v1/chat/completions", &headers, &body)
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, [200, 200, 200, 500, 200, 200, 200, 500]);
+}
+
+#[tokio::test]
+async fn a_server_down_for_a_window_answers_again_after_it() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let client = http1();
+    let chat = chat_body("S", "U", false);
+    // A window long enough that the first call lands in it however slow the machine.
+    server.down_for(Fault::Unavailable, Duration::from_secs(2));
+    assert_eq!(
+        post(&client, &server, "/v1/chat/completions", &[], &chat)
+            .await
+            .status,
+        503
+    );
+    tokio::time::sleep(Duration::from_millis(2_050)).await;
+    assert_eq!(
+        post(&client, &server, "/v1/chat/completions", &[], &chat)
+            .await
+            .status,
+        200
+    );
+}

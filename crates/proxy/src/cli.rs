@@ -283,6 +283,10 @@ mod tests {
             "--breaker-min-calls",
             "7",
             "--no-breaker",
+            "--retry-first-chunk-gate",
+            "false",
+            "--rate-limit-when-spent",
+            "fail_fast",
         ])
         .unwrap()
         .into_config()
@@ -293,6 +297,11 @@ mod tests {
         assert_eq!(config.breaker.cool_down, Duration::from_secs(10));
         assert_eq!(config.breaker.min_calls, 7);
         assert!(!config.breaker.enabled);
+        assert!(!config.retry.first_chunk_gate);
+        assert_eq!(
+            config.rate_limit.when_spent,
+            crate::config::SpentQuota::FailFast
+        );
         let defaults = Args::try_parse_from(["llm-layers-proxy"])
             .unwrap()
             .into_config()

@@ -48,12 +48,17 @@
 //! base_delay = "500ms"        # backoff: full jitter below a ceiling doubling
 //! max_delay = "8s"            # from base_delay up to max_delay
 //! budget_ratio = 0.2          # retries as a share of recent calls
+//! budget_min_per_second = 10  # plus this many a second
+//! budget_window = "10s"
+//! first_chunk_gate = true     # a body failing before its first byte is retried
+//! max_error_body_bytes = 65536
 //!
 //! [rate_limit]
 //! enabled = true
 //! when_spent = "wait"         # or "fail_fast": a 429 at once while a key's quota is spent
 //! max_wait = "10s"            # a later reset is a 429 at once
 //! max_waiting = 64            # calls waiting per key and model
+//! max_partitions = 4096
 //!
 //! [breaker]
 //! enabled = true
@@ -62,6 +67,7 @@
 //! window = "30s"
 //! cool_down = "30s"           # open this long, then half-open
 //! half_open_probes = 3
+//! max_breakers = 256
 //! ```
 
 use std::net::SocketAddr;

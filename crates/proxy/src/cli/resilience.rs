@@ -25,6 +25,18 @@ pub struct ResilienceArgs {
     /// Retries allowed as a share of recent calls [default: 0.2].
     #[arg(long, env = "LLM_PROXY_RETRY_BUDGET_RATIO")]
     pub retry_budget_ratio: Option<f32>,
+    /// Retries allowed a second whatever the share [default: 10].
+    #[arg(long, env = "LLM_PROXY_RETRY_BUDGET_MIN_PER_SECOND")]
+    pub retry_budget_min_per_second: Option<u32>,
+    /// How long a call counts toward the retry budget [default: 10s].
+    #[arg(long, env = "LLM_PROXY_RETRY_BUDGET_WINDOW", value_parser = humantime::parse_duration)]
+    pub retry_budget_window: Option<Duration>,
+    /// Hold answers until their first byte, so early failures retry [default: true].
+    #[arg(long, env = "LLM_PROXY_RETRY_FIRST_CHUNK_GATE")]
+    pub retry_first_chunk_gate: Option<bool>,
+    /// Largest error body read to decide on a retry [default: 65536].
+    #[arg(long, env = "LLM_PROXY_RETRY_MAX_ERROR_BODY_BYTES")]
+    pub retry_max_error_body_bytes: Option<usize>,
     /// Turn rate-limit awareness off.
     #[arg(long, env = "LLM_PROXY_NO_RATE_LIMIT")]
     pub no_rate_limit: bool,
@@ -37,6 +49,9 @@ pub struct ResilienceArgs {
     /// Calls waiting at once per key and model [default: 64].
     #[arg(long, env = "LLM_PROXY_RATE_LIMIT_MAX_WAITING")]
     pub rate_limit_max_waiting: Option<usize>,
+    /// Keys and models rate-limit awareness remembers [default: 4096].
+    #[arg(long, env = "LLM_PROXY_RATE_LIMIT_MAX_PARTITIONS")]
+    pub rate_limit_max_partitions: Option<usize>,
     /// Turn the circuit breakers off.
     #[arg(long, env = "LLM_PROXY_NO_BREAKER")]
     pub no_breaker: bool,
@@ -55,6 +70,9 @@ pub struct ResilienceArgs {
     /// Probes admitted while half-open [default: 3].
     #[arg(long, env = "LLM_PROXY_BREAKER_HALF_OPEN_PROBES")]
     pub breaker_half_open_probes: Option<u32>,
+    /// Breakers kept, one per origin and model [default: 256].
+    #[arg(long, env = "LLM_PROXY_BREAKER_MAX_BREAKERS")]
+    pub breaker_max_breakers: Option<usize>,
 }
 
 impl ResilienceArgs {
@@ -67,6 +85,16 @@ impl ResilienceArgs {
         set(&mut retry.base_delay, self.retry_base_delay);
         set(&mut retry.max_delay, self.retry_max_delay);
         set(&mut retry.budget_ratio, self.retry_budget_ratio);
+        set(
+            &mut retry.budget_min_per_second,
+            self.retry_budget_min_per_second,
+        );
+        set(&mut retry.budget_window, self.retry_budget_window);
+        set(&mut retry.first_chunk_gate, self.retry_first_chunk_gate);
+        set(
+            &mut retry.max_error_body_bytes,
+            self.retry_max_error_body_bytes,
+        );
         let rate_limit = &mut config.rate_limit;
         rate_limit.enabled &= !self.no_rate_limit;
         let when_spent = self.rate_limit_when_spent.map(|when| match when.as_str() {
@@ -76,6 +104,10 @@ impl ResilienceArgs {
         set(&mut rate_limit.when_spent, when_spent);
         set(&mut rate_limit.max_wait, self.rate_limit_max_wait);
         set(&mut rate_limit.max_waiting, self.rate_limit_max_waiting);
+        set(
+            &mut rate_limit.max_partitions,
+            self.rate_limit_max_partitions,
+        );
         let breaker = &mut config.breaker;
         breaker.enabled &= !self.no_breaker;
         set(&mut breaker.failure_ratio, self.breaker_failure_ratio);
@@ -83,6 +115,7 @@ impl ResilienceArgs {
         set(&mut breaker.window, self.breaker_window);
         set(&mut breaker.cool_down, self.breaker_cool_down);
         set(&mut breaker.half_open_probes, self.breaker_half_open_probes);
+        set(&mut breaker.max_breakers, self.breaker_max_breakers);
     }
 }
 

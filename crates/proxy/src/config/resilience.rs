@@ -26,6 +26,16 @@ pub struct RetrySection {
     pub max_delay: Duration,
     /// Retries allowed as a share of recent calls. Default 0.2.
     pub budget_ratio: f32,
+    /// Retries allowed a second whatever the share. Default 10.
+    pub budget_min_per_second: u32,
+    /// How long a call counts toward the budget. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub budget_window: Duration,
+    /// Hold an answer until its first byte, so a body failing before it is
+    /// retried. Default true.
+    pub first_chunk_gate: bool,
+    /// Largest error body read to decide on a retry. Default 65536.
+    pub max_error_body_bytes: usize,
 }
 
 impl Default for RetrySection {
@@ -38,6 +48,10 @@ impl Default for RetrySection {
             base_delay: policy.base_delay,
             max_delay: policy.max_delay,
             budget_ratio: policy.budget_ratio,
+            budget_min_per_second: policy.budget_min_per_second,
+            budget_window: policy.budget_window,
+            first_chunk_gate: policy.first_chunk_gate,
+            max_error_body_bytes: policy.max_error_body_bytes,
         }
     }
 }
@@ -49,6 +63,10 @@ llm_layers::core::config_setters!(RetrySection {
     base_delay: Duration,
     max_delay: Duration,
     budget_ratio: f32,
+    budget_min_per_second: u32,
+    budget_window: Duration,
+    first_chunk_gate: bool,
+    max_error_body_bytes: usize,
 });
 
 impl RetrySection {
@@ -60,6 +78,10 @@ impl RetrySection {
             .base_delay(self.base_delay)
             .max_delay(self.max_delay)
             .budget_ratio(self.budget_ratio)
+            .budget_min_per_second(self.budget_min_per_second)
+            .budget_window(self.budget_window)
+            .first_chunk_gate(self.first_chunk_gate)
+            .max_error_body_bytes(self.max_error_body_bytes)
             .max_request_bytes(max_request_bytes)
     }
 }
@@ -83,6 +105,8 @@ pub struct BreakerSection {
     pub cool_down: Duration,
     /// Probes admitted while half-open. Default 3.
     pub half_open_probes: u32,
+    /// Breakers kept (origin and model pairs). Default 256.
+    pub max_breakers: usize,
 }
 
 impl Default for BreakerSection {
@@ -95,6 +119,7 @@ impl Default for BreakerSection {
             window: policy.window,
             cool_down: policy.cool_down,
             half_open_probes: policy.half_open_probes,
+            max_breakers: policy.max_breakers,
         }
     }
 }
@@ -106,6 +131,7 @@ llm_layers::core::config_setters!(BreakerSection {
     window: Duration,
     cool_down: Duration,
     half_open_probes: u32,
+    max_breakers: usize,
 });
 
 impl BreakerSection {
@@ -117,6 +143,7 @@ impl BreakerSection {
             .window(self.window)
             .cool_down(self.cool_down)
             .half_open_probes(self.half_open_probes)
+            .max_breakers(self.max_breakers)
             .max_request_bytes(max_request_bytes)
     }
 }
@@ -146,6 +173,8 @@ pub struct RateLimitSection {
     pub max_wait: Duration,
     /// Calls waiting at once per key and model. Default 64.
     pub max_waiting: usize,
+    /// Keys and models remembered. Default 4096.
+    pub max_partitions: usize,
 }
 
 impl Default for RateLimitSection {
@@ -156,6 +185,7 @@ impl Default for RateLimitSection {
             when_spent: SpentQuota::Wait,
             max_wait: policy.max_wait,
             max_waiting: policy.max_waiting,
+            max_partitions: policy.max_partitions,
         }
     }
 }
@@ -165,6 +195,7 @@ llm_layers::core::config_setters!(RateLimitSection {
     when_spent: SpentQuota,
     max_wait: Duration,
     max_waiting: usize,
+    max_partitions: usize,
 });
 
 impl RateLimitSection {
@@ -178,6 +209,7 @@ impl RateLimitSection {
             .when_spent(when_spent)
             .max_wait(self.max_wait)
             .max_waiting(self.max_waiting)
+            .max_partitions(self.max_partitions)
             .max_request_bytes(max_request_bytes)
     }
 }

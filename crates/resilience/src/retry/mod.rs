@@ -20,7 +20,8 @@
 //! - Each attempt sends exactly the bytes the layers above prepared (a
 //!   rewritten body stays rewritten), and the answer carries
 //!   `x-llm-attempts`.
-//! - Metrics: `llm_retries_total{reason}`, `llm_retry_wait_seconds`,
+//! - Metrics: `llm_call_attempts` (attempts per call),
+//!   `llm_retries_total{reason}`, `llm_retry_wait_seconds`,
 //!   `llm_retries_given_up_total{why}` (`attempts`, `wait`, `budget`).
 //!
 //! ```

@@ -123,6 +123,7 @@ where
 
 /// The answer, telling how many attempts it took.
 fn counted<B: Body, E>(answer: Answer<B, E>, attempts: u32) -> Answer<B, E> {
+    metrics::histogram!("llm_call_attempts").record(f64::from(attempts));
     answer.map(|mut response| {
         response
             .headers_mut()
