@@ -80,11 +80,21 @@ use tower::ServiceBuilder;
 use tower::{BoxError, Service, ServiceExt};
 
 mod facts;
-#[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
+#[cfg(any(
+    feature = "cache",
+    feature = "metrics",
+    feature = "prefix",
+    feature = "resilience"
+))]
 mod optional;
 mod rebox;
 use facts::FactsFirst;
-#[cfg(any(feature = "cache", feature = "metrics", feature = "prefix"))]
+#[cfg(any(
+    feature = "cache",
+    feature = "metrics",
+    feature = "prefix",
+    feature = "resilience"
+))]
 use optional::optional;
 use rebox::Rebox;
 
