@@ -24,5 +24,6 @@ pub use breaker::{
 pub use ratelimit::{RateLimit, RateLimitLayer, RateLimitPolicy, WhenSpent};
 pub use retry::{Retry, RetryBody, RetryLayer, RetryPolicy, RetryReason};
 pub use timeout::{
-    TimedOut, TimeoutBody, TimeoutPhase, UpstreamTimeout, UpstreamTimeoutLayer, UpstreamTimeouts,
+    SilentUpstream, TimedOut, TimeoutBody, TimeoutPhase, UpstreamTimeout, UpstreamTimeoutLayer,
+    UpstreamTimeouts,
 };

@@ -212,3 +212,44 @@ async fn without_a_budget_left_nothing_is_retried() {
     assert_eq!(attempts(&response), "1");
     assert_eq!(mock.stats().requests_to("/v1/chat/completions"), 1);
 }
+
+#[tokio::test]
+async fn a_stream_silent_before_its_first_byte_is_retried_over_the_timeout() {
+    use llm_layers_resilience::{UpstreamTimeoutLayer, UpstreamTimeouts};
+    use tower::ServiceBuilder;
+
+    // Every connection: a stream's head, then nothing.
+    let upstream = RawUpstream::start(vec![
+        Step::write(head(
+            200,
+            &[
+                ("content-type", "text/event-stream"),
+                ("transfer-encoding", "chunked"),
+            ],
+        )),
+        Step::Stall,
+    ])
+    .await
+    .unwrap();
+    let timeouts = UpstreamTimeouts::default().stream_idle(Duration::from_millis(200));
+    let client = ServiceBuilder::new()
+        .layer(RetryLayer::new(quick()))
+        .layer(UpstreamTimeoutLayer::new(timeouts))
+        .service(
+            HyperConnector::builder()
+                .build::<ReplayBody<Full<Bytes>>>()
+                .unwrap(),
+        );
+    let response = client
+        .oneshot(chat(&upstream.base_url(), true, "silent", &[]))
+        .await
+        .unwrap();
+    assert_eq!(attempts(&response), "3");
+    assert_eq!(upstream.requests(), 3, "each silent stream was tried again");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.starts_with("data: {\"error\""),
+        "the last attempt's error event: {text}"
+    );
+}

@@ -4,7 +4,9 @@
 //! - **Retried**: 408, 409, 429, 500, 502, 503, 504 and 529; connection
 //!   failures and timeouts before the answer's head; an answer whose body
 //!   fails before its first byte reached the caller (the first-chunk gate:
-//!   a successful answer is held until its first byte arrives).
+//!   a successful answer is held until its first byte arrives), or whose
+//!   upstream went silent before it so that an [`crate::UpstreamTimeoutLayer`]
+//!   below ended it ([`crate::SilentUpstream`]).
 //! - **Never retried**: a 429 saying `insufficient_quota` (no wait cures
 //!   it: the caller gets it at once), any other 4xx, an answer that has
 //!   begun to reach the caller, an open circuit breaker's answer

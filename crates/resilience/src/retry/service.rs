@@ -21,6 +21,7 @@ use super::verdict::{error_reason, is_permanent_rate_limit, status_reason, Retry
 use super::wait_hint::wait_hint;
 use super::{ATTEMPTS_HEADER, CIRCUIT_HEADER};
 use crate::ratelimit::RATE_LIMIT_HEADER;
+use crate::timeout::SilentUpstream;
 
 /// Retries calls through it; built by [`super::RetryLayer`].
 #[derive(Clone)]
@@ -195,9 +196,20 @@ where
                 };
             }
         };
-        return Examined::Final(Ok(Response::from_parts(
-            parts,
-            RetryBody::gated(first, body),
-        )));
+        // The upstream went silent and a timeout below answered for it: as
+        // if the body had failed before its first byte.
+        let silent = parts
+            .extensions
+            .get::<SilentUpstream>()
+            .is_some_and(SilentUpstream::happened);
+        let answer = Ok(Response::from_parts(parts, RetryBody::gated(first, body)));
+        return match silent {
+            true => Examined::Retryable {
+                answer,
+                reason: RetryReason::Timeout,
+                wait_hint: None,
+            },
+            false => Examined::Final(answer),
+        };
     }
 }

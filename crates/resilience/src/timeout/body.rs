@@ -14,6 +14,7 @@ use tokio::time::{Instant, Sleep};
 use tower::BoxError;
 
 use super::layer::UpstreamTimeouts;
+use super::silent::SilentUpstream;
 use super::{TimedOut, TimeoutPhase, ERROR_TYPE};
 
 pin_project! {
@@ -50,6 +51,10 @@ struct Deadlines {
     /// The last two bytes passed on: whether the stream stopped between
     /// events or inside one.
     tail: [u8; 2],
+    /// Whether the upstream sent a byte of the body yet.
+    sent: bool,
+    /// Told when a timeout strikes before that.
+    silent: SilentUpstream,
 }
 
 impl Deadlines {
@@ -80,6 +85,7 @@ impl Deadlines {
             sleep.as_mut().reset(Instant::now() + *after);
         }
         if let Some(data) = frame.data_ref() {
+            self.sent |= !data.as_ref().is_empty();
             match data.as_ref() {
                 [] => {}
                 [last] => self.tail = [self.tail[1], *last],
@@ -109,6 +115,7 @@ impl<B> TimeoutBody<B> {
         sse: bool,
         timeouts: UpstreamTimeouts,
         started: Instant,
+        silent: SilentUpstream,
     ) -> Self {
         let idle = timeouts
             .stream_idle
@@ -125,6 +132,8 @@ impl<B> TimeoutBody<B> {
                     idle,
                     total,
                     tail: [0, 0],
+                    sent: false,
+                    silent,
                 },
             },
         }
@@ -163,10 +172,15 @@ where
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => match deadlines.poll_struck(cx) {
                     None => return Poll::Pending,
-                    Some(struck) => (
-                        deadlines.sse.then(|| deadlines.error_event(&struck)),
-                        struck,
-                    ),
+                    Some(struck) => {
+                        if !deadlines.sent {
+                            deadlines.silent.mark();
+                        }
+                        (
+                            deadlines.sse.then(|| deadlines.error_event(&struck)),
+                            struck,
+                        )
+                    }
                 },
             },
         };

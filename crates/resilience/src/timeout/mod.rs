@@ -49,10 +49,12 @@
 mod body;
 mod layer;
 mod service;
+mod silent;
 
 pub use body::TimeoutBody;
 pub use layer::{UpstreamTimeoutLayer, UpstreamTimeouts};
 pub use service::{ResponseFuture, UpstreamTimeout};
+pub use silent::SilentUpstream;
 
 /// Which timeout struck.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use tower::Service;
 
 use super::body::TimeoutBody;
 use super::layer::UpstreamTimeouts;
+use super::silent::SilentUpstream;
 use super::{TimedOut, TimeoutPhase, ERROR_TYPE};
 
 /// Applies [`UpstreamTimeouts`] to the calls of `S`; built by
@@ -102,9 +103,11 @@ where
         let this = self.project();
         if let Poll::Ready(result) = this.inner.poll(cx) {
             let (kind, timeouts, started) = (*this.kind, *this.timeouts, *this.started);
-            return Poll::Ready(result.map(|response| {
+            return Poll::Ready(result.map(|mut response| {
                 let sse = is_event_stream(&response);
-                response.map(|body| TimeoutBody::watch(body, kind, sse, timeouts, started))
+                let silent = SilentUpstream::default();
+                response.extensions_mut().insert(silent.clone());
+                response.map(|body| TimeoutBody::watch(body, kind, sse, timeouts, started, silent))
             }));
         }
         if let Some((sleep, limit)) = this.head_deadline {
