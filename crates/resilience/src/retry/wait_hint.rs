@@ -52,42 +52,12 @@ fn seconds(value: f64) -> Option<Duration> {
         .then(|| Duration::from_secs_f64(value))
 }
 
-/// A Go `time.Duration` as printed: one or more `<number><unit>` with units
-/// `h`, `m`, `s`, `ms`, `us` / `µs`, `ns` (`6m0s`, `1.5s`, `20ms`).
+/// A Go `time.Duration` as OpenAI prints it (`1s`, `6m0s`, `20ms`,
+/// `1.5s`), read by humantime (which also takes spaced and long forms);
+/// `None` for anything else or beyond a billion seconds.
 pub fn go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0.0f64;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = match &rest[..digits] {
-            "" | "." => return None,
-            number => number.parse().ok()?,
-        };
-        rest = &rest[digits..];
-        let unit_length = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_length] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" | "μs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        rest = &rest[unit_length..];
-        total += number * scale;
-    }
-    seconds(total)
+    let duration = humantime::parse_duration(text.trim()).ok()?;
+    (duration < Duration::from_secs(1_000_000_000)).then_some(duration)
 }
 
 #[cfg(test)]
@@ -109,8 +79,9 @@ mod tests {
         assert_eq!(go_duration("20ms"), Some(Duration::from_millis(20)));
         assert_eq!(go_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
-        assert_eq!(go_duration("0"), Some(Duration::ZERO));
-        for bad in ["", "s", "1", "1x", "-1s", "1..2s", ".s", "1 s"] {
+        assert_eq!(go_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(go_duration("2µs"), Some(Duration::from_micros(2)));
+        for bad in ["", "s", "1x", "-1s", "1..2s", ".s"] {
             assert_eq!(go_duration(bad), None, "{bad:?}");
         }
     }
