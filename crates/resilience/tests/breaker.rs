@@ -239,3 +239,51 @@ async fn a_retry_above_does_not_retry_the_open_breakers_answer() {
     assert_eq!(refused.headers()["x-llm-attempts"], "1");
     assert_eq!(mock.stats().requests_total, 4);
 }
+
+#[tokio::test]
+async fn streams_a_timeout_below_ends_are_failures() {
+    use llm_layers_mock::raw::{chunk, head, RawUpstream, Step};
+    use llm_layers_resilience::{UpstreamTimeoutLayer, UpstreamTimeouts};
+
+    // Every connection: a stream's head and first event, then silence.
+    let upstream = RawUpstream::start(vec![
+        Step::write(head(
+            200,
+            &[
+                ("content-type", "text/event-stream"),
+                ("transfer-encoding", "chunked"),
+            ],
+        )),
+        Step::Write(chunk(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        )),
+        Step::Stall,
+    ])
+    .await
+    .unwrap();
+    let breaker = CircuitBreakerLayer::new(BreakerPolicy::default().min_calls(2));
+    let timeouts = UpstreamTimeouts::default().stream_idle(Duration::from_millis(200));
+    let client = ServiceBuilder::new()
+        .layer(breaker.clone())
+        .layer(UpstreamTimeoutLayer::new(timeouts))
+        .service(
+            HyperConnector::builder()
+                .build::<ReplayBody<Full<Bytes>>>()
+                .unwrap(),
+        );
+    let stream = r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    for _ in 0..2 {
+        let request = http::Request::post(format!("{}/v1/chat/completions", upstream.base_url()))
+            .body(Full::new(Bytes::from_static(stream.as_bytes())))
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            String::from_utf8_lossy(&body).contains("\"error\""),
+            "the timeout's error event ended the stream cleanly"
+        );
+    }
+    let row = &breaker.snapshot()[0];
+    assert_eq!((row.calls, row.failures), (2, 2));
+    assert_eq!(row.state, "open");
+}

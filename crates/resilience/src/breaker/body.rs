@@ -11,6 +11,7 @@ use pin_project_lite::pin_project;
 
 use super::call::CallGuard;
 use super::state::Outcome;
+use crate::timeout::SilentUpstream;
 
 pin_project! {
     /// The body of an answer through [`super::CircuitBreaker`].
@@ -27,6 +28,7 @@ pin_project! {
             #[pin]
             body: B,
             guard: Option<CallGuard>,
+            silent: Option<SilentUpstream>,
         },
         Own {
             bytes: Option<Bytes>,
@@ -35,10 +37,19 @@ pin_project! {
 }
 
 impl<B: Body> BreakerBody<B> {
-    /// The upstream's body; `guard` (if any) learns how it ends.
-    pub(crate) fn upstream(body: B, guard: Option<CallGuard>) -> Self {
+    /// The upstream's body; `guard` (if any) learns how it ends, and a
+    /// clean end after a timeout below (`silent`) is a failure too.
+    pub(crate) fn upstream(
+        body: B,
+        guard: Option<CallGuard>,
+        silent: Option<SilentUpstream>,
+    ) -> Self {
         BreakerBody {
-            inner: Inner::Upstream { body, guard },
+            inner: Inner::Upstream {
+                body,
+                guard,
+                silent,
+            },
         }
     }
 
@@ -65,9 +76,15 @@ impl<B: Body<Data = Bytes>> Body for BreakerBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().inner.project() {
-            InnerProjection::Upstream { body, guard } => {
+            InnerProjection::Upstream {
+                body,
+                guard,
+                silent,
+            } => {
                 let polled = body.poll_frame(cx);
+                let timed_out = || silent.as_ref().is_some_and(SilentUpstream::timed_out);
                 let ended = match &polled {
+                    Poll::Ready(None) if timed_out() => Some(Outcome::Failure),
                     Poll::Ready(None) => Some(Outcome::Success),
                     Poll::Ready(Some(Err(_))) => Some(Outcome::Failure),
                     _ => None,

@@ -5,9 +5,10 @@
 //!   request's facts; `unknown` without them).
 //! - **Opens** when the failures in a sliding window reach a share of its
 //!   calls, once it holds enough of them ([`BreakerPolicy`]: 50 % of at
-//!   least 20 calls in 30 s). Failures: 5xx (529 included), timeouts,
-//!   connection failures, bodies the upstream aborts. Not failures: 4xx,
-//!   calls the caller gave up on.
+//!   least 20 calls in 30 s). Failures: 5xx (529 included), timeouts
+//!   (a stream an [`crate::UpstreamTimeoutLayer`] below ended with its
+//!   error event included), connection failures, bodies the upstream
+//!   aborts. Not failures: 4xx, calls the caller gave up on.
 //! - **While open** it answers at once, without the upstream: a 503 with
 //!   `retry-after` (the cool-down left), `x-llm-circuit: open`, and a JSON
 //!   error in the provider's own shape, so SDKs raise their usual error.

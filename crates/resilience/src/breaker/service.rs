@@ -20,6 +20,7 @@ use super::registry::{BreakerKey, Registry};
 use super::state::{Admission, Outcome};
 use crate::call_facts::{call_facts, CallFacts};
 use crate::retry::CIRCUIT_HEADER;
+use crate::timeout::SilentUpstream;
 
 /// Guards calls with circuit breakers; built by [`super::CircuitBreakerLayer`].
 #[derive(Clone)]
@@ -70,9 +71,13 @@ where
         }
         Ok(response) if status_fails(response.status()) => {
             guard.finish(Outcome::Failure);
-            Ok(response.map(|body| BreakerBody::upstream(body, None)))
+            Ok(response.map(|body| BreakerBody::upstream(body, None, None)))
         }
-        Ok(response) => Ok(response.map(|body| BreakerBody::upstream(body, Some(guard)))),
+        Ok(response) => {
+            // A timeout below may end the body cleanly, with an error event.
+            let silent = response.extensions().get::<SilentUpstream>().cloned();
+            Ok(response.map(|body| BreakerBody::upstream(body, Some(guard), silent)))
+        }
     }
 }
 

@@ -201,7 +201,7 @@ where
         let silent = parts
             .extensions
             .get::<SilentUpstream>()
-            .is_some_and(SilentUpstream::happened);
+            .is_some_and(SilentUpstream::before_first_byte);
         let answer = Ok(Response::from_parts(parts, RetryBody::gated(first, body)));
         return match silent {
             true => Examined::Retryable {

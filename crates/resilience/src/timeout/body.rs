@@ -173,9 +173,7 @@ where
                 Poll::Pending => match deadlines.poll_struck(cx) {
                     None => return Poll::Pending,
                     Some(struck) => {
-                        if !deadlines.sent {
-                            deadlines.silent.mark();
-                        }
+                        deadlines.silent.mark(!deadlines.sent);
                         (
                             deadlines.sse.then(|| deadlines.error_event(&struck)),
                             struck,
