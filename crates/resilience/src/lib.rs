@@ -15,7 +15,10 @@ mod boxed;
 pub mod breaker;
 mod call_facts;
 pub mod ratelimit;
+mod refused;
 pub mod retry;
+#[cfg(test)]
+mod test_support;
 pub mod timeout;
 
 pub use breaker::{

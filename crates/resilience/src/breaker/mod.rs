@@ -68,3 +68,6 @@ pub use policy::BreakerPolicy;
 pub use registry::BreakerSnapshot;
 pub use service::{CircuitBreaker, ResponseFuture};
 pub use state::CircuitState;
+
+/// The response header an open circuit breaker's answer carries.
+pub const CIRCUIT_HEADER: &str = "x-llm-circuit";

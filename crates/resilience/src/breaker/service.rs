@@ -18,8 +18,9 @@ use super::body::BreakerBody;
 use super::call::{error_outcome, status_fails, CallGuard};
 use super::registry::{BreakerKey, Registry};
 use super::state::{Admission, Outcome};
+use super::CIRCUIT_HEADER;
 use crate::call_facts::{call_facts, CallFacts};
-use crate::retry::CIRCUIT_HEADER;
+use crate::refused::NotSent;
 use crate::timeout::SilentUpstream;
 
 /// Guards calls with circuit breakers; built by [`super::CircuitBreakerLayer`].
@@ -109,5 +110,6 @@ fn open_answer(kind: ApiKind, retry_after: Duration) -> Response<Bytes> {
     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     headers.insert(CIRCUIT_HEADER, HeaderValue::from_static("open"));
     response.extensions_mut().insert(MadeByLayer);
+    response.extensions_mut().insert(NotSent);
     response
 }

@@ -83,13 +83,7 @@ pub fn spent_for(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap()))
-            .collect()
-    }
+    use crate::test_support::headers;
 
     #[test]
     fn a_zero_count_spends_the_quota_until_its_reset() {

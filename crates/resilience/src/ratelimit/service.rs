@@ -18,6 +18,7 @@ use super::quota::spent_for;
 use super::registry::{Finding, Partition, Registry};
 use super::RATE_LIMIT_HEADER;
 use crate::call_facts::{call_facts, CallFacts};
+use crate::refused::NotSent;
 
 /// Holds calls to a spent quota; built by [`super::RateLimitLayer`].
 #[derive(Clone)]
@@ -123,5 +124,6 @@ fn spent_answer(kind: ApiKind, left: Duration) -> Response<Full<Bytes>> {
     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     headers.insert(RATE_LIMIT_HEADER, HeaderValue::from_static("spent"));
     response.extensions_mut().insert(MadeByLayer);
+    response.extensions_mut().insert(NotSent);
     response
 }

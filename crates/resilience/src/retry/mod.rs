@@ -10,7 +10,7 @@
 //! - **Never retried**: a 429 saying `insufficient_quota` (no wait cures
 //!   it: the caller gets it at once), any other 4xx, an answer that has
 //!   begun to reach the caller, an open circuit breaker's answer
-//!   (`x-llm-circuit`), a request whose body was too large to keep.
+//!   or a spent quota's answer, a request whose body was too large to keep.
 //! - **Waits**: the provider's `retry-after-ms`, `retry-after` (seconds or
 //!   an HTTP date), or on a 429 OpenAI's `x-ratelimit-reset-requests` /
 //!   `-tokens`; else exponential backoff with full jitter.
@@ -71,6 +71,3 @@ pub use wait_hint::{go_duration, wait_hint};
 
 /// The response header telling how many attempts the answer took.
 pub const ATTEMPTS_HEADER: &str = "x-llm-attempts";
-
-/// The response header an open circuit breaker's answer carries.
-pub const CIRCUIT_HEADER: &str = "x-llm-circuit";

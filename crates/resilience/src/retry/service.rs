@@ -19,8 +19,8 @@ use super::body::RetryBody;
 use super::policy::RetryPolicy;
 use super::verdict::{error_reason, is_permanent_rate_limit, status_reason, RetryReason};
 use super::wait_hint::wait_hint;
-use super::{ATTEMPTS_HEADER, CIRCUIT_HEADER};
-use crate::ratelimit::RATE_LIMIT_HEADER;
+use super::ATTEMPTS_HEADER;
+use crate::refused::NotSent;
 use crate::timeout::SilentUpstream;
 
 /// Retries calls through it; built by [`super::RetryLayer`].
@@ -153,11 +153,10 @@ where
         }
     };
     let status = response.status();
-    // An open circuit breaker's or a spent quota's answer: those layers
-    // decide when to try again.
-    let breaker_open = response.headers().contains_key(CIRCUIT_HEADER)
-        || response.headers().contains_key(RATE_LIMIT_HEADER);
-    if let Some(reason) = status_reason(status).filter(|_| !breaker_open) {
+    // A call a layer below chose not to send (an open breaker, a spent
+    // quota): that layer decides when to try again.
+    let not_sent = response.extensions().get::<NotSent>().is_some();
+    if let Some(reason) = status_reason(status).filter(|_| !not_sent) {
         let hint = wait_hint(response.headers(), status == 429, SystemTime::now());
         let (parts, body) = response.into_parts();
         let (body, permanent) = match collect_limited(body, policy.max_error_body_bytes).await {
