@@ -254,6 +254,7 @@ impl CacheStore for DiskStore {
             evicted_size: self.evictions.size.load(Ordering::Relaxed),
             evicted_ttl: self.evictions.ttl.load(Ordering::Relaxed),
             evicted_explicit: self.evictions.explicit.load(Ordering::Relaxed),
+            remote: None,
         }
     }
 }

@@ -25,11 +25,12 @@ use crate::headers::passed_on;
 use crate::plan::{after_answer, AfterAnswer};
 use crate::recorder::Recorder;
 use crate::service::{Led, Shared};
+use crate::store::Claim;
 
 /// Makes the call, tells the leader what came back, then (for an answer
 /// that may be stored) reads its body into the flight and the store.
 pub(crate) async fn drive<F, B, E>(
-    call: F,
+    call: impl FnOnce() -> F,
     handle: LeaderHandle,
     shared: &Shared,
     facts: &RequestFacts,
@@ -40,7 +41,25 @@ pub(crate) async fn drive<F, B, E>(
     F: Future<Output = Result<Response<B>, E>>,
     B: Body<Data = Bytes>,
 {
-    let mut response = match call.await {
+    // A store shared with other processes: one of them makes the call.
+    let lease = match shared.store.claim(&key) {
+        None => None,
+        Some(claim) => match claim.await {
+            Ok(Claim::Lead(lease)) => Some(lease),
+            Ok(Claim::Found(entry)) => {
+                // This flight's followers find it in the store.
+                drop(handle);
+                let _ = leader.send(Led::Found(entry));
+                return;
+            }
+            Ok(Claim::Alone) => None,
+            Err(_) => {
+                shared.counters.store_error();
+                None
+            }
+        },
+    };
+    let mut response = match call().await {
         Ok(response) => response,
         Err(error) => {
             // Followers make their own calls; the leader gets the error.
@@ -76,7 +95,7 @@ pub(crate) async fn drive<F, B, E>(
             return share(response, recorder, flight, shared, leader).await;
         }
     };
-    let (recorder, flight) = storing.recorder(Some(handle));
+    let (recorder, flight) = storing.with_lease(lease).recorder(Some(handle));
     let Some(flight) = flight else { return };
     share(response, recorder, flight, shared, leader).await;
 }

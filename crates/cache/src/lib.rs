@@ -73,10 +73,13 @@ mod memory;
 mod mode;
 mod plan;
 mod recorder;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod replay;
 mod service;
 mod stats;
 mod store;
+mod tiered;
 mod writes;
 
 pub use body::ResponseBody;
@@ -89,6 +92,11 @@ pub use flight::LeaderFailed;
 pub use layer::CacheLayer;
 pub use memory::{MemoryBounds, MemoryStore};
 pub use mode::{CacheMode, UnknownMode};
+#[cfg(feature = "redis")]
+pub use redis::{RedisConfig, RedisStore};
 pub use service::{Cache, ResponseFuture};
 pub use stats::{names, CacheStats};
-pub use store::{CacheStore, Refused, StoreError, StoreFuture, StoreStats};
+pub use store::{
+    CacheStore, Claim, Lease, Refused, RemoteStats, StoreError, StoreFuture, StoreStats,
+};
+pub use tiered::TieredStore;

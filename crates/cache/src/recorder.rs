@@ -28,6 +28,9 @@ pub(crate) struct Pending {
     pub max_entry_bytes: usize,
     /// The answer's `Content-Length`, checked against what arrived.
     pub declared_length: Option<u64>,
+    /// Other processes wait for this answer while it is held: given up
+    /// once the entry is stored, or once it is known it will not be.
+    pub lease: Option<crate::store::Lease>,
 }
 
 /// Records a miss's body as it streams past; stores it only if it is whole
@@ -199,6 +202,7 @@ fn store_now_or_in_background(pending: Pending) {
         entry,
         counters,
         writes,
+        lease,
         ..
     } = pending;
     let entry = Arc::new(entry);
@@ -210,6 +214,8 @@ fn store_now_or_in_background(pending: Pending) {
     let write = writes.begin();
     let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
         task_counters.put_answered(&store.put(key, entry).await);
+        // Stored: whoever waited in another process finds it now.
+        drop(lease);
         drop(write);
     });
     let mut context = Context::from_waker(Waker::noop());

@@ -131,35 +131,46 @@ where
                             shared.counters.hit();
                             return Ok(from_flight(head, None, reader, CacheOutcome::Hit, key));
                         }
+                        // The leader shared nothing: it may have found the
+                        // answer another process stored. Look once more.
+                        if let Ok(Some(entry)) = shared.store.get(&key).await {
+                            shared.counters.hit();
+                            return Ok(hit(entry, key, shared.config.paced_replay));
+                        }
                     }
                 }
             }
             let outcome = plan.miss;
-            match outcome {
-                CacheOutcome::Refresh => shared.counters.refresh(),
-                _ => shared.counters.miss(),
-            }
             let runtime = leader
                 .as_ref()
                 .and_then(|_| tokio::runtime::Handle::try_current().ok());
             if let (Some(runtime), Some(handle)) = (runtime, leader.take()) {
                 let (answer, led) = tokio::sync::oneshot::channel();
-                let call = inner.call(request);
+                // The call is made on the task, once no other process
+                // answers for it.
+                let call = move || inner.call(request);
                 let ttl = plan.requested_ttl;
                 let task_shared = shared.clone();
                 runtime.spawn(async move {
                     drive(call, handle, &task_shared, &facts, key, ttl, answer).await;
                 });
-                return Ok(match led.await {
+                let led = led.await;
+                match &led {
+                    Ok(Led::Found(_)) => shared.counters.hit(),
+                    _ => shared.counters.missed(outcome),
+                }
+                return Ok(match led {
                     Ok(Led::Own(response)) => passthrough(response?, outcome, Some(key)),
                     Ok(Led::Shared {
                         head,
                         extensions,
                         reader,
                     }) => from_flight(head, Some(extensions), reader, outcome, key),
+                    Ok(Led::Found(entry)) => hit(entry, key, shared.config.paced_replay),
                     Err(_) => flight_lost(key),
                 });
             }
+            shared.counters.missed(outcome);
             let mut response = inner.call(request).await?;
             if !plan.write {
                 return Ok(passthrough(response, outcome, Some(key)));
@@ -194,6 +205,8 @@ pub(crate) enum Led<B, E> {
         extensions: http::Extensions,
         reader: FollowerBody,
     },
+    /// Another process stored the answer while this one waited for it.
+    Found(Arc<CachedResponse>),
 }
 
 /// Everything needed to record an answer that may be stored.
@@ -204,6 +217,12 @@ pub(crate) struct Storing {
 }
 
 impl Storing {
+    /// Holds other processes' wait until the answer is stored.
+    pub(crate) fn with_lease(mut self, lease: Option<crate::store::Lease>) -> Storing {
+        self.pending.lease = lease;
+        self
+    }
+
     /// The recorder; with a leader's handle, it also publishes to the
     /// flight, returned too.
     pub(crate) fn recorder(self, leader: Option<LeaderHandle>) -> (Recorder, Option<Arc<Flight>>) {
@@ -258,6 +277,7 @@ impl Shared {
             writes: self.writes.clone(),
             max_entry_bytes: self.config.max_entry_bytes,
             declared_length: declared_length(response.headers()),
+            lease: None,
         };
         Ok(Storing {
             pending,

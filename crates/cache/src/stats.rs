@@ -94,6 +94,14 @@ impl CacheCounters {
         self.handles().bypass.increment(1);
     }
 
+    /// A miss, or a refresh: as the plan calls it.
+    pub fn missed(&self, outcome: llm_layers_core::CacheOutcome) {
+        match outcome {
+            llm_layers_core::CacheOutcome::Refresh => self.refresh(),
+            _ => self.miss(),
+        }
+    }
+
     pub fn refresh(&self) {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         self.handles().refresh.increment(1);

@@ -18,6 +18,9 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 
 pub use crate::raw;
+pub use redis_server::RedisServer;
+
+mod redis_server;
 
 /// One recorded metric: kind, name, labels, value.
 pub type Metric = (MetricKind, String, Vec<(String, String)>, DebugValue);
