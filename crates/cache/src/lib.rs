@@ -17,9 +17,12 @@
 //!   is recorded, and is stored only if it ended normally; a streamed hit
 //!   replays the recorded chunks byte for byte.
 //! - **Stores**: [`MemoryStore`] (default; moka, bounded by bytes and
-//!   entries) and `DiskStore` (feature `disk`, on by default: one redb file; survives restarts and
-//!   crashes), behind the [`CacheStore`] trait. A store error never fails a
-//!   request: the layer calls the upstream instead and counts the error.
+//!   entries), `DiskStore` (feature `disk`, on by default: one redb file;
+//!   survives restarts and crashes) and `RedisStore` (feature `redis`: one
+//!   cache for many processes, with single flight across them), behind the
+//!   [`CacheStore`] trait; [`TieredStore`] puts memory in front of another
+//!   store. A store error never fails a request: the layer calls the
+//!   upstream instead and counts the error.
 //! - **Single flight**: concurrent identical misses make one upstream
 //!   call; the others receive its answer as it arrives, from the first
 //!   chunk, and fall back to their own call if it cannot be shared.

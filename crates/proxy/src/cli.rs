@@ -9,7 +9,9 @@ use clap::Parser;
 use crate::config::{ConfigError, ProxyConfig, StoreKind};
 
 mod resilience;
+mod store;
 pub use resilience::ResilienceArgs;
+pub use store::StoreArgs;
 
 /// The environment variable holding the admin token.
 const ADMIN_TOKEN_ENV: &str = "LLM_PROXY_ADMIN_TOKEN";
@@ -44,8 +46,8 @@ pub struct Args {
     /// Largest request body accepted, in bytes [default: 33554432].
     #[arg(long, env = "LLM_PROXY_MAX_REQUEST_BYTES")]
     pub max_request_bytes: Option<usize>,
-    /// Cache store: memory or disk [default: memory].
-    #[arg(long, env = "LLM_PROXY_CACHE_STORE", value_parser = ["memory", "disk"])]
+    /// Cache store: memory, disk or redis [default: memory].
+    #[arg(long, env = "LLM_PROXY_CACHE_STORE", value_parser = ["memory", "disk", "redis"])]
     pub cache_store: Option<String>,
     /// The disk store's file [default: llm-cache.redb].
     #[arg(long, env = "LLM_PROXY_CACHE_PATH")]
@@ -89,6 +91,9 @@ pub struct Args {
     /// Turn metrics off.
     #[arg(long, env = "LLM_PROXY_NO_METRICS")]
     pub no_metrics: bool,
+    /// The Redis store and the memory tier.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Retries and circuit breakers.
     #[command(flatten)]
     pub resilience: ResilienceArgs,
@@ -125,6 +130,7 @@ impl Args {
         if let Some(store) = self.cache_store {
             config.cache.store = match store.as_str() {
                 "disk" => StoreKind::Disk,
+                "redis" => StoreKind::Redis,
                 _ => StoreKind::Memory,
             };
         }
@@ -160,6 +166,7 @@ impl Args {
         config.cache.enabled &= !self.no_cache;
         config.prefix.enabled &= !self.no_prefix;
         config.metrics.enabled &= !self.no_metrics;
+        self.store.apply(&mut config);
         self.resilience.apply(&mut config);
         Ok(config)
     }
@@ -267,6 +274,39 @@ mod tests {
         assert_eq!(config.cache.ttl_seconds, 5);
         assert!(!config.prefix.enabled);
         assert!(config.cache.enabled);
+    }
+
+    #[test]
+    fn store_flags_choose_redis_and_two_tiers() {
+        let _alone = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        std::env::set_var("LLM_PROXY_REDIS_NAMESPACE", "replicas");
+        let config = Args::try_parse_from([
+            "llm-layers-proxy",
+            "--cache-store",
+            "redis",
+            "--redis-url",
+            "redis://10.0.0.5:6380/2",
+            "--redis-timeout",
+            "20ms",
+            "--redis-flight-wait",
+            "0s",
+            "--cache-memory-tier",
+            "true",
+            "--cache-memory-tier-ttl",
+            "5s",
+        ])
+        .unwrap()
+        .into_config()
+        .unwrap();
+        std::env::remove_var("LLM_PROXY_REDIS_NAMESPACE");
+        let cache = &config.cache;
+        assert_eq!(cache.store, StoreKind::Redis);
+        assert_eq!(cache.redis_url, "redis://10.0.0.5:6380/2");
+        assert_eq!(cache.redis_namespace, "replicas");
+        assert_eq!(cache.redis_timeout, Duration::from_millis(20));
+        assert_eq!(cache.redis_flight_wait, Duration::ZERO);
+        assert!(cache.memory_tier);
+        assert_eq!(cache.memory_tier_ttl, Duration::from_secs(5));
     }
 
     #[test]

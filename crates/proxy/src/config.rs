@@ -22,12 +22,18 @@
 //!
 //! [cache]
 //! enabled = true
-//! store = "memory"            # or "disk" (with path)
+//! store = "memory"            # or "disk" (with path), or "redis" (with redis_url)
 //! path = "llm-cache.redb"
 //! max_bytes = 268435456
 //! max_entries = 100000
 //! ttl_seconds = 3600
 //! share_across_credentials = false
+//! redis_url = "redis://127.0.0.1:6379/0"   # rediss:// for TLS
+//! redis_namespace = "default"  # clearing the cache clears this namespace only
+//! redis_timeout = "50ms"       # per Redis operation; beyond, the request goes on as a miss
+//! redis_flight_wait = "30s"    # replicas wait this long for one another's answer ("0s": off)
+//! memory_tier = false          # two tiers: memory (max_bytes, max_entries) in front of Redis
+//! memory_tier_ttl = "60s"      # an entry read from Redis stays in memory this long at most
 //!
 //! [prefix]
 //! enabled = true
@@ -283,6 +289,8 @@ pub enum StoreKind {
     Memory,
     /// On disk (redb) at `path`, kept across restarts.
     Disk,
+    /// In Redis at `redis_url`, shared by every replica pointed at it.
+    Redis,
 }
 
 /// `[cache]`.
@@ -304,6 +312,26 @@ pub struct CacheSection {
     pub ttl_seconds: u64,
     /// Let clients with different keys share answers. Default false.
     pub share_across_credentials: bool,
+    /// The Redis store's server (`redis://HOST:PORT/DB`, `rediss://` for
+    /// TLS). Default `redis://127.0.0.1:6379/0`.
+    pub redis_url: String,
+    /// Separates deployments on one Redis database; clearing the cache
+    /// clears this namespace only. Default `default`.
+    pub redis_namespace: String,
+    /// Longest wait for one Redis operation (a miss beyond). Default 50 ms.
+    #[serde(with = "humantime_serde")]
+    pub redis_timeout: Duration,
+    /// Single flight across replicas: how long one waits for another's
+    /// answer before calling the upstream itself. Default 30 s; `0s` off.
+    #[serde(with = "humantime_serde")]
+    pub redis_flight_wait: Duration,
+    /// Two tiers: a memory store (bounded by `max_bytes`, `max_entries`)
+    /// in front of Redis. Default false.
+    pub memory_tier: bool,
+    /// How long an entry read from Redis stays in the memory tier at most
+    /// (so a removal elsewhere reaches this replica within it). Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub memory_tier_ttl: Duration,
 }
 
 impl Default for CacheSection {
@@ -316,6 +344,12 @@ impl Default for CacheSection {
             max_entries: 100_000,
             ttl_seconds: 3600,
             share_across_credentials: false,
+            redis_url: "redis://127.0.0.1:6379/0".to_owned(),
+            redis_namespace: "default".to_owned(),
+            redis_timeout: Duration::from_millis(50),
+            redis_flight_wait: Duration::from_secs(30),
+            memory_tier: false,
+            memory_tier_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -328,6 +362,12 @@ llm_layers::core::config_setters!(CacheSection {
     max_entries: u64,
     ttl_seconds: u64,
     share_across_credentials: bool,
+    redis_url: String,
+    redis_namespace: String,
+    redis_timeout: Duration,
+    redis_flight_wait: Duration,
+    memory_tier: bool,
+    memory_tier_ttl: Duration,
 });
 
 /// `[prefix]`.

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use llm_layers::cache::{CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore};
+use llm_layers::cache::{
+    CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore, RedisConfig, RedisStore,
+    TieredStore,
+};
 use llm_layers::metrics::{MetricsConfig, MetricsLayer};
 use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
 use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
@@ -78,6 +81,23 @@ fn cache_layer(config: &ProxyConfig) -> Result<CacheLayer, StoreOpenError> {
             let store = DiskStore::open(&section.path, bounds)
                 .map_err(|error| StoreOpenError(error.to_string()))?;
             CacheLayer::with_store(cache_config, store)
+        }
+        StoreKind::Redis => {
+            let redis = RedisConfig::default()
+                .url(section.redis_url.clone())
+                .namespace(section.redis_namespace.clone())
+                .operation_timeout(section.redis_timeout)
+                .flight_wait(section.redis_flight_wait);
+            let store =
+                RedisStore::connect(redis).map_err(|error| StoreOpenError(error.to_string()))?;
+            match section.memory_tier {
+                true => CacheLayer::with_store(
+                    cache_config,
+                    TieredStore::new(MemoryStore::new(bounds), store)
+                        .front_ttl(section.memory_tier_ttl),
+                ),
+                false => CacheLayer::with_store(cache_config, store),
+            }
         }
     })
 }

@@ -61,6 +61,10 @@ pub(super) async fn claim(store: Arc<Inner>, key: CanonicalKey) -> Result<Claim,
     let mut pause = FIRST_PAUSE;
     let mut waited = false;
     loop {
+        if Instant::now() >= deadline {
+            store.counters.flight(FlightRole::TimedOut);
+            return Ok(Claim::Alone);
+        }
         let attempt = match try_claim(&store, &key, &token).await {
             Ok(attempt) => attempt,
             // Counted by `run`; without Redis there is no one to agree with.
@@ -77,9 +81,7 @@ pub(super) async fn claim(store: Arc<Inner>, key: CanonicalKey) -> Result<Claim,
                 }
                 // Unusable: removed, and the next attempt may lead.
                 None => {
-                    store.drop_unusable(store.keys.entry(&key));
-                    tokio::task::yield_now().await;
-                    waited = true;
+                    store.drop_unusable(&store.keys.entry(&key)).await;
                     continue;
                 }
             },

@@ -177,28 +177,32 @@ impl Inner {
                     .await
             })
             .await?;
-        let entry = value.and_then(|value| {
-            let entry = self.read_value(key, &value);
-            if entry.is_none() {
-                self.drop_unusable(name);
+        let entry = match value {
+            Some(value) => {
+                let entry = self.read_value(key, &value);
+                if entry.is_none() {
+                    self.drop_unusable(&name).await;
+                }
+                entry
             }
-            entry
-        });
+            None => None,
+        };
         self.counters.looked_up(entry.is_some());
         Ok(entry)
     }
 
-    /// Removes a value that cannot be served, off the request path.
-    fn drop_unusable(&self, name: String) {
+    /// Removes a value that cannot be served, so that neither this process
+    /// nor another meets it again.
+    async fn drop_unusable(&self, name: &str) {
         let mut connection = self.connection();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _: RedisResult<i64> = redis::cmd("UNLINK")
+        let _ = self
+            .run(Op::Remove, self.config.operation_timeout, async {
+                redis::cmd("UNLINK")
                     .arg(name)
-                    .query_async(&mut connection)
-                    .await;
-            });
-        }
+                    .query_async::<i64>(&mut connection)
+                    .await
+            })
+            .await;
     }
 
     async fn put(&self, key: CanonicalKey, entry: &CachedResponse) -> Result<(), StoreError> {

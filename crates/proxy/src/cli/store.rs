@@ -1,0 +1,54 @@
+//! The cache store's flags and environment variables (Redis, two tiers).
+
+use std::time::Duration;
+
+use crate::config::ProxyConfig;
+
+/// Redis and memory-tier settings, over `[cache]`.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The Redis store's server: redis://HOST:PORT/DB, rediss:// for TLS
+    /// [default: redis://127.0.0.1:6379/0].
+    #[arg(long, env = "LLM_PROXY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Separates deployments on one Redis database [default: default].
+    #[arg(long, env = "LLM_PROXY_REDIS_NAMESPACE")]
+    pub redis_namespace: Option<String>,
+    /// Longest wait for one Redis operation [default: 50ms].
+    #[arg(long, env = "LLM_PROXY_REDIS_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Option<Duration>,
+    /// How long a replica waits for another's answer; 0s turns it off [default: 30s].
+    #[arg(long, env = "LLM_PROXY_REDIS_FLIGHT_WAIT", value_parser = humantime::parse_duration)]
+    pub redis_flight_wait: Option<Duration>,
+    /// Two tiers: memory in front of Redis [default: false].
+    #[arg(long, env = "LLM_PROXY_CACHE_MEMORY_TIER")]
+    pub cache_memory_tier: Option<bool>,
+    /// Longest an entry read from Redis stays in memory [default: 60s].
+    #[arg(long, env = "LLM_PROXY_CACHE_MEMORY_TIER_TTL", value_parser = humantime::parse_duration)]
+    pub cache_memory_tier_ttl: Option<Duration>,
+}
+
+impl StoreArgs {
+    /// Sets what was given over the file's values.
+    pub fn apply(self, config: &mut ProxyConfig) {
+        let cache = &mut config.cache;
+        if let Some(url) = self.redis_url {
+            cache.redis_url = url;
+        }
+        if let Some(namespace) = self.redis_namespace {
+            cache.redis_namespace = namespace;
+        }
+        if let Some(timeout) = self.redis_timeout {
+            cache.redis_timeout = timeout;
+        }
+        if let Some(wait) = self.redis_flight_wait {
+            cache.redis_flight_wait = wait;
+        }
+        if let Some(tier) = self.cache_memory_tier {
+            cache.memory_tier = tier;
+        }
+        if let Some(ttl) = self.cache_memory_tier_ttl {
+            cache.memory_tier_ttl = ttl;
+        }
+    }
+}
