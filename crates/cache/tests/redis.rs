@@ -274,11 +274,33 @@ async fn a_leader_whose_answer_fails_frees_the_lock_for_another_process() {
     assert_eq!(mock.stats().requests_total, 2);
 }
 
+/// Log lines, as a subscriber writes them.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
+    // This test's thread only (the runtime is single-threaded).
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let config = RedisConfig::default().probe_interval(Duration::from_millis(100));
     let layer = CacheLayer::with_store(CacheConfig::default(), store(&redis, config));
@@ -312,6 +334,14 @@ async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
     }
     assert!(shared_again, "{:?}", layer.stats().store.remote);
     assert!(layer.stats().store.remote.unwrap().up);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("redis store"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line down, one line back: {logs}");
+    assert!(lines[0].contains("WARN") && lines[0].contains("unreachable"));
+    assert!(lines[1].contains("INFO") && lines[1].contains("reachable again"));
 }
 
 #[tokio::test]
@@ -411,6 +441,31 @@ async fn entries_larger_than_the_limit_are_refused() {
         .unwrap_err();
     assert!(refused.is_refused());
     assert_eq!(redis.command("DBSIZE").trim(), ":0");
+}
+
+#[tokio::test]
+async fn rediss_speaks_tls_to_a_server_with_a_private_root() {
+    let Some(redis) = RedisServer::start_tls() else {
+        return;
+    };
+    let root = redis.certificate_pem().unwrap().as_bytes().to_vec();
+    let trusted = store(
+        &redis,
+        RedisConfig::default().root_certificate_pem(Some(root)),
+    );
+    let key = CanonicalKey::from_bytes([5; 32]);
+    trusted
+        .put(key, stream_entry(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert!(
+        trusted.get(&key).await.unwrap().is_some(),
+        "stored and read over TLS"
+    );
+    // The public roots do not vouch for a self-signed server: misses, not errors to the caller.
+    let untrusting = store(&redis, RedisConfig::default());
+    assert!(untrusting.get(&key).await.is_err());
+    assert!(!untrusting.stats().remote.unwrap().up);
 }
 
 #[test]

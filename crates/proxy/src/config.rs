@@ -29,6 +29,7 @@
 //! ttl_seconds = 3600
 //! share_across_credentials = false
 //! redis_url = "redis://127.0.0.1:6379/0"   # rediss:// for TLS
+//! # redis_ca_file = "ca.pem"   # rediss://: trust this root instead of the public ones
 //! redis_namespace = "default"  # clearing the cache clears this namespace only
 //! redis_timeout = "50ms"       # per Redis operation; beyond, the request goes on as a miss
 //! redis_flight_wait = "30s"    # replicas wait this long for one another's answer ("0s": off)
@@ -315,6 +316,9 @@ pub struct CacheSection {
     /// The Redis store's server (`redis://HOST:PORT/DB`, `rediss://` for
     /// TLS). Default `redis://127.0.0.1:6379/0`.
     pub redis_url: String,
+    /// For `rediss://`: a PEM root certificate to trust instead of the
+    /// public roots (a private CA). Default none.
+    pub redis_ca_file: Option<PathBuf>,
     /// Separates deployments on one Redis database; clearing the cache
     /// clears this namespace only. Default `default`.
     pub redis_namespace: String,
@@ -345,6 +349,7 @@ impl Default for CacheSection {
             ttl_seconds: 3600,
             share_across_credentials: false,
             redis_url: "redis://127.0.0.1:6379/0".to_owned(),
+            redis_ca_file: None,
             redis_namespace: "default".to_owned(),
             redis_timeout: Duration::from_millis(50),
             redis_flight_wait: Duration::from_secs(30),
@@ -363,6 +368,7 @@ llm_layers::core::config_setters!(CacheSection {
     ttl_seconds: u64,
     share_across_credentials: bool,
     redis_url: String,
+    redis_ca_file: Option<PathBuf>,
     redis_namespace: String,
     redis_timeout: Duration,
     redis_flight_wait: Duration,

@@ -83,8 +83,15 @@ fn cache_layer(config: &ProxyConfig) -> Result<CacheLayer, StoreOpenError> {
             CacheLayer::with_store(cache_config, store)
         }
         StoreKind::Redis => {
+            let root = match &section.redis_ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|error| {
+                    StoreOpenError(format!("reading {}: {error}", path.display()))
+                })?),
+                None => None,
+            };
             let redis = RedisConfig::default()
                 .url(section.redis_url.clone())
+                .root_certificate_pem(root)
                 .namespace(section.redis_namespace.clone())
                 .operation_timeout(section.redis_timeout)
                 .flight_wait(section.redis_flight_wait);

@@ -10,6 +10,9 @@ pub struct RedisConfig {
     /// `redis://[user:password@]host:port/db`, or `rediss://` for TLS.
     /// Default `redis://127.0.0.1:6379/0`. Never logged.
     pub url: String,
+    /// For `rediss://`: a root certificate (PEM) to trust instead of the
+    /// public roots (a private CA, a self-signed server). Default none.
+    pub root_certificate_pem: Option<Vec<u8>>,
     /// The first part of every key this store writes. Default `llm-layers`.
     pub key_prefix: String,
     /// Separates deployments sharing one Redis database; `clear` removes
@@ -39,6 +42,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379/0".into(),
+            root_certificate_pem: None,
             key_prefix: "llm-layers".into(),
             namespace: "default".into(),
             operation_timeout: Duration::from_millis(50),
@@ -53,6 +57,7 @@ impl Default for RedisConfig {
 
 llm_layers_core::config_setters!(RedisConfig {
     url: String,
+    root_certificate_pem: Option<Vec<u8>>,
     key_prefix: String,
     namespace: String,
     operation_timeout: Duration,

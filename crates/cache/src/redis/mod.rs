@@ -73,8 +73,17 @@ impl RedisStore {
     /// Redis that is down (or not yet up) makes misses, not an error. Must
     /// be called inside a Tokio runtime. Fails only on a URL it cannot read.
     pub fn connect(config: RedisConfig) -> Result<RedisStore, StoreError> {
-        let client =
-            redis::Client::open(config.url.as_str()).map_err(|_| invalid_url(&config.url))?;
+        let client = match &config.root_certificate_pem {
+            None => redis::Client::open(config.url.as_str()),
+            Some(root) => redis::Client::build_with_tls(
+                config.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root.clone()),
+                },
+            ),
+        }
+        .map_err(|_| invalid_url(&config.url))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_min_delay(Duration::from_millis(50))

@@ -15,6 +15,20 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    tls: Option<Tls>,
+}
+
+/// A TLS server's self-signed certificate, and the files it reads.
+#[derive(Debug)]
+struct Tls {
+    certificate_pem: String,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 const BINARY: &str = "redis-server";
@@ -23,6 +37,32 @@ impl RedisServer {
     /// Starts a server on a free port; `None` (with one printed line) when
     /// `redis-server` is not installed and this is not CI.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(None)
+    }
+
+    /// Starts a server that speaks TLS only (`rediss://`), with a
+    /// self-signed certificate for `127.0.0.1` and `localhost`; see
+    /// [`RedisServer::certificate_pem`].
+    pub fn start_tls() -> Option<RedisServer> {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+                .expect("a self-signed certificate");
+        let dir = std::env::temp_dir().join(format!(
+            "llm-layers-redis-tls-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the certificate");
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).expect("cert.pem written");
+        std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem())
+            .expect("key.pem written");
+        RedisServer::start_with(Some(Tls {
+            certificate_pem: certified.cert.pem(),
+            dir,
+        }))
+    }
+
+    fn start_with(mut tls: Option<Tls>) -> Option<RedisServer> {
         if !installed() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -33,17 +73,32 @@ impl RedisServer {
         }
         for _ in 0..5 {
             let port = free_port();
-            let mut server = RedisServer { child: None, port };
+            let mut server = RedisServer {
+                child: None,
+                port,
+                tls: tls.take(),
+            };
             if server.launch() {
                 return Some(server);
             }
+            tls = server.tls.take();
         }
         panic!("{BINARY} did not start on a free port after five tries");
     }
 
-    /// `redis://127.0.0.1:PORT/0`.
+    /// `redis://127.0.0.1:PORT/0`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A TLS server's certificate (PEM), for clients to trust.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.certificate_pem.as_str())
     }
 
     /// The port it listens on.
@@ -70,7 +125,8 @@ impl RedisServer {
     }
 
     /// Sends one command in Redis's inline form and returns the raw reply
-    /// (for tests that poke at the server behind the store's back).
+    /// (for tests that poke at the server behind the store's back; not
+    /// for a TLS server).
     pub fn command(&self, inline: &str) -> String {
         let mut stream = TcpStream::connect(self.address()).expect("redis-server accepts");
         stream
@@ -89,8 +145,25 @@ impl RedisServer {
     }
 
     fn launch(&mut self) -> bool {
-        let child = Command::new(BINARY)
-            .args(["--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut command = Command::new(BINARY);
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some(tls) => command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(tls.dir.join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(tls.dir.join("key.pem")),
+        };
+        let child = command
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--protected-mode", "no", "--loglevel", "warning"])
             .stdout(Stdio::null())
@@ -117,6 +190,10 @@ impl RedisServer {
         else {
             return false;
         };
+        if self.tls.is_some() {
+            // Listening is all a plain-text client can check.
+            return true;
+        }
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         let mut reply = [0u8; 7];
         stream.write_all(b"PING\r\n").is_ok()

@@ -11,6 +11,9 @@ pub struct StoreArgs {
     /// [default: redis://127.0.0.1:6379/0].
     #[arg(long, env = "LLM_PROXY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// For rediss://: a PEM root certificate to trust instead of the public roots.
+    #[arg(long, env = "LLM_PROXY_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<std::path::PathBuf>,
     /// Separates deployments on one Redis database [default: default].
     #[arg(long, env = "LLM_PROXY_REDIS_NAMESPACE")]
     pub redis_namespace: Option<String>,
@@ -34,6 +37,9 @@ impl StoreArgs {
         let cache = &mut config.cache;
         if let Some(url) = self.redis_url {
             cache.redis_url = url;
+        }
+        if let Some(path) = self.redis_ca_file {
+            cache.redis_ca_file = Some(path);
         }
         if let Some(namespace) = self.redis_namespace {
             cache.redis_namespace = namespace;
