@@ -15,7 +15,7 @@ use llm_layers_cache::{
 use llm_layers_connector::HyperConnector;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_core::{CacheStatus, CanonicalKey};
-use llm_layers_mock::testing::RedisServer;
+use llm_layers_mock::testing::{CapturedLogs, RedisServer};
 use llm_layers_mock::{MockConfig, MockServer};
 use tower::{Layer, ServiceExt};
 
@@ -274,30 +274,15 @@ async fn a_leader_whose_answer_fails_frees_the_lock_for_another_process() {
     assert_eq!(mock.stats().requests_total, 2);
 }
 
-/// Log lines, as a subscriber writes them.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
     // This test's thread only (the runtime is single-threaded).
-    let captured = Captured::default();
-    let writer = captured.clone();
+    let captured = CapturedLogs::default();
     let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
+        .with_writer(captured.clone())
         .with_ansi(false)
         .finish();
     let _logging = tracing::subscriber::set_default(subscriber);
@@ -334,7 +319,7 @@ async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
     }
     assert!(shared_again, "{:?}", layer.stats().store.remote);
     assert!(layer.stats().store.remote.unwrap().up);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let lines: Vec<&str> = logs
         .lines()
         .filter(|line| line.contains("redis store"))

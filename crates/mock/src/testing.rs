@@ -18,8 +18,10 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 
 pub use crate::raw;
+pub use logs::CapturedLogs;
 pub use redis_server::RedisServer;
 
+mod logs;
 mod redis_server;
 
 /// One recorded metric: kind, name, labels, value.

@@ -1,36 +1,20 @@
 //! Credentials never reach the logs, even at the most verbose level.
 //! (Its own test binary: it installs the process-wide subscriber.)
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use llm_layers_mock::testing::CapturedLogs;
 use llm_layers_mock::{MockConfig, MockServer};
 use llm_layers_proxy::{start, ProxyConfig};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn trace_logs_never_show_a_credential() {
-    let captured = Captured::default();
-    let writer = captured.clone();
+    let captured = CapturedLogs::default();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
+        .with_writer(captured.clone())
         .with_ansi(false)
         .init();
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
@@ -55,7 +39,7 @@ async fn trace_logs_never_show_a_credential() {
         response.into_body().collect().await.unwrap();
     }
     proxy.shutdown().await.unwrap();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("request"), "the requests were logged: {logs}");
     assert!(
         !logs.contains("sk-very-secret"),

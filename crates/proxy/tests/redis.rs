@@ -73,20 +73,25 @@ impl Drop for Replica {
     }
 }
 
+/// A Redis, a mock provider, and two replicas on them (with `extra`
+/// flags); `None` when `redis-server` is missing outside CI.
+async fn two_replicas(extra: &[&str]) -> Option<(RedisServer, MockServer, Replica, Replica)> {
+    let redis = RedisServer::start()?;
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let first = Replica::start(&mock, &redis, extra);
+    let second = Replica::start(&mock, &redis, extra);
+    Some((redis, mock, first, second))
+}
+
 fn outcome(answer: &common::Answer) -> &str {
     answer.headers["x-llm-cache"].to_str().unwrap()
 }
 
 #[tokio::test]
 async fn two_replicas_share_entries_and_credentials_stay_apart() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, mock, first, second)) = two_replicas(&[]).await else {
         return;
     };
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let (first, second) = (
-        Replica::start(&mock, &redis, &[]),
-        Replica::start(&mock, &redis, &[]),
-    );
     let miss = first.ask("shared", "sk-team-a").await;
     assert_eq!((miss.status, outcome(&miss)), (200, "MISS"));
     // The entry may still be on its way to Redis: the first replica's lock
@@ -153,14 +158,9 @@ async fn sixty_identical_requests_across_three_replicas_make_one_upstream_call()
 
 #[tokio::test]
 async fn redis_killed_mid_run_fails_no_request_and_sharing_resumes() {
-    let Some(mut redis) = RedisServer::start() else {
+    let Some((mut redis, _mock, first, second)) = two_replicas(&[]).await else {
         return;
     };
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let (first, second) = (
-        Replica::start(&mock, &redis, &[]),
-        Replica::start(&mock, &redis, &[]),
-    );
     // Four callers at once, 15 requests each, spread over both replicas;
     // Redis is killed once 15 answers are in.
     let answered = AtomicUsize::new(0);
@@ -212,14 +212,9 @@ async fn redis_killed_mid_run_fails_no_request_and_sharing_resumes() {
 
 #[tokio::test]
 async fn a_corrupt_value_in_redis_is_a_counted_miss_never_a_wrong_answer() {
-    let Some(redis) = RedisServer::start() else {
+    let Some((redis, mock, first, second)) = two_replicas(&[]).await else {
         return;
     };
-    let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let (first, second) = (
-        Replica::start(&mock, &redis, &[]),
-        Replica::start(&mock, &redis, &[]),
-    );
     let original = first.ask("fragile", "sk-c").await;
     let mut entries = String::new();
     for _ in 0..50 {

@@ -34,7 +34,7 @@ end
 return 0
 ";
 
-/// Frees the lock if it is still ours.
+/// Frees the lock if it is still ours (`ARGV[2]`, the lease, unused).
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -158,25 +158,36 @@ impl RedisLease {
 
 async fn renew(store: Arc<Inner>, lock: String, token: String) {
     let lease = store.config.flight_lease;
-    let script = &*RENEW_SCRIPT;
     loop {
         tokio::time::sleep(lease / 3).await;
-        let mut connection = store.connection();
-        let renewed: Result<i64, _> = store
-            .run(Op::Renew, store.config.operation_timeout, async {
-                script
-                    .key(&lock)
-                    .arg(&token)
-                    .arg(lease.as_millis().max(1) as u64)
-                    .invoke_async(&mut connection)
-                    .await
-            })
-            .await;
+        let renewed = on_lock(&store, Op::Renew, &RENEW_SCRIPT, &lock, &token).await;
         // Lost (expired and taken) or Redis gone: nothing left to renew.
         if !matches!(renewed, Ok(1)) {
             return;
         }
     }
+}
+
+/// Runs a script on this leader's lock (its token, then the lease in ms).
+async fn on_lock(
+    store: &Inner,
+    op: Op,
+    script: &Script,
+    lock: &str,
+    token: &str,
+) -> Result<i64, StoreError> {
+    let mut connection = store.connection();
+    let lease = store.config.flight_lease.as_millis().max(1) as u64;
+    store
+        .run(op, store.config.operation_timeout, async {
+            script
+                .key(lock)
+                .arg(token)
+                .arg(lease)
+                .invoke_async(&mut connection)
+                .await
+        })
+        .await
 }
 
 impl Drop for RedisLease {
@@ -193,16 +204,7 @@ impl Drop for RedisLease {
             std::mem::take(&mut self.token),
         );
         runtime.spawn(async move {
-            let mut connection = store.connection();
-            let _: Result<i64, _> = store
-                .run(Op::Release, store.config.operation_timeout, async {
-                    RELEASE_SCRIPT
-                        .key(&lock)
-                        .arg(&token)
-                        .invoke_async(&mut connection)
-                        .await
-                })
-                .await;
+            let _ = on_lock(&store, Op::Release, &RELEASE_SCRIPT, &lock, &token).await;
         });
     }
 }
