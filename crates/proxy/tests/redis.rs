@@ -89,7 +89,7 @@ fn outcome(answer: &common::Answer) -> &str {
 
 #[tokio::test]
 async fn two_replicas_share_entries_and_credentials_stay_apart() {
-    let Some((redis, mock, first, second)) = two_replicas(&[]).await else {
+    let Some((_redis, mock, first, second)) = two_replicas(&[]).await else {
         return;
     };
     let miss = first.ask("shared", "sk-team-a").await;
