@@ -42,6 +42,12 @@ pub use llm_layers_prefix as prefix;
 #[cfg(feature = "resilience")]
 pub use llm_layers_resilience as resilience;
 
+#[cfg(feature = "async-openai")]
+pub mod async_openai;
+#[cfg(any(feature = "async-openai", feature = "reqwest-middleware"))]
+mod reqwest_bridge;
+#[cfg(feature = "reqwest-middleware")]
+pub mod reqwest_middleware;
 pub mod stack;
 pub use stack::{LlmServiceBuilderExt, LlmStack, StackBody, StackService};
 
