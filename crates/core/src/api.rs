@@ -151,9 +151,17 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
     };
     Route {
         kind,
-        path_model: None,
+        path_model: azure_deployment(path),
         path_stream: false,
     }
+}
+
+/// Azure OpenAI's `…/openai/deployments/{deployment}/…`: the deployment
+/// names the model (its requests usually carry no `model` member).
+fn azure_deployment(path: &str) -> Option<String> {
+    let (_, rest) = path.split_once("/openai/deployments/")?;
+    let deployment = rest.split('/').next()?;
+    (!deployment.is_empty()).then(|| deployment.to_owned())
 }
 
 /// `…/models/{model}:generateContent` and `…/models/{model}:streamGenerateContent`.
@@ -189,10 +197,10 @@ mod tests {
             route(&post, "/v1/chat/completions").kind,
             ApiKind::OpenAiChat
         );
-        assert_eq!(
-            route(&post, "/openai/deployments/gpt4/chat/completions").kind,
-            ApiKind::OpenAiChat
-        );
+        let azure = route(&post, "/openai/deployments/gpt4/chat/completions");
+        assert_eq!(azure.kind, ApiKind::OpenAiChat);
+        assert_eq!(azure.path_model.as_deref(), Some("gpt4"));
+        assert_eq!(route(&post, "/v1/chat/completions").path_model, None);
         assert_eq!(
             route(&post, "/v1/completions").kind,
             ApiKind::OpenAiCompletions

@@ -100,6 +100,39 @@ impl State {
     }
 }
 
+/// The API path of a request sent under a provider's prefix
+/// (`/openai/…`, `/anthropic/…`, `/gemini/…`), as one server serving
+/// several providers, or a gateway, would have it; other paths as they are.
+fn under_provider_prefix(path: &str) -> &str {
+    ["/openai", "/anthropic", "/gemini"]
+        .iter()
+        .find_map(|prefix| {
+            path.strip_prefix(prefix)
+                .filter(|rest| rest.starts_with('/'))
+        })
+        .unwrap_or(path)
+}
+
+/// Azure OpenAI's `/openai/deployments/{deployment}/{api}`: the
+/// deployment, and the OpenAI path it stands for (`/v1/{api}`).
+fn azure_deployment(path: &str) -> Option<(&str, String)> {
+    let rest = path.strip_prefix("/openai/deployments/")?;
+    let (deployment, api) = rest.split_once('/')?;
+    (!deployment.is_empty()).then(|| (deployment, format!("/v1/{api}")))
+}
+
+/// The body with `model` set to `deployment` when it names none (Azure
+/// bodies carry no model; the deployment is the model).
+fn with_model(body: Bytes, deployment: &str) -> Bytes {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut object)) if !object.contains_key("model") => {
+            object.insert("model".into(), deployment.into());
+            serde_json::to_vec(&object).map_or(body, Bytes::from)
+        }
+        _ => body,
+    }
+}
+
 /// The connection is dropped without an answer (the `reset` fault).
 #[derive(Debug, thiserror::Error)]
 #[error("mock upstream reset the connection")]
@@ -205,6 +238,10 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
             return Ok(fault_response(&path, fault, status, retry_after));
         }
     }
+    let (api_path, body) = match azure_deployment(&path) {
+        Some((deployment, api_path)) => (api_path, with_model(body, deployment)),
+        None => (under_provider_prefix(&path).to_owned(), body),
+    };
     let uncached_prompt_tokens = std::sync::atomic::AtomicU64::new(0);
     let call = Call {
         body: &body,
@@ -213,7 +250,7 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         openai_ttl: state.config.prompt_cache_ttl,
         uncached_prompt_tokens: &uncached_prompt_tokens,
     };
-    let reply = match path.as_str() {
+    let reply = match api_path.as_str() {
         "/v1/chat/completions" => openai::chat(&call),
         "/v1/completions" => openai::completions(&call),
         "/v1/responses" => openai::responses(&call),

@@ -10,6 +10,8 @@
 //! | `POST /v1/responses` | OpenAI responses, plain and streamed |
 //! | `POST /v1/embeddings` | OpenAI embeddings |
 //! | `POST /v1/messages` | Anthropic messages, plain and streamed |
+//! | the same under `/openai`, `/anthropic` or `/gemini` | as a gateway serving several providers would |
+//! | `POST /openai/deployments/{d}/chat/completions` (and the other OpenAI APIs) | as Azure OpenAI: the deployment is the model |
 //! | `GET /__mock/stats` | counters as JSON: `requests` per path, `connections`, … |
 //! | `GET /__mock/requests` | the most recent requests, bodies included |
 //! | `POST /__mock/reset` | zeroes the counters, empties the prompt caches, forgets fault schedules |

@@ -27,10 +27,10 @@ pub struct Args {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "LLM_PROXY_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Origin of OpenAI-compatible requests [default: https://api.openai.com].
+    /// Base URL of OpenAI-compatible requests, a path allowed [default: https://api.openai.com].
     #[arg(long, env = "LLM_PROXY_UPSTREAM")]
     pub upstream: Option<String>,
-    /// Origin of Anthropic requests (paths under /anthropic) [default:
+    /// Base URL of Anthropic requests (paths under /anthropic) [default:
     /// --upstream if given, else https://api.anthropic.com].
     #[arg(long, env = "LLM_PROXY_ANTHROPIC_UPSTREAM")]
     pub anthropic_upstream: Option<String>,

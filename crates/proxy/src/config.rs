@@ -93,9 +93,11 @@ pub use resilience::{BreakerSection, RateLimitSection, RetrySection, SpentQuota}
 pub struct ProxyConfig {
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// Origin of OpenAI-compatible requests. Default `https://api.openai.com`.
+    /// Base URL of OpenAI-compatible requests (an origin, or an origin
+    /// and a base path the request path is appended to). Default
+    /// `https://api.openai.com`.
     pub upstream: String,
-    /// Origin of Anthropic requests. Default: `upstream` when that was set
+    /// Base URL of Anthropic requests. Default: `upstream` when that was set
     /// explicitly, otherwise `https://api.anthropic.com`.
     pub anthropic_upstream: Option<String>,
     /// Path prefix that marks Anthropic requests (stripped before

@@ -1,5 +1,6 @@
-//! Where a request goes: the OpenAI-compatible origin, or the Anthropic
-//! origin for paths under the Anthropic prefix (stripped). The path and
+//! Where a request goes: the OpenAI-compatible upstream, or the Anthropic
+//! upstream for paths under the Anthropic prefix (stripped), each a base
+//! URL the request's path is appended to. The path and
 //! query are forwarded as they came; hop-by-hop headers and
 //! `Accept-Encoding` are not; a server-held key is added only when the
 //! client sent no credential.
@@ -9,33 +10,58 @@ use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 
 use crate::config::{ConfigError, ProxyConfig};
 
-/// An upstream origin: scheme and authority, nothing else.
+/// An upstream's base URL: scheme, authority, and an optional base path
+/// and query (Azure OpenAI deployments, corporate gateways, servers that
+/// serve several providers under prefixes). A request's path is appended
+/// to the base path, and its query to the base query.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
+pub struct BaseUrl {
     scheme: Scheme,
     authority: Authority,
+    /// Without a trailing `/`; empty for a bare origin.
+    path: String,
+    query: Option<String>,
 }
 
-impl Origin {
-    /// Parses `https://host[:port]` (a trailing `/` is allowed, a path is not).
-    pub fn parse(text: &str) -> Result<Origin, ConfigError> {
+impl BaseUrl {
+    /// Parses `https://host[:port][/base/path][?query]`.
+    pub fn parse(text: &str) -> Result<BaseUrl, ConfigError> {
         let invalid = || ConfigError::Upstream(text.to_owned());
         let uri: Uri = text.parse().map_err(|_| invalid())?;
-        let path_is_empty = matches!(uri.path(), "" | "/") && uri.query().is_none();
         match (uri.scheme(), uri.authority()) {
             (Some(scheme), Some(authority))
-                if path_is_empty && (*scheme == Scheme::HTTP || *scheme == Scheme::HTTPS) =>
+                if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS =>
             {
-                Ok(Origin {
+                Ok(BaseUrl {
                     scheme: scheme.clone(),
                     authority: authority.clone(),
+                    path: uri.path().trim_end_matches('/').to_owned(),
+                    query: uri.query().filter(|q| !q.is_empty()).map(str::to_owned),
                 })
             }
             _ => Err(invalid()),
         }
     }
 
-    fn uri(&self, path_and_query: PathAndQuery) -> Uri {
+    /// The URI of a request's path and query under this base.
+    fn uri(&self, request: PathAndQuery) -> Uri {
+        let path_and_query = match (self.path.is_empty(), &self.query, request.query()) {
+            (true, None, _) => request,
+            (_, base_query, request_query) => {
+                let mut joined = format!("{}{}", self.path, request.path());
+                let queries: Vec<&str> = base_query
+                    .iter()
+                    .map(String::as_str)
+                    .chain(request_query)
+                    .collect();
+                if !queries.is_empty() {
+                    joined.push('?');
+                    joined.push_str(&queries.join("&"));
+                }
+                // Both halves were valid on their own: so is the whole.
+                PathAndQuery::try_from(joined).unwrap_or(request)
+            }
+        };
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
@@ -57,8 +83,8 @@ pub enum Upstream {
 /// The routing table.
 #[derive(Clone, Debug)]
 pub struct Routes {
-    openai: Origin,
-    anthropic: Origin,
+    openai: BaseUrl,
+    anthropic: BaseUrl,
     anthropic_prefix: String,
     openai_key: Option<HeaderValue>,
     anthropic_key: Option<HeaderValue>,
@@ -102,8 +128,8 @@ impl Routes {
             )));
         }
         Ok(Routes {
-            openai: Origin::parse(&config.upstream)?,
-            anthropic: Origin::parse(config.anthropic_origin())?,
+            openai: BaseUrl::parse(&config.upstream)?,
+            anthropic: BaseUrl::parse(config.anthropic_origin())?,
             anthropic_prefix: config.anthropic_prefix.trim_end_matches('/').to_owned(),
             openai_key: key(&config.openai_key_env, true),
             anthropic_key: key(&config.anthropic_key_env, false),
@@ -248,12 +274,31 @@ mod tests {
     }
 
     #[test]
-    fn origins_with_paths_or_other_schemes_are_refused() {
-        assert!(Origin::parse("https://api.openai.com").is_ok());
-        assert!(Origin::parse("https://api.openai.com/").is_ok());
-        assert!(Origin::parse("https://api.openai.com/v1").is_err());
-        assert!(Origin::parse("ftp://x").is_err());
-        assert!(Origin::parse("api.openai.com").is_err());
+    fn base_urls_take_a_path_and_a_query_and_refuse_other_schemes() {
+        assert!(BaseUrl::parse("https://api.openai.com").is_ok());
+        assert!(BaseUrl::parse("https://api.openai.com/").is_ok());
+        assert!(BaseUrl::parse("ftp://x").is_err());
+        assert!(BaseUrl::parse("api.openai.com").is_err());
+        let request = |text: &'static str| PathAndQuery::from_static(text);
+        let gateway = BaseUrl::parse("http://gateway:8000/anthropic/").unwrap();
+        assert_eq!(
+            gateway.uri(request("/v1/messages?beta=true")),
+            "http://gateway:8000/anthropic/v1/messages?beta=true"
+        );
+        let azure = BaseUrl::parse(
+            "https://r.openai.azure.com/openai/deployments/gpt4o?api-version=2024-10-21",
+        )
+        .unwrap();
+        assert_eq!(
+            azure.uri(request("/chat/completions")),
+            "https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            azure.uri(request("/embeddings?x=1")),
+            "https://r.openai.azure.com/openai/deployments/gpt4o/embeddings?api-version=2024-10-21&x=1"
+        );
+        let bare = BaseUrl::parse("http://127.0.0.1:9").unwrap();
+        assert_eq!(bare.uri(request("/v1/x?y")), "http://127.0.0.1:9/v1/x?y");
     }
 
     #[test]
