@@ -40,6 +40,12 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long, env = "LLM_PROXY_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "LLM_PROXY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "LLM_PROXY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Bearer token of the admin routes.
     #[arg(long, env = ADMIN_TOKEN_ENV, hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -116,6 +122,10 @@ impl Args {
             config.anthropic_upstream = Some(upstream);
         }
         config.mock |= self.mock;
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            config.tls_cert = Some(cert);
+            config.tls_key = Some(key);
+        }
         if let Some(token) = self.admin_token {
             config.admin_token = Some(token);
         } else if std::env::var_os(ADMIN_TOKEN_ENV).is_some_and(|value| value.is_empty()) {

@@ -7,6 +7,8 @@
 //! anthropic_upstream = "https://api.anthropic.com" # /anthropic/... requests
 //! anthropic_prefix = "/anthropic"
 //! admin_token = "change-me"                        # admin routes answer 401 without it
+//! # tls_cert = "proxy.crt"                         # HTTPS (HTTP/2 through ALPN) with this
+//! # tls_key = "proxy.key"                          # PEM chain and key
 //! max_request_bytes = 33554432
 //! openai_key_env = "OPENAI_API_KEY"                # server-held keys, used only for
 //! anthropic_key_env = "ANTHROPIC_API_KEY"          # clients that send none
@@ -103,6 +105,11 @@ pub struct ProxyConfig {
     /// Path prefix that marks Anthropic requests (stripped before
     /// forwarding). Default `/anthropic`.
     pub anthropic_prefix: String,
+    /// Serve HTTPS with this certificate chain (PEM); needs `tls_key`.
+    /// HTTP/2 is offered through ALPN. Default none: plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
     /// Bearer token of the admin routes; without one they refuse everyone.
     pub admin_token: Option<String>,
     /// Largest request body accepted (413 beyond). Default 32 MiB.
@@ -166,6 +173,8 @@ impl Default for ProxyConfig {
             upstream: DEFAULT_OPENAI.to_owned(),
             anthropic_upstream: None,
             anthropic_prefix: "/anthropic".to_owned(),
+            tls_cert: None,
+            tls_key: None,
             admin_token: None,
             max_request_bytes: 32 << 20,
             openai_key_env: None,
@@ -195,6 +204,8 @@ llm_layers::core::config_setters!(ProxyConfig {
     upstream: String,
     anthropic_upstream: Option<String>,
     anthropic_prefix: String,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     admin_token: Option<String>,
     max_request_bytes: usize,
     openai_key_env: Option<String>,
@@ -255,6 +266,11 @@ impl ProxyConfig {
             if value.is_zero() {
                 return Err(ConfigError::Invalid(format!("{name} must be more than 0")));
             }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together: give both, or neither".into(),
+            ));
         }
         if self.max_connections == 0 || self.max_buffered_request_bytes == 0 {
             return Err(ConfigError::Invalid(

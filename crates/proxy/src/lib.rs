@@ -40,6 +40,7 @@ mod layers;
 pub mod prometheus;
 mod serve;
 mod server;
+pub mod tls;
 pub mod upstream;
 
 pub use config::{ConfigError, ProxyConfig};

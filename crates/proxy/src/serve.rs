@@ -22,6 +22,7 @@ use hyper_util::server::conn::auto;
 use llm_layers::stack::StackBody;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::activity::{Activity, Tracked};
@@ -90,7 +91,7 @@ pub struct ConnectionLimits {
     pub shutdown_grace: Duration,
 }
 
-/// Accepts connections until `stopped` fires, then lets the open ones
+/// Accepts connections (over TLS when `tls` is given) until `stopped` fires, then lets the open ones
 /// finish what they are doing (streams included) for at most the grace
 /// period, closes what remains, and returns.
 pub async fn serve(
@@ -98,6 +99,7 @@ pub async fn serve(
     state: Arc<AppState>,
     own_routes: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -140,16 +142,47 @@ pub async fn serve(
             own_routes: own_routes.clone(),
             activity: activity.clone(),
         };
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        connections.spawn(watch_connection(
-            connection,
+        let watch = Watch {
             activity,
-            limits.keep_alive_timeout,
-            stopping.clone(),
-            permit,
-        ));
+            keep_alive: limits.keep_alive_timeout,
+            stopping: stopping.clone(),
+            _permit: permit,
+        };
+        let builder = builder.clone();
+        match &tls {
+            None => {
+                let connection = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                connections.spawn(watch_connection(connection, watch));
+            }
+            Some(acceptor) => {
+                // The handshake runs on the connection's task, bounded like
+                // a request's head, so a slow client never holds up accepting.
+                // A stop ends a handshake still under way.
+                let handshake =
+                    tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+                let mut stopping = stopping.clone();
+                connections.spawn(async move {
+                    let handshake = tokio::select! {
+                        handshake = handshake => handshake,
+                        _ = stopping.wait_for(|stop| *stop) => return,
+                    };
+                    let stream = match handshake {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    watch_connection(connection, watch).await;
+                });
+            }
+        }
     }
     drop(listener);
     let _ = stop.send(true);
@@ -170,15 +203,16 @@ pub async fn serve(
 /// Drives one connection: closes it once it has been idle (nothing in
 /// flight) for `keep_alive`, and shuts it down gracefully when the server
 /// stops.
-async fn watch_connection<C>(
-    connection: C,
-    activity: Arc<Activity>,
-    keep_alive: Duration,
-    mut stopping: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
-) where
+async fn watch_connection<C>(connection: C, watch: Watch)
+where
     C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulConnection,
 {
+    let Watch {
+        activity,
+        keep_alive,
+        mut stopping,
+        _permit,
+    } = watch;
     let mut connection = std::pin::pin!(connection);
     let mut closing_since: Option<Instant> = None;
     loop {
@@ -211,6 +245,15 @@ async fn watch_connection<C>(
             }
         }
     }
+}
+
+/// What a connection is watched with: its activity, the idle limit, the
+/// stop signal, and its place among the open connections.
+struct Watch {
+    activity: Arc<Activity>,
+    keep_alive: Duration,
+    stopping: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
 }
 
 /// A connection that can be asked to finish what it is doing and close.

@@ -55,6 +55,9 @@ pub enum StartError {
     /// The connector could not be built.
     #[error("building the connector: {0}")]
     Connector(String),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The embedded mock could not start.
     #[error("starting the mock upstream: {0}")]
     Mock(String),
@@ -76,6 +79,7 @@ pub struct RunningProxy {
     task: JoinHandle<std::io::Result<()>>,
     mock: Option<EmbeddedMock>,
     grace: std::time::Duration,
+    scheme: &'static str,
 }
 
 impl RunningProxy {
@@ -84,9 +88,9 @@ impl RunningProxy {
         self.addr
     }
 
-    /// `http://addr`.
+    /// `http://addr`, or `https://addr` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The layers, for their stats.
@@ -193,7 +197,19 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
         max_connections: config.max_connections,
         shutdown_grace: config.shutdown_grace,
     };
-    let task = tokio::spawn(serve(listener, state.clone(), own_routes, limits, stopped));
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = tokio::spawn(serve(
+        listener,
+        state.clone(),
+        own_routes,
+        limits,
+        tls,
+        stopped,
+    ));
     Ok(RunningProxy {
         addr,
         state,
@@ -201,6 +217,7 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
         task,
         mock,
         grace: config.shutdown_grace,
+        scheme,
     })
 }
 
