@@ -174,7 +174,11 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         .headers()
         .get(FAULT_KEY_HEADER)
         .map(|value| value.as_bytes().to_vec());
-    let partition = llm_layers_core::facts::credential_fingerprint(request.headers(), None)
+    let query = request.uri().query().map(str::to_owned);
+    let query_key = query
+        .as_deref()
+        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("key=")));
+    let partition = llm_layers_core::facts::credential_fingerprint(request.headers(), query_key)
         .map_or_else(
             || "anonymous".to_owned(),
             |fingerprint| fingerprint.to_hex(),
@@ -250,12 +254,16 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         openai_ttl: state.config.prompt_cache_ttl,
         uncached_prompt_tokens: &uncached_prompt_tokens,
     };
-    let reply = match api_path.as_str() {
-        "/v1/chat/completions" => openai::chat(&call),
-        "/v1/completions" => openai::completions(&call),
-        "/v1/responses" => openai::responses(&call),
-        "/v1/embeddings" => openai::embeddings(&call),
-        "/v1/messages" => anthropic::messages(&call),
+    let reply = match (
+        crate::gemini::route(&api_path, query.as_deref()),
+        api_path.as_str(),
+    ) {
+        (Some((model, delivery)), _) => crate::gemini::generate(&call, model, delivery),
+        (None, "/v1/chat/completions") => openai::chat(&call),
+        (None, "/v1/completions") => openai::completions(&call),
+        (None, "/v1/responses") => openai::responses(&call),
+        (None, "/v1/embeddings") => openai::embeddings(&call),
+        (None, "/v1/messages") => anthropic::messages(&call),
         _ => {
             return Ok(json_response(
                 StatusCode::NOT_FOUND,
@@ -304,7 +312,9 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
 }
 
 fn shape_for(path: &str) -> ErrorShape {
-    if path.ends_with("/messages") {
+    if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+        ErrorShape::Gemini
+    } else if path.ends_with("/messages") {
         ErrorShape::Anthropic
     } else {
         ErrorShape::OpenAi

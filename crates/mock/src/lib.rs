@@ -10,6 +10,8 @@
 //! | `POST /v1/responses` | OpenAI responses, plain and streamed |
 //! | `POST /v1/embeddings` | OpenAI embeddings |
 //! | `POST /v1/messages` | Anthropic messages, plain and streamed |
+//! | `POST /v1beta/models/{model}:generateContent` | Gemini, plain |
+//! | `POST /v1beta/models/{model}:streamGenerateContent` | Gemini, streamed: a JSON array, or SSE with `alt=sse` |
 //! | the same under `/openai`, `/anthropic` or `/gemini` | as a gateway serving several providers would |
 //! | `POST /openai/deployments/{d}/chat/completions` (and the other OpenAI APIs) | as Azure OpenAI: the deployment is the model |
 //! | `GET /__mock/stats` | counters as JSON: `requests` per path, `connections`, … |
@@ -42,6 +44,7 @@ mod anthropic;
 mod body;
 mod config;
 mod fault;
+mod gemini;
 mod handler;
 mod openai;
 pub mod prompt_cache;

@@ -11,6 +11,10 @@
 //! had, counted only from 1024 tokens up, in 128-token steps. Every request
 //! of 1024 tokens or more stores its blocks and refreshes their TTL.
 //!
+//! # Gemini rule (implicit caching)
+//! The OpenAI rule's prefix blocks, per credential and model, from the
+//! model's minimum up ([`gemini_min_tokens`]): `cachedContentTokenCount`.
+//!
 //! # Anthropic rule
 //! Only `cache_control` breakpoints are cached (at most 4 per request). The
 //! latest breakpoint whose prefix is cached is read
@@ -71,13 +75,37 @@ impl PromptCache {
 
     /// Applies the OpenAI rule to a rendered prompt.
     pub fn openai(&self, partition: &str, prompt: &Rendered, ttl: Duration) -> CacheUsage {
+        self.prefix_blocks("openai", partition, prompt, ttl, OPENAI_MIN_TOKENS)
+    }
+
+    /// Applies the Gemini rule (implicit caching) to a rendered prompt.
+    pub fn gemini(
+        &self,
+        partition: &str,
+        model: &str,
+        prompt: &Rendered,
+        ttl: Duration,
+    ) -> CacheUsage {
+        let scope = format!("{partition}/{model}");
+        self.prefix_blocks("gemini", &scope, prompt, ttl, gemini_min_tokens(model))
+    }
+
+    /// Prefix matching in 128-token blocks, from `minimum` tokens up.
+    fn prefix_blocks(
+        &self,
+        provider: &str,
+        partition: &str,
+        prompt: &Rendered,
+        ttl: Duration,
+        minimum: u64,
+    ) -> CacheUsage {
         let tokens = prompt.tokens();
-        if tokens < OPENAI_MIN_TOKENS {
+        if tokens < minimum {
             return CacheUsage::default();
         }
         let block_bytes = OPENAI_BLOCK_TOKENS as usize * BYTES_PER_TOKEN;
         let mut chain = blake3::Hasher::new();
-        chain.update(b"openai");
+        chain.update(provider.as_bytes());
         chain.update(partition.as_bytes());
         let mut hashes = Vec::new();
         for block in prompt.text.as_bytes().chunks_exact(block_bytes) {
@@ -96,11 +124,7 @@ impl PromptCache {
             entries.insert(hash, now + ttl);
         }
         CacheUsage {
-            read: if cached >= OPENAI_MIN_TOKENS {
-                cached
-            } else {
-                0
-            },
+            read: if cached >= minimum { cached } else { 0 },
             written: 0,
         }
     }
@@ -143,6 +167,17 @@ impl PromptCache {
         }
         usage.written = written_to - usage.read;
         usage
+    }
+}
+
+/// The smallest prompt Gemini's implicit caching serves (its
+/// documentation, late 2026): 4096 tokens for the Pro models, 1024 for
+/// the others (Flash, Flash-Lite).
+pub fn gemini_min_tokens(model: &str) -> u64 {
+    if model.contains("pro") {
+        4096
+    } else {
+        1024
     }
 }
 

@@ -43,6 +43,8 @@ pub enum ErrorShape {
     OpenAi,
     /// `{"type":"error","error":{"type","message"}}`
     Anthropic,
+    /// `{"error":{"code","message","status"}}`
+    Gemini,
 }
 
 /// An error answer in the provider's shape.
@@ -83,7 +85,27 @@ impl ApiError {
                 "type": "error",
                 "error": {"type": self.kind, "message": self.message}
             }),
+            ErrorShape::Gemini => json!({
+                "error": {
+                    "code": self.status.as_u16(),
+                    "message": self.message,
+                    "status": gemini_status(self.status),
+                }
+            }),
         }
+    }
+}
+
+/// Google's status name for an HTTP status.
+fn gemini_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        413 => "INVALID_ARGUMENT",
+        429 => "RESOURCE_EXHAUSTED",
+        503 | 529 => "UNAVAILABLE",
+        _ => "INTERNAL",
     }
 }
 
