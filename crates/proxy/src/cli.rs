@@ -34,6 +34,10 @@ pub struct Args {
     /// --upstream if given, else https://api.anthropic.com].
     #[arg(long, env = "LLM_PROXY_ANTHROPIC_UPSTREAM")]
     pub anthropic_upstream: Option<String>,
+    /// Base URL of Gemini requests (paths under /gemini) [default:
+    /// --upstream if given, else https://generativelanguage.googleapis.com].
+    #[arg(long, env = "LLM_PROXY_GEMINI_UPSTREAM")]
+    pub gemini_upstream: Option<String>,
     /// Start the embedded mock provider and send everything to it.
     #[arg(long, env = "LLM_PROXY_MOCK")]
     pub mock: bool,
@@ -120,6 +124,9 @@ impl Args {
         }
         if let Some(upstream) = self.anthropic_upstream {
             config.anthropic_upstream = Some(upstream);
+        }
+        if let Some(upstream) = self.gemini_upstream {
+            config.gemini_upstream = Some(upstream);
         }
         config.mock |= self.mock;
         if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {

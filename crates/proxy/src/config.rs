@@ -6,12 +6,15 @@
 //! upstream = "https://api.openai.com"              # OpenAI-compatible requests
 //! anthropic_upstream = "https://api.anthropic.com" # /anthropic/... requests
 //! anthropic_prefix = "/anthropic"
+//! gemini_upstream = "https://generativelanguage.googleapis.com" # /gemini/... requests
+//! gemini_prefix = "/gemini"
 //! admin_token = "change-me"                        # admin routes answer 401 without it
 //! # tls_cert = "proxy.crt"                         # HTTPS (HTTP/2 through ALPN) with this
 //! # tls_key = "proxy.key"                          # PEM chain and key
 //! max_request_bytes = 33554432
 //! openai_key_env = "OPENAI_API_KEY"                # server-held keys, used only for
 //! anthropic_key_env = "ANTHROPIC_API_KEY"          # clients that send none
+//! gemini_key_env = "GEMINI_API_KEY"
 //! first_byte_timeout = "60s"       # upstream: to the response head (504 beyond)
 //! stream_idle_timeout = "60s"      # upstream: between body chunks
 //! request_timeout = "10m"          # upstream: the whole call
@@ -105,6 +108,12 @@ pub struct ProxyConfig {
     /// Path prefix that marks Anthropic requests (stripped before
     /// forwarding). Default `/anthropic`.
     pub anthropic_prefix: String,
+    /// Base URL of Gemini requests. Default: `upstream` when that was set
+    /// explicitly, otherwise `https://generativelanguage.googleapis.com`.
+    pub gemini_upstream: Option<String>,
+    /// Path prefix that marks Gemini requests (stripped before
+    /// forwarding). Default `/gemini`.
+    pub gemini_prefix: String,
     /// Serve HTTPS with this certificate chain (PEM); needs `tls_key`.
     /// HTTP/2 is offered through ALPN. Default none: plain HTTP.
     pub tls_cert: Option<PathBuf>,
@@ -119,6 +128,8 @@ pub struct ProxyConfig {
     pub openai_key_env: Option<String>,
     /// Environment variable holding a server-held Anthropic key.
     pub anthropic_key_env: Option<String>,
+    /// Environment variable holding a server-held Gemini key.
+    pub gemini_key_env: Option<String>,
     /// Start the embedded mock provider and send everything to it.
     pub mock: bool,
     /// Upstream: time to the response head (504 beyond). Default 60 s;
@@ -173,12 +184,15 @@ impl Default for ProxyConfig {
             upstream: DEFAULT_OPENAI.to_owned(),
             anthropic_upstream: None,
             anthropic_prefix: "/anthropic".to_owned(),
+            gemini_upstream: None,
+            gemini_prefix: "/gemini".to_owned(),
             tls_cert: None,
             tls_key: None,
             admin_token: None,
             max_request_bytes: 32 << 20,
             openai_key_env: None,
             anthropic_key_env: None,
+            gemini_key_env: None,
             mock: false,
             first_byte_timeout: Duration::from_secs(60),
             stream_idle_timeout: Duration::from_secs(60),
@@ -204,12 +218,15 @@ llm_layers::core::config_setters!(ProxyConfig {
     upstream: String,
     anthropic_upstream: Option<String>,
     anthropic_prefix: String,
+    gemini_upstream: Option<String>,
+    gemini_prefix: String,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     admin_token: Option<String>,
     max_request_bytes: usize,
     openai_key_env: Option<String>,
     anthropic_key_env: Option<String>,
+    gemini_key_env: Option<String>,
     mock: bool,
     first_byte_timeout: Duration,
     stream_idle_timeout: Duration,
@@ -232,6 +249,8 @@ llm_layers::core::config_setters!(ProxyConfig {
 pub const DEFAULT_OPENAI: &str = "https://api.openai.com";
 /// The default Anthropic origin.
 pub const DEFAULT_ANTHROPIC: &str = "https://api.anthropic.com";
+/// The default Gemini origin.
+pub const DEFAULT_GEMINI: &str = "https://generativelanguage.googleapis.com";
 
 impl ProxyConfig {
     /// Reads a TOML file.
@@ -295,6 +314,15 @@ impl ProxyConfig {
             Some(origin) => origin,
             None if self.upstream != DEFAULT_OPENAI => &self.upstream,
             None => DEFAULT_ANTHROPIC,
+        }
+    }
+
+    /// The Gemini base URL this configuration means.
+    pub fn gemini_origin(&self) -> &str {
+        match &self.gemini_upstream {
+            Some(origin) => origin,
+            None if self.upstream != DEFAULT_OPENAI => &self.upstream,
+            None => DEFAULT_GEMINI,
         }
     }
 }
@@ -505,6 +533,8 @@ mod tests {
             admin_token: Some("change-me".into()),
             openai_key_env: Some("OPENAI_API_KEY".into()),
             anthropic_key_env: Some("ANTHROPIC_API_KEY".into()),
+            gemini_upstream: Some(DEFAULT_GEMINI.into()),
+            gemini_key_env: Some("GEMINI_API_KEY".into()),
             ..ProxyConfig::default()
         };
         assert_eq!(parsed, expected);
@@ -524,5 +554,7 @@ mod tests {
         };
         assert_eq!(config.anthropic_origin(), "http://127.0.0.1:9");
         assert_eq!(ProxyConfig::default().anthropic_origin(), DEFAULT_ANTHROPIC);
+        assert_eq!(config.gemini_origin(), "http://127.0.0.1:9");
+        assert_eq!(ProxyConfig::default().gemini_origin(), DEFAULT_GEMINI);
     }
 }

@@ -41,7 +41,8 @@ pub async fn forward(
         return Ok(response);
     }
     let (upstream, uri) = app.routes.target(&parts.uri);
-    app.routes.outgoing_headers(upstream, &mut parts.headers);
+    app.routes
+        .outgoing_headers(upstream, &uri, &mut parts.headers);
     parts.uri = uri;
     // The connector negotiates the version with the upstream.
     parts.version = http::Version::HTTP_11;

@@ -154,6 +154,7 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
             let mock = embedded_mock::start().await.map_err(StartError::Mock)?;
             config.upstream = mock.base_url().to_owned();
             config.anthropic_upstream = Some(mock.base_url().to_owned());
+            config.gemini_upstream = Some(mock.base_url().to_owned());
             Some(mock)
         }
     };

@@ -1,6 +1,6 @@
 //! Where a request goes: the OpenAI-compatible upstream, or the Anthropic
-//! upstream for paths under the Anthropic prefix (stripped), each a base
-//! URL the request's path is appended to. The path and
+//! or Gemini upstream for paths under their prefixes (stripped), each a
+//! base URL the request's path is appended to. The path and
 //! query are forwarded as they came; hop-by-hop headers and
 //! `Accept-Encoding` are not; a server-held key is added only when the
 //! client sent no credential.
@@ -78,16 +78,26 @@ pub enum Upstream {
     OpenAi,
     /// Anthropic (under the Anthropic prefix).
     Anthropic,
+    /// Gemini (under the Gemini prefix).
+    Gemini,
+}
+
+/// A provider routed by a path prefix, which is stripped.
+#[derive(Clone, Debug)]
+struct Prefixed {
+    upstream: Upstream,
+    prefix: String,
+    base: BaseUrl,
+    /// A server-held key, and the header it goes in.
+    key: Option<(HeaderName, HeaderValue)>,
 }
 
 /// The routing table.
 #[derive(Clone, Debug)]
 pub struct Routes {
     openai: BaseUrl,
-    anthropic: BaseUrl,
-    anthropic_prefix: String,
     openai_key: Option<HeaderValue>,
-    anthropic_key: Option<HeaderValue>,
+    prefixed: [Prefixed; 2],
 }
 
 /// Headers that describe one connection, not the request.
@@ -121,18 +131,33 @@ impl Routes {
             value.set_sensitive(true);
             Some(value)
         };
-        let prefix = &config.anthropic_prefix;
-        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(['?', '#'])) {
-            return Err(ConfigError::Parse(format!(
-                "anthropic_prefix {prefix:?} must be a path such as \"/anthropic\""
-            )));
-        }
+        let prefix = |name: &str, prefix: &str| {
+            if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(['?', '#'])) {
+                return Err(ConfigError::Parse(format!(
+                    "{name} {prefix:?} must be a path such as \"/anthropic\""
+                )));
+            }
+            Ok(prefix.trim_end_matches('/').to_owned())
+        };
         Ok(Routes {
             openai: BaseUrl::parse(&config.upstream)?,
-            anthropic: BaseUrl::parse(config.anthropic_origin())?,
-            anthropic_prefix: config.anthropic_prefix.trim_end_matches('/').to_owned(),
             openai_key: key(&config.openai_key_env, true),
-            anthropic_key: key(&config.anthropic_key_env, false),
+            prefixed: [
+                Prefixed {
+                    upstream: Upstream::Anthropic,
+                    prefix: prefix("anthropic_prefix", &config.anthropic_prefix)?,
+                    base: BaseUrl::parse(config.anthropic_origin())?,
+                    key: key(&config.anthropic_key_env, false)
+                        .map(|value| (HeaderName::from_static("x-api-key"), value)),
+                },
+                Prefixed {
+                    upstream: Upstream::Gemini,
+                    prefix: prefix("gemini_prefix", &config.gemini_prefix)?,
+                    base: BaseUrl::parse(config.gemini_origin())?,
+                    key: key(&config.gemini_key_env, false)
+                        .map(|value| (HeaderName::from_static("x-goog-api-key"), value)),
+                },
+            ],
         })
     }
 
@@ -142,20 +167,22 @@ impl Routes {
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let anthropic_rest = (!self.anthropic_prefix.is_empty())
-            .then(|| path_and_query.as_str().strip_prefix(&self.anthropic_prefix))
-            .flatten()
-            .filter(|rest| rest.starts_with('/') || rest.starts_with('?'));
-        match anthropic_rest.and_then(|rest| PathAndQuery::try_from(rest).ok()) {
-            Some(rest) => (Upstream::Anthropic, self.anthropic.uri(rest)),
-            None => (Upstream::OpenAi, self.openai.uri(path_and_query)),
+        for route in &self.prefixed {
+            let rest = (!route.prefix.is_empty())
+                .then(|| path_and_query.as_str().strip_prefix(&route.prefix))
+                .flatten()
+                .filter(|rest| rest.starts_with('/') || rest.starts_with('?'));
+            if let Some(rest) = rest.and_then(|rest| PathAndQuery::try_from(rest).ok()) {
+                return (route.upstream, route.base.uri(rest));
+            }
         }
+        (Upstream::OpenAi, self.openai.uri(path_and_query))
     }
 
     /// Prepares the client's headers for the upstream. `Accept-Encoding` is
     /// dropped: the layers read usage from the body and the cache replays
     /// it to any client, so the upstream answers uncompressed.
-    pub fn outgoing_headers(&self, upstream: Upstream, headers: &mut HeaderMap) {
+    pub fn outgoing_headers(&self, upstream: Upstream, uri: &Uri, headers: &mut HeaderMap) {
         remove_where(headers, |name| {
             name == header::HOST || name == header::ACCEPT_ENCODING || is_hop_by_hop(name)
         });
@@ -170,17 +197,27 @@ impl Routes {
                 }
             }
         }
-        if has_credential {
+        // Gemini also takes its key in the query (`key=`).
+        let query_key = uri
+            .query()
+            .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("key=")));
+        if has_credential || query_key {
             return;
         }
-        match (upstream, &self.openai_key, &self.anthropic_key) {
-            (Upstream::OpenAi, Some(key), _) => {
-                headers.insert(header::AUTHORIZATION, key.clone());
-            }
-            (Upstream::Anthropic, _, Some(key)) => {
-                headers.insert(HeaderName::from_static("x-api-key"), key.clone());
-            }
-            _ => {}
+        let server_key = match upstream {
+            Upstream::OpenAi => self
+                .openai_key
+                .as_ref()
+                .map(|key| (header::AUTHORIZATION, key)),
+            _ => self
+                .prefixed
+                .iter()
+                .find(|route| route.upstream == upstream)
+                .and_then(|route| route.key.as_ref())
+                .map(|(name, key)| (name.clone(), key)),
+        };
+        if let Some((name, key)) = server_key {
+            headers.insert(name, key.clone());
         }
     }
 }
@@ -309,8 +346,35 @@ mod tests {
         headers.insert("host", "proxy:8080".parse().unwrap());
         headers.insert("accept-encoding", "gzip, br".parse().unwrap());
         headers.insert("authorization", "Bearer sk-client".parse().unwrap());
-        routes().outgoing_headers(Upstream::OpenAi, &mut headers);
+        let uri = "/v1/chat/completions".parse().unwrap();
+        routes().outgoing_headers(Upstream::OpenAi, &uri, &mut headers);
         assert_eq!(headers.len(), 1);
         assert_eq!(headers["authorization"], "Bearer sk-client");
+    }
+
+    #[test]
+    fn gemini_routes_under_its_prefix_and_gets_a_server_key_only_without_one() {
+        std::env::set_var("LLM_PROXY_UNIT_GEMINI_KEY", "AIza-server");
+        let routes = Routes::new(&ProxyConfig {
+            gemini_upstream: Some("https://gemini.example/base".into()),
+            gemini_key_env: Some("LLM_PROXY_UNIT_GEMINI_KEY".into()),
+            ..ProxyConfig::default()
+        })
+        .unwrap();
+        let path = "/gemini/v1beta/models/gemini-2.5-flash:generateContent";
+        let (upstream, uri) = routes.target(&path.parse().unwrap());
+        assert_eq!(upstream, Upstream::Gemini);
+        assert_eq!(
+            uri,
+            "https://gemini.example/base/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        let mut headers = HeaderMap::new();
+        routes.outgoing_headers(upstream, &uri, &mut headers);
+        assert_eq!(headers["x-goog-api-key"], "AIza-server");
+        let with_key: Uri = format!("{uri}?key=AIza-client").parse().unwrap();
+        let mut headers = HeaderMap::new();
+        routes.outgoing_headers(upstream, &with_key, &mut headers);
+        assert!(headers.is_empty(), "the client's own key= wins");
+        std::env::remove_var("LLM_PROXY_UNIT_GEMINI_KEY");
     }
 }

@@ -38,6 +38,15 @@ async fn trace_logs_never_show_a_credential() {
         let response = client.request(request).await.unwrap();
         response.into_body().collect().await.unwrap();
     }
+    // Gemini's key in the query.
+    let gemini = "/gemini/v1beta/models/m:generateContent?key=sk-very-secret-0123456789";
+    let body = r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
+    let request = http::Request::post(format!("{}{gemini}", proxy.url()))
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
     proxy.shutdown().await.unwrap();
     let logs = captured.text();
     assert!(logs.contains("request"), "the requests were logged: {logs}");
