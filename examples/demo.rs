@@ -14,6 +14,10 @@
 //! - **After**: the same client through `LlmStack` (metrics, response
 //!   cache, prompt-prefix repair, pooled connector).
 //!
+//! The same workflow then runs against Anthropic's Messages API and
+//! Gemini's `generateContent` (each with its prompt-cache rules emulated
+//! by the mock), beside OpenAI's, and a table compares the three.
+//!
 //! Every figure is measured: latency by the clock, tokens from the usage
 //! the provider reported, connections from the connector's and the mock's
 //! counters.
@@ -35,6 +39,64 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const CALLS: usize = 10;
 const MODEL: &str = "gpt-4o";
+
+/// The provider APIs the workflow runs against.
+#[derive(Clone, Copy, Debug)]
+enum Api {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Api {
+    fn name(self) -> &'static str {
+        match self {
+            Api::OpenAi => "OpenAI gpt-4o",
+            Api::Anthropic => "Anthropic claude-sonnet-4-5",
+            Api::Gemini => "Gemini gemini-2.5-flash",
+        }
+    }
+
+    fn kind(self) -> ApiKind {
+        match self {
+            Api::OpenAi => ApiKind::OpenAiChat,
+            Api::Anthropic => ApiKind::AnthropicMessages,
+            Api::Gemini => ApiKind::GeminiGenerateContent,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Api::OpenAi => "/v1/chat/completions",
+            Api::Anthropic => "/v1/messages",
+            Api::Gemini => "/v1beta/models/gemini-2.5-flash:generateContent",
+        }
+    }
+
+    fn credential(self) -> (&'static str, &'static str) {
+        match self {
+            Api::OpenAi => ("authorization", "Bearer sk-demo"),
+            Api::Anthropic => ("x-api-key", "sk-ant-demo"),
+            Api::Gemini => ("x-goog-api-key", "AIza-demo"),
+        }
+    }
+
+    fn body(self, workflow: &AgentWorkflow, call: usize) -> String {
+        match self {
+            Api::OpenAi => workflow.openai_chat(MODEL, call),
+            Api::Anthropic => workflow.anthropic_messages("claude-sonnet-4-5", call),
+            Api::Gemini => workflow.gemini_generate(call),
+        }
+    }
+
+    fn prices(self) -> Prices {
+        match self {
+            Api::OpenAi => Prices::default(),
+            Api::Anthropic => Prices::anthropic(),
+            Api::Gemini => Prices::gemini(),
+        }
+    }
+}
 
 /// One call as the application saw it.
 struct Call {
@@ -64,37 +126,20 @@ async fn main() -> Result<(), BoxError> {
     println!("Mock provider: TLS on loopback, 150 ms connection set-up, 250 ms to first byte,");
     println!("150 ms prefill per 1,000 uncached prompt tokens, OpenAI prompt-cache emulation.\n");
 
-    let before = {
-        let mock = MockServer::start(mock_config()).await?;
-        // No pooling: every call opens (and pays for) a new connection.
-        let connector = HyperConnector::builder()
-            .add_root_certificate(mock.certificate_der().ok_or("TLS is on")?.clone())
-            .max_idle_per_host(0)
-            .build()?;
-        let client = LlmStack::bare().service(connector.clone());
-        let side = run(&client, &mock).await?;
-        Side {
-            connections: connector.stats().opened,
-            ..side
-        }
-    };
-    let (after, stack) = {
-        let mock = MockServer::start(mock_config()).await?;
-        let connector = HyperConnector::builder()
-            .add_root_certificate(mock.certificate_der().ok_or("TLS is on")?.clone())
-            .build()?;
-        let stack = LlmStack::new();
-        let client = stack.clone().service(connector.clone());
-        let side = run(&client, &mock).await?;
-        let side = Side {
-            connections: connector.stats().opened,
-            ..side
-        };
-        (side, stack)
-    };
+    let (openai, anthropic, gemini) = tokio::join!(
+        before_and_after(Api::OpenAi),
+        before_and_after(Api::Anthropic),
+        before_and_after(Api::Gemini),
+    );
+    let ((before, after, stack), anthropic, gemini) = (openai?, anthropic?, gemini?);
 
     print_calls(&before, &after);
     print_table(&before, &after, &Prices::default());
+    print_providers(&[
+        (Api::OpenAi, &before, &after),
+        (Api::Anthropic, &anthropic.0, &anthropic.1),
+        (Api::Gemini, &gemini.0, &gemini.1),
+    ]);
     if let Some(row) = stack
         .prefix()
         .and_then(|p| p.stats().snapshot().into_iter().next())
@@ -123,15 +168,46 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The workflow against `api`: without the layers (a new connection per
+/// call), then through `LlmStack`; each side on a mock of its own.
+async fn before_and_after(api: Api) -> Result<(Side, Side, LlmStack), BoxError> {
+    let before = {
+        let mock = MockServer::start(mock_config()).await?;
+        // No pooling: every call opens (and pays for) a new connection.
+        let connector = HyperConnector::builder()
+            .add_root_certificate(mock.certificate_der().ok_or("TLS is on")?.clone())
+            .max_idle_per_host(0)
+            .build()?;
+        let client = LlmStack::bare().service(connector.clone());
+        let side = run(api, &client, &mock).await?;
+        Side {
+            connections: connector.stats().opened,
+            ..side
+        }
+    };
+    let mock = MockServer::start(mock_config()).await?;
+    let connector = HyperConnector::builder()
+        .add_root_certificate(mock.certificate_der().ok_or("TLS is on")?.clone())
+        .build()?;
+    let stack = LlmStack::new();
+    let client = stack.clone().service(connector.clone());
+    let side = run(api, &client, &mock).await?;
+    let after = Side {
+        connections: connector.stats().opened,
+        ..side
+    };
+    Ok((before, after, stack))
+}
+
 /// The 10 workflow calls and the repeat, through `client`.
-async fn run(client: &StackService, mock: &MockServer) -> Result<Side, BoxError> {
+async fn run(api: Api, client: &StackService, mock: &MockServer) -> Result<Side, BoxError> {
     let workflow = AgentWorkflow::default();
     let mut calls = Vec::new();
     for call in 0..CALLS {
-        calls.push(send(client, mock, workflow.openai_chat(MODEL, call)).await?);
+        calls.push(send(api, client, mock, api.body(&workflow, call)).await?);
     }
     // The agent asks its last question again (a retry, a re-render).
-    let repeat = send(client, mock, workflow.openai_chat(MODEL, CALLS - 1)).await?;
+    let repeat = send(api, client, mock, api.body(&workflow, CALLS - 1)).await?;
     Ok(Side {
         calls,
         repeat,
@@ -139,9 +215,15 @@ async fn run(client: &StackService, mock: &MockServer) -> Result<Side, BoxError>
     })
 }
 
-async fn send(client: &StackService, mock: &MockServer, body: String) -> Result<Call, BoxError> {
-    let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
-        .header("authorization", "Bearer sk-demo")
+async fn send(
+    api: Api,
+    client: &StackService,
+    mock: &MockServer,
+    body: String,
+) -> Result<Call, BoxError> {
+    let (header, credential) = api.credential();
+    let request = http::Request::post(format!("{}{}", mock.base_url(), api.path()))
+        .header(header, credential)
         .header("content-type", "application/json")
         .body(full_body(body))?;
     let started = Instant::now();
@@ -153,7 +235,7 @@ async fn send(client: &StackService, mock: &MockServer, body: String) -> Result<
         .map(str::to_owned);
     let bytes = response.into_body().collect().await?.to_bytes();
     let latency = started.elapsed();
-    let mut usage = token_usage_from_json(ApiKind::OpenAiChat, &bytes).ok_or("no usage")?;
+    let mut usage = token_usage_from_json(api.kind(), &bytes).ok_or("no usage")?;
     if cache.as_deref() == Some("HIT") {
         // Answered from the response cache: the provider billed nothing.
         usage = Usage::default();
@@ -163,6 +245,52 @@ async fn send(client: &StackService, mock: &MockServer, body: String) -> Result<
         usage,
         cache,
     })
+}
+
+/// The three providers side by side: latency, input billed and its cost
+/// over the 10 calls, before and after.
+fn print_providers(rows: &[(Api, &Side, &Side)]) {
+    println!("\nThe same workflow against each provider's API (10 calls, measured):\n");
+    println!("| Provider | Total latency | Input tokens billed | Input cost | Served from the provider cache (after) |");
+    println!("|---|---|---|---|---|");
+    for (api, before, after) in rows {
+        let prices = api.prices();
+        let total = |side: &Side| {
+            side.calls
+                .iter()
+                .map(|c| c.latency)
+                .sum::<Duration>()
+                .as_secs_f64()
+        };
+        let billed = |side: &Side| {
+            side.calls
+                .iter()
+                .map(|c| prices.billed_input_tokens(&c.usage))
+                .sum::<f64>()
+        };
+        let cost = |side: &Side| {
+            side.calls
+                .iter()
+                .map(|c| prices.input_cost(&c.usage))
+                .sum::<f64>()
+        };
+        let cached: u64 = after.calls.iter().map(|c| c.usage.cache_read_tokens).sum();
+        let drop = |b: f64, a: f64| (1.0 - a / b) * 100.0;
+        println!(
+            "| {} | {:.2} s → {:.2} s ({:.0}% faster) | {:.0} → {:.0} ({:.0}% fewer) | ${:.4} → ${:.4} | {} tokens |",
+            api.name(),
+            total(before),
+            total(after),
+            drop(total(before), total(after)),
+            billed(before),
+            billed(after),
+            drop(billed(before), billed(after)),
+            cost(before),
+            cost(after),
+            cached,
+        );
+    }
+    println!("\nPrices: $5 per million input tokens for each, cached reads at 50% (OpenAI), 10% with writes at 125% (Anthropic), 25% (Gemini 2.5 implicit caching).");
 }
 
 fn ms(duration: Duration) -> String {

@@ -1,6 +1,6 @@
 //! The prompt-prefix rewrite on arbitrary bodies: never panics, and what it
 //! sends is a JSON object with the caller's top-level members (it only adds
-//! `prompt_cache_key` or `input`), at most four Anthropic breakpoints
+//! `prompt_cache_key`, `input` or Gemini's `contents`), at most four Anthropic breakpoints
 //! unless the caller had more, and, when every `<dynamic>` marker has its
 //! `</dynamic>` in the same text, the same prefix after a second rewrite.
 //! (Markers left unpaired in separate texts can still pair up in the moved
@@ -13,7 +13,12 @@ use llm_layers_core::RequestFacts;
 use llm_layers_prefix::PromptPrefixLayer;
 use serde_json::Value;
 
-const PATHS: [&str; 3] = ["/v1/chat/completions", "/v1/responses", "/v1/messages"];
+const PATHS: [&str; 4] = [
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/messages",
+    "/v1beta/models/gemini-2.5-flash:generateContent",
+];
 
 fn breakpoints(value: &Value) -> usize {
     match value {
@@ -69,7 +74,10 @@ fuzz_target!(|input: (u8, &[u8])| {
     }
     for key in after.keys() {
         assert!(
-            before.contains_key(key) || key == "prompt_cache_key" || key == "input",
+            before.contains_key(key)
+                || key == "prompt_cache_key"
+                || key == "input"
+                || key == "contents",
             "{key} added"
         );
     }

@@ -90,6 +90,25 @@ impl AgentWorkflow {
         body.to_string()
     }
 
+    /// A Gemini `generateContent` body for call number `call` (the model is
+    /// in the path).
+    pub fn gemini_generate(&self, call: usize) -> String {
+        let mut rng = Rng::new(self.seed, call);
+        let declarations: Vec<Value> = tool_specs()
+            .into_iter()
+            .map(|(name, description, parameters)| {
+                json!({"name": name, "description": description, "parameters": parameters})
+            })
+            .map(|tool| shuffle_keys(tool, &mut rng))
+            .collect();
+        let body = json!({
+            "systemInstruction": {"parts": [{"text": self.system_prompt(call)}]},
+            "tools": [{"functionDeclarations": declarations}],
+            "contents": [{"role": "user", "parts": [{"text": self.task(call)}]}],
+        });
+        body.to_string()
+    }
+
     /// The system prompt: the time and a request id first, as many
     /// applications write it, then the static instructions.
     pub fn system_prompt(&self, call: usize) -> String {
@@ -262,6 +281,16 @@ impl Prices {
             input_per_million: 5.0,
             cached_factor: 0.1,
             cache_write_factor: 1.25,
+        }
+    }
+
+    /// Gemini 2.5's implicit-caching discount at the same base price:
+    /// cached tokens at 25%.
+    pub fn gemini() -> Self {
+        Prices {
+            input_per_million: 5.0,
+            cached_factor: 0.25,
+            cache_write_factor: 1.0,
         }
     }
 

@@ -67,6 +67,7 @@
 mod anthropic;
 mod config;
 mod estimate;
+mod gemini;
 mod layer;
 mod minimum;
 mod observer;

@@ -5,7 +5,8 @@ use llm_layers_core::Provider;
 /// Minimum cacheable prompt lengths in tokens, by model name prefix.
 ///
 /// Defaults (provider documentation, late 2026): OpenAI 1024 for every
-/// model; Anthropic 4096 for Claude Opus 4.5 / 4.6 and Haiku 4.5, 2048 for
+/// model; Gemini 4096 for Pro models and 1024 for the others (implicit
+/// caching); Anthropic 4096 for Claude Opus 4.5 / 4.6 and Haiku 4.5, 2048 for
 /// Sonnet 4.6 and the Haiku 3 family, 1024 for the other Claude models.
 /// The longest matching prefix wins; add or replace rows for new models.
 #[derive(Clone, Debug)]
@@ -53,6 +54,8 @@ impl MinimumTable {
                         .max_by_key(|(prefix, _)| prefix.len())
                 })
                 .map_or(self.anthropic_default, |(_, tokens)| *tokens),
+            Provider::Gemini if model.is_some_and(|model| model.contains("-pro")) => 4096,
+            Provider::Gemini => 1024,
             _ => self.openai,
         }
     }

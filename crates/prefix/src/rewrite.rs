@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::config::PrefixConfig;
 use crate::report::{PrefixFingerprint, PrefixReport, Rewrites};
 use crate::volatile::{Split, VolatileFinder};
-use crate::{anthropic, openai};
+use crate::{anthropic, gemini, openai};
 
 /// The configuration, with what it implies worked out once.
 pub(crate) struct Rewriter {
@@ -114,6 +114,7 @@ impl Rewriter {
             ApiKind::OpenAiChat => openai::chat,
             ApiKind::OpenAiResponses => openai::responses,
             ApiKind::AnthropicMessages => anthropic::messages,
+            ApiKind::GeminiGenerateContent => gemini::generate,
             _ => return None,
         };
         let mut cx = Context {
@@ -178,10 +179,20 @@ fn may_have_a_prefix(kind: ApiKind, body: &[u8]) -> bool {
         LazyLock::new(|| [r#""tools""#, r#""text""#, r#""instructions""#].map(Finder::new));
     static MESSAGES: LazyLock<[Finder<'static>; 3]> =
         LazyLock::new(|| [r#""tools""#, r#""system""#, r#""assistant""#].map(Finder::new));
+    static GEMINI: LazyLock<[Finder<'static>; 4]> = LazyLock::new(|| {
+        [
+            r#""tools""#,
+            r#"nstruction""#,
+            r#"esponseSchema""#,
+            r#"esponse_schema""#,
+        ]
+        .map(Finder::new)
+    });
     let finders: &[Finder<'static>] = match kind {
         ApiKind::OpenAiChat => &*CHAT,
         ApiKind::OpenAiResponses => &*RESPONSES,
         ApiKind::AnthropicMessages => &*MESSAGES,
+        ApiKind::GeminiGenerateContent => &*GEMINI,
         _ => return false,
     };
     finders.iter().any(|finder| finder.find(body).is_some())

@@ -161,6 +161,71 @@ async fn responses_api_instructions_lose_their_volatile_lines() {
     );
 }
 
+const GEMINI: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
+
+#[tokio::test]
+async fn gemini_system_instructions_and_tools_become_a_stable_prefix() {
+    let body = |date: &str, system: &str| {
+        json!({
+            system: {"parts": [{"text": format!("Today is {date}.\nYou plan workflows.")}]},
+            "tools": [
+                {"functionDeclarations": [{"parameters": {"type": "object", "properties": {"b": {}, "a": {}}}, "name": "zeta"}]},
+                {"functionDeclarations": [{"name": "alpha", "description": "d"}]}
+            ],
+            "contents": [{"role": "user", "parts": [{"text": "Plan it."}]}]
+        })
+        .to_string()
+    };
+    let layer = PromptPrefixLayer::new(PrefixConfig::default().reorder_tools(true));
+    let first = send_with(
+        &layer,
+        request(GEMINI, &body("2026-11-23", "systemInstruction")),
+    )
+    .await;
+    let json = first.json();
+    assert_eq!(
+        json["systemInstruction"]["parts"][0]["text"],
+        "You plan workflows."
+    );
+    assert_eq!(
+        json["contents"][0]["parts"],
+        json!([{"text": "Today is 2026-11-23."}, {"text": "Plan it."}]),
+        "the volatile line opens the first user turn, after the prefix"
+    );
+    assert_eq!(json["tools"][0]["functionDeclarations"][0]["name"], "alpha");
+    let zeta = serde_json::to_string(&json["tools"][1]).unwrap();
+    assert!(
+        zeta.find("\"name\"").unwrap() < zeta.find("\"parameters\"").unwrap(),
+        "{zeta}"
+    );
+    let second = send_with(
+        &layer,
+        request(GEMINI, &body("2026-11-24", "system_instruction")),
+    )
+    .await;
+    assert_eq!(
+        second.json()["system_instruction"]["parts"][0]["text"],
+        "You plan workflows."
+    );
+    let (a, b) = (first.report.unwrap(), second.report.unwrap());
+    assert_eq!(a.fingerprint, b.fingerprint, "another day, the same prefix");
+    assert!(a.estimated_prefix_tokens > 0);
+    // A repaired request is left as it is.
+    let again = send_with(
+        &layer,
+        request(GEMINI, std::str::from_utf8(&first.body).unwrap()),
+    )
+    .await;
+    assert_eq!(again.json(), json);
+}
+
+#[tokio::test]
+async fn a_gemini_request_with_nothing_static_passes_untouched() {
+    let body = r#"{"contents":[{"parts":[{"text":"Today is 2026-11-23. Hi"}]}]}"#;
+    let sent = send(GEMINI, body).await;
+    assert_eq!(&sent.body[..], body.as_bytes());
+}
+
 fn long_text(tokens: usize) -> String {
     "word ".repeat(tokens * 4 / 5)
 }

@@ -26,6 +26,7 @@ struct Run {
 enum Api {
     OpenAi,
     Anthropic,
+    Gemini,
 }
 
 impl Api {
@@ -33,6 +34,7 @@ impl Api {
         match self {
             Api::OpenAi => "/v1/chat/completions",
             Api::Anthropic => "/v1/messages",
+            Api::Gemini => "/v1beta/models/gemini-2.5-flash:generateContent",
         }
     }
 
@@ -40,6 +42,7 @@ impl Api {
         match self {
             Api::OpenAi => ApiKind::OpenAiChat,
             Api::Anthropic => ApiKind::AnthropicMessages,
+            Api::Gemini => ApiKind::GeminiGenerateContent,
         }
     }
 
@@ -47,6 +50,7 @@ impl Api {
         match self {
             Api::OpenAi => workflow.openai_chat("gpt-4o", call),
             Api::Anthropic => workflow.anthropic_messages("claude-sonnet-4-5", call),
+            Api::Gemini => workflow.gemini_generate(call),
         }
     }
 }
@@ -160,4 +164,13 @@ async fn anthropic_calls_two_to_ten_hit_through_placed_breakpoints() {
         after.usages[0].cache_write_tokens > 2_500,
         "call 1 writes the prefix"
     );
+}
+
+#[tokio::test]
+async fn gemini_calls_two_to_ten_hit_its_implicit_cache() {
+    let before = run(Api::Gemini, false).await;
+    let after = run(Api::Gemini, true).await;
+    check(Api::Gemini, &before, &after, &Prices::gemini());
+    assert!(after.reports.iter().all(|r| r.rewrites.moved_volatile == 2));
+    assert!(after.reports.iter().all(|r| r.minimum_tokens == 1024));
 }
