@@ -161,6 +161,29 @@ async fn responses_api_instructions_lose_their_volatile_lines() {
     );
 }
 
+#[tokio::test]
+async fn responses_api_tools_are_stabilised_and_array_input_gets_the_moved_lines_first() {
+    let body = json!({
+        "model": "gpt-5",
+        "instructions": "Request id: 5f0c0001-9a1b-4c2d-8e3f-000000001eef\nYou plan.",
+        "tools": [{"type": "function", "parameters": {"type": "object"}, "name": "plan"}],
+        "input": [{"role": "user", "content": "Go."}]
+    })
+    .to_string();
+    let sent = send("/v1/responses", &body).await;
+    let json = sent.json();
+    assert_eq!(json["instructions"], "You plan.");
+    assert_eq!(json["input"][0]["role"], "developer");
+    assert_eq!(json["input"][1], json!({"role": "user", "content": "Go."}));
+    let tool = serde_json::to_string(&json["tools"][0]).unwrap();
+    assert!(tool.starts_with(r#"{"name":"plan","parameters""#), "{tool}");
+    assert!(json["prompt_cache_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("llm-layers-"));
+    assert!(sent.report.unwrap().rewrites.sorted_keys);
+}
+
 const GEMINI: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 
 #[tokio::test]
