@@ -30,6 +30,7 @@ pub mod facts;
 mod json;
 pub mod provider_error;
 pub mod sse;
+pub mod tokens;
 pub mod usage;
 
 /// What the crate's macros use; not part of its API.

@@ -80,11 +80,12 @@ impl Answer {
             ])) % 50_000_000
     }
 
-    /// `count` floats in [-1, 1), derived from the request (embeddings).
-    pub fn vector(&self, index: usize, count: usize) -> Vec<f32> {
+    /// `count` floats in [-1, 1), derived from the model and the input
+    /// alone (embeddings: an input's vector does not depend on where it
+    /// sits in a request).
+    pub fn vector(&self, count: usize) -> Vec<f32> {
         let mut stream = blake3::Hasher::new_derive_key("llm-layers mock embedding")
             .update(&self.seed)
-            .update(&(index as u64).to_le_bytes())
             .finalize_xof();
         let mut bytes = vec![0u8; count * 2];
         stream.fill(&mut bytes);

@@ -1,6 +1,7 @@
 //! OpenAI chat completions, legacy completions, responses and embeddings,
 //! in the shapes the real API returns.
 
+use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -350,6 +351,7 @@ struct EmbeddingsRequest {
     model: String,
     input: Value,
     dimensions: Option<usize>,
+    encoding_format: Option<String>,
 }
 
 /// `POST /v1/embeddings`
@@ -357,6 +359,10 @@ pub fn embeddings(call: &Call) -> Result<Reply, ApiError> {
     let request: EmbeddingsRequest = parse(call.body)?;
     let inputs: Vec<String> = match &request.input {
         Value::String(text) => vec![text.clone()],
+        // One token array is one input; an array of them, several.
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_u64) => {
+            vec![request.input.to_string()]
+        }
         Value::Array(items) if !items.is_empty() => items
             .iter()
             .map(|item| {
@@ -371,6 +377,23 @@ pub fn embeddings(call: &Call) -> Result<Reply, ApiError> {
             ))
         }
     };
+    // As OpenAI: an empty input is refused, and fails the whole request.
+    if let Some(empty) = inputs.iter().position(String::is_empty) {
+        return Err(ApiError::invalid(
+            SHAPE,
+            format!("'$.input[{empty}]' is invalid: an input must not be empty"),
+        ));
+    }
+    let base64 = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                SHAPE,
+                format!("'encoding_format' must be float or base64, not {other:?}"),
+            ))
+        }
+    };
     let dimensions = request.dimensions.unwrap_or(64).clamp(1, 4096);
     let mut tokens = 0;
     let data: Vec<Value> = inputs
@@ -378,8 +401,16 @@ pub fn embeddings(call: &Call) -> Result<Reply, ApiError> {
         .enumerate()
         .map(|(index, text)| {
             tokens += tokens_for_bytes(text.len());
-            let answer = Answer::new(&request.model, text, None);
-            json!({"object": "embedding", "index": index, "embedding": answer.vector(index, dimensions)})
+            let vector = Answer::new(&request.model, text, None).vector(dimensions);
+            let embedding = match base64 {
+                // Little-endian f32s, base64-encoded, as OpenAI sends them.
+                true => {
+                    let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                }
+                false => json!(vector),
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
         })
         .collect();
     Ok(Reply::Json(json!({
