@@ -30,6 +30,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "batch")]
+pub use llm_layers_batch as batch;
 #[cfg(feature = "cache")]
 pub use llm_layers_cache as cache;
 #[cfg(feature = "connector")]

@@ -9,19 +9,22 @@
 //!    request as the caller wrote it.
 //! 3. **Prompt prefix**: repairs the request for the provider's prompt
 //!    cache; only misses reach it.
-//! 4. **Retry**: another attempt when the provider says to or the
+//! 4. **Embeddings batching**: concurrent embeddings requests for the same
+//!    model, key and parameters within a short window go upstream as one;
+//!    each caller gets its own vectors and share of usage.
+//! 5. **Retry**: another attempt when the provider says to or the
 //!    connection failed, resending exactly the bytes the layers above
 //!    prepared; the cache above sees only the final answer.
-//! 5. **Rate-limit awareness**: a key and model whose provider quota is
+//! 6. **Rate-limit awareness**: a key and model whose provider quota is
 //!    spent wait for its reset (bounded) or get a 429 at once, instead of
 //!    being sent into a certain 429.
-//! 6. **Circuit breaker**: one per upstream origin and model; while open,
+//! 7. **Circuit breaker**: one per upstream origin and model; while open,
 //!    answers at once in the provider's error shape, and the retry above
 //!    does not retry that answer.
-//! 7. **Upstream timeouts**: time to the head, idle time between chunks,
+//! 8. **Upstream timeouts**: time to the head, idle time between chunks,
 //!    total duration (always on; [`UpstreamTimeouts`] sets or turns them
 //!    off), each answered in the provider's error shape.
-//! 8. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
+//! 9. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
 //!
 //! The request's facts are worked out once, at the top, with the stack's
 //! one buffering limit ([`LlmStack::with_max_request_bytes`]), and travel
@@ -61,6 +64,8 @@ use http::{Request, Response};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
+#[cfg(feature = "batch")]
+use llm_layers_batch::{BatchConfig, EmbeddingsBatchLayer};
 #[cfg(feature = "cache")]
 use llm_layers_cache::{CacheConfig, CacheLayer};
 #[cfg(feature = "connector")]
@@ -84,7 +89,8 @@ mod facts;
     feature = "cache",
     feature = "metrics",
     feature = "prefix",
-    feature = "resilience"
+    feature = "resilience",
+    feature = "batch"
 ))]
 mod optional;
 mod rebox;
@@ -93,7 +99,8 @@ use facts::FactsFirst;
     feature = "cache",
     feature = "metrics",
     feature = "prefix",
-    feature = "resilience"
+    feature = "resilience",
+    feature = "batch"
 ))]
 use optional::optional;
 use rebox::Rebox;
@@ -113,6 +120,8 @@ pub struct LlmStack {
     cache: Option<CacheLayer>,
     #[cfg(feature = "prefix")]
     prefix: Option<PromptPrefixLayer>,
+    #[cfg(feature = "batch")]
+    batch: Option<EmbeddingsBatchLayer>,
     #[cfg(feature = "resilience")]
     retry: Option<RetryLayer>,
     #[cfg(feature = "resilience")]
@@ -143,6 +152,8 @@ impl LlmStack {
             cache: Some(CacheLayer::new(CacheConfig::default())),
             #[cfg(feature = "prefix")]
             prefix: Some(PromptPrefixLayer::new(PrefixConfig::default())),
+            #[cfg(feature = "batch")]
+            batch: Some(EmbeddingsBatchLayer::new(BatchConfig::default())),
             #[cfg(feature = "resilience")]
             retry: Some(RetryLayer::new(RetryPolicy::default())),
             #[cfg(feature = "resilience")]
@@ -164,6 +175,8 @@ impl LlmStack {
             cache: None,
             #[cfg(feature = "prefix")]
             prefix: None,
+            #[cfg(feature = "batch")]
+            batch: None,
             #[cfg(feature = "resilience")]
             retry: None,
             #[cfg(feature = "resilience")]
@@ -217,6 +230,19 @@ impl LlmStack {
     pub fn with_prefix(mut self, layer: impl Into<Option<PromptPrefixLayer>>) -> Self {
         self.prefix = layer.into();
         self
+    }
+
+    #[cfg(feature = "batch")]
+    /// Uses this embeddings batch layer, or none.
+    pub fn with_batch(mut self, layer: impl Into<Option<EmbeddingsBatchLayer>>) -> Self {
+        self.batch = layer.into();
+        self
+    }
+
+    #[cfg(feature = "batch")]
+    /// The embeddings batch layer, for its statistics.
+    pub fn batch(&self) -> Option<&EmbeddingsBatchLayer> {
+        self.batch.as_ref()
     }
 
     #[cfg(feature = "resilience")]
@@ -306,6 +332,8 @@ impl LlmStack {
         let inner = optional(self.rate_limit.as_ref(), inner);
         #[cfg(feature = "resilience")]
         let inner = optional(self.retry.as_ref(), inner);
+        #[cfg(feature = "batch")]
+        let inner = optional(self.batch.as_ref(), inner);
         // One static type whichever layers are on: each optional layer
         // is its service or nothing, in the documented order.
         #[cfg(feature = "prefix")]

@@ -149,12 +149,14 @@ async fn llm_stack_layers_are_optional() {
 /// answer always arrives whole.
 #[tokio::test]
 async fn every_combination_of_layers_composes_and_works() {
+    use llm_layers::batch::{BatchConfig, EmbeddingsBatchLayer};
     use llm_layers::prefix::PromptPrefixLayer;
     use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
     use llm_layers::stack::{full_body, LlmStack};
+    use std::time::Duration;
 
     let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Now 2026-11-23T10:00:00Z\nRules."},{"role":"user","content":"hi"}]}"#;
-    for combination in 0..64u8 {
+    for combination in 0..128u8 {
         let (metrics_on, cache_on, prefix_on, retry_on, breaker_on, rate_limit_on) = (
             combination & 1 != 0,
             combination & 2 != 0,
@@ -163,6 +165,7 @@ async fn every_combination_of_layers_composes_and_works() {
             combination & 16 != 0,
             combination & 32 != 0,
         );
+        let batch_on = combination & 64 != 0;
         let mock = MockServer::start(MockConfig::default()).await.unwrap();
         let stack = LlmStack::bare()
             .with_metrics(metrics_on.then(|| MetricsLayer::new(MetricsConfig::default())))
@@ -170,7 +173,11 @@ async fn every_combination_of_layers_composes_and_works() {
             .with_prefix(prefix_on.then(PromptPrefixLayer::default))
             .with_retry(retry_on.then(RetryLayer::default))
             .with_breaker(breaker_on.then(CircuitBreakerLayer::default))
-            .with_rate_limit(rate_limit_on.then(RateLimitLayer::default));
+            .with_rate_limit(rate_limit_on.then(RateLimitLayer::default))
+            .with_batch(batch_on.then(|| {
+                // A window long enough for two concurrent calls on a loaded machine.
+                EmbeddingsBatchLayer::new(BatchConfig::default().window(Duration::from_millis(100)))
+            }));
         let client = stack.clone().over_connector().unwrap();
         let mut answers = Vec::new();
         for call in 0..2 {
@@ -219,6 +226,32 @@ async fn every_combination_of_layers_composes_and_works() {
         assert_eq!(
             breakers, expected,
             "{combination:06b}: one breaker, for gpt-4o"
+        );
+        // Two concurrent embeddings calls: one upstream request with the batch layer.
+        let embed = |text: &str| {
+            let body = format!(r#"{{"model":"text-embedding-3-small","input":"{text}"}}"#);
+            let request = http::Request::post(format!("{}/v1/embeddings", mock.base_url()))
+                .header("authorization", "Bearer sk-combination")
+                .body(full_body(body))
+                .unwrap();
+            client.clone().oneshot(request)
+        };
+        let (a, b) = tokio::join!(embed("left"), embed("right"));
+        for response in [a.unwrap(), b.unwrap()] {
+            assert!(response.status().is_success(), "{combination:07b}");
+            let answer = response.into_body().collect().await.unwrap().to_bytes();
+            let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(
+                answer["data"].as_array().unwrap().len(),
+                1,
+                "{combination:07b}"
+            );
+        }
+        let embeddings = mock.stats().requests_to("/v1/embeddings");
+        assert_eq!(
+            embeddings,
+            if batch_on { 1 } else { 2 },
+            "{combination:07b}: batching"
         );
     }
 }

@@ -81,6 +81,7 @@ pub async fn stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     let mut body = json!({
         "calls": stack.metrics().map(|layer| layer.stats().snapshot()),
         "cache": stack.cache().map(|layer| layer.stats()),
+        "batch": stack.batch().map(|layer| layer.stats()),
         "pool": app.connector.stats(),
         "breakers": stack.breaker().map(|layer| layer.snapshot()),
     });

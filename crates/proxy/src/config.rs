@@ -49,6 +49,11 @@
 //! anthropic_breakpoints = true
 //! prompt_cache_key = true
 //!
+//! [batch]
+//! enabled = true              # concurrent embeddings requests coalesced
+//! window = "2ms"              # the first of a batch waits this long for others
+//! max_inputs = 2048           # inputs per upstream request at most
+//!
 //! [metrics]
 //! enabled = true
 //! opentelemetry_names = false
@@ -175,6 +180,8 @@ pub struct ProxyConfig {
     pub breaker: BreakerSection,
     /// Rate-limit awareness.
     pub rate_limit: RateLimitSection,
+    /// Embeddings coalescing.
+    pub batch: BatchSection,
 }
 
 impl Default for ProxyConfig {
@@ -209,6 +216,7 @@ impl Default for ProxyConfig {
             retry: RetrySection::default(),
             breaker: BreakerSection::default(),
             rate_limit: RateLimitSection::default(),
+            batch: BatchSection::default(),
         }
     }
 }
@@ -243,6 +251,7 @@ llm_layers::core::config_setters!(ProxyConfig {
     retry: RetrySection,
     breaker: BreakerSection,
     rate_limit: RateLimitSection,
+    batch: BatchSection,
 });
 
 /// The default OpenAI origin.
@@ -486,6 +495,36 @@ impl Default for MetricsSection {
 llm_layers::core::config_setters!(MetricsSection {
     enabled: bool,
     opentelemetry_names: bool,
+});
+
+/// `[batch]`: embeddings coalescing.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BatchSection {
+    /// Default true.
+    pub enabled: bool,
+    /// How long the first request of a batch waits for others. Default 2 ms.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Inputs per upstream request at most. Default 2048.
+    pub max_inputs: usize,
+}
+
+impl Default for BatchSection {
+    fn default() -> Self {
+        BatchSection {
+            enabled: true,
+            window: Duration::from_millis(2),
+            max_inputs: 2048,
+        }
+    }
+}
+
+llm_layers::core::config_setters!(BatchSection {
+    enabled: bool,
+    window: Duration,
+    max_inputs: usize,
 });
 
 /// The configuration could not be read.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use llm_layers::batch::{BatchConfig, EmbeddingsBatchLayer};
 use llm_layers::cache::{
     CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore, RedisConfig, RedisStore,
     TieredStore,
@@ -55,12 +56,21 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
         .rate_limit
         .enabled
         .then(|| RateLimitLayer::new(config.rate_limit.policy(limit)));
+    let batch = config.batch.enabled.then(|| {
+        EmbeddingsBatchLayer::new(
+            BatchConfig::default()
+                .window(config.batch.window)
+                .max_inputs(config.batch.max_inputs)
+                .max_request_bytes(limit),
+        )
+    });
     Ok(LlmStack::bare()
         .with_max_request_bytes(limit)
         .with_timeouts(config.upstream_timeouts())
         .with_metrics(metrics)
         .with_cache(cache)
         .with_prefix(prefix)
+        .with_batch(batch)
         .with_retry(retry)
         .with_breaker(breaker)
         .with_rate_limit(rate_limit))

@@ -1,10 +1,11 @@
-//! The cache store's flags and environment variables (Redis, two tiers).
+//! The cache store's and the batch layer's flags and environment
+//! variables (Redis, two tiers, embeddings coalescing).
 
 use std::time::Duration;
 
 use crate::config::ProxyConfig;
 
-/// Redis and memory-tier settings, over `[cache]`.
+/// Redis and memory-tier settings, over `[cache]`, and `[batch]`'s.
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
     /// The Redis store's server: redis://HOST:PORT/DB, rediss:// for TLS
@@ -26,6 +27,15 @@ pub struct StoreArgs {
     /// Two tiers: memory in front of Redis [default: false].
     #[arg(long, env = "LLM_PROXY_CACHE_MEMORY_TIER")]
     pub cache_memory_tier: Option<bool>,
+    /// Turn embeddings coalescing off.
+    #[arg(long, env = "LLM_PROXY_NO_BATCH")]
+    pub no_batch: bool,
+    /// How long the first embeddings request of a batch waits for others [default: 2ms].
+    #[arg(long, env = "LLM_PROXY_BATCH_WINDOW", value_parser = humantime::parse_duration)]
+    pub batch_window: Option<Duration>,
+    /// Inputs per batched upstream request at most [default: 2048].
+    #[arg(long, env = "LLM_PROXY_BATCH_MAX_INPUTS")]
+    pub batch_max_inputs: Option<usize>,
     /// Longest an entry read from Redis stays in memory [default: 60s].
     #[arg(long, env = "LLM_PROXY_CACHE_MEMORY_TIER_TTL", value_parser = humantime::parse_duration)]
     pub cache_memory_tier_ttl: Option<Duration>,
@@ -55,6 +65,13 @@ impl StoreArgs {
         }
         if let Some(ttl) = self.cache_memory_tier_ttl {
             cache.memory_tier_ttl = ttl;
+        }
+        config.batch.enabled &= !self.no_batch;
+        if let Some(window) = self.batch_window {
+            config.batch.window = window;
+        }
+        if let Some(count) = self.batch_max_inputs {
+            config.batch.max_inputs = count;
         }
     }
 }
