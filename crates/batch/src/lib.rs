@@ -24,6 +24,10 @@
 //! - The batch is sent with the first caller's headers, which the others
 //!   share in what matters: the credential partition is part of the group.
 //!
+//! [`filler::BatchFiller`] runs the OpenAI Batch API as a cache filler: a
+//! list of requests goes as one batch job (half price), and each answer is
+//! stored under the key the same request would have had if sent directly.
+//!
 //! Put it below the response cache (cached requests never wait for a
 //! batch) and above retries (a batch is retried as one request).
 //!
@@ -56,6 +60,7 @@
 
 mod batcher;
 mod config;
+pub mod filler;
 mod layer;
 mod member;
 mod service;

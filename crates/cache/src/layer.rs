@@ -38,6 +38,10 @@ impl CacheLayer {
         }
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Hits, misses, stores and what the store holds.
     pub fn stats(&self) -> CacheStats {
         self.shared.counters.snapshot(self.shared.store.stats())

@@ -69,6 +69,7 @@ pub mod controls;
 mod disk;
 mod drive;
 mod entry;
+mod fill;
 mod flight;
 pub mod headers;
 mod layer;

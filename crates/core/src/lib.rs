@@ -20,6 +20,7 @@
 //! Layers depend on this crate, never on each other.
 #![warn(missing_docs)]
 
+pub mod answer_store;
 pub mod api;
 pub mod body;
 pub mod cache_status;

@@ -37,6 +37,8 @@ pub struct MockConfig {
     /// Close an HTTP/1.1 connection that has waited this long for its next
     /// request, as real servers' keep-alive timeouts do.
     pub idle_timeout: Option<Duration>,
+    /// How long a Batch API job stays `in_progress` before it completes.
+    pub batch_delay: Duration,
 }
 
 impl Default for MockConfig {
@@ -53,6 +55,7 @@ impl Default for MockConfig {
             fault: None,
             recent_requests: 64,
             idle_timeout: None,
+            batch_delay: Duration::from_millis(50),
         }
     }
 }
@@ -69,4 +72,5 @@ llm_layers_core::config_setters!(MockConfig {
     fault: Option<Fault>,
     recent_requests: usize,
     idle_timeout: Option<Duration>,
+    batch_delay: Duration,
 });

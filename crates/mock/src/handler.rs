@@ -10,6 +10,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use crate::batch_api::{BatchApi, Served};
 use crate::body::MockBody;
 use crate::config::MockConfig;
 use crate::fault::{
@@ -32,6 +33,7 @@ pub(crate) struct State {
     /// How often each scheduled fault (`x-mock-fault-times`) has struck.
     scheduled: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
     request_ids: AtomicU64,
+    batch_api: BatchApi,
 }
 
 impl State {
@@ -92,12 +94,26 @@ impl State {
             counters: Counters::default(),
             prompt_cache: PromptCache::default(),
             request_ids: AtomicU64::new(0),
+            batch_api: BatchApi::default(),
         }
     }
 
     pub fn stats(&self) -> crate::MockStats {
         self.counters.snapshot(self.prompt_cache.len())
     }
+}
+
+/// The answer of the provider API at `api_path`; `None` for an unknown path.
+fn dispatch(call: &Call, api_path: &str, query: Option<&str>) -> Option<Result<Reply, ApiError>> {
+    Some(match (crate::gemini::route(api_path, query), api_path) {
+        (Some((model, delivery)), _) => crate::gemini::generate(call, model, delivery),
+        (None, "/v1/chat/completions") => openai::chat(call),
+        (None, "/v1/completions") => openai::completions(call),
+        (None, "/v1/responses") => openai::responses(call),
+        (None, "/v1/embeddings") => openai::embeddings(call),
+        (None, "/v1/messages") => anthropic::messages(call),
+        _ => return None,
+    })
 }
 
 /// The API path of a request sent under a provider's prefix
@@ -213,9 +229,9 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
     };
     state.counters.record(
         RecordedRequest {
-            method,
+            method: method.clone(),
             path: path_and_query,
-            content_type,
+            content_type: content_type.clone(),
             body: body.clone(),
         },
         state.config.recent_requests,
@@ -246,6 +262,51 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         Some((deployment, api_path)) => (api_path, with_model(body, deployment)),
         None => (under_provider_prefix(&path).to_owned(), body),
     };
+    let delay = state.config.batch_delay;
+    let answer_line = |url: &str, body: &[u8]| {
+        let uncached = std::sync::atomic::AtomicU64::new(0);
+        let call = Call {
+            body,
+            partition: &partition,
+            cache: &state.prompt_cache,
+            openai_ttl: state.config.prompt_cache_ttl,
+            uncached_prompt_tokens: &uncached,
+        };
+        match dispatch(&call, url, None) {
+            Some(Ok(Reply::Json(value))) => (StatusCode::OK, value),
+            Some(Ok(Reply::Stream(_))) => {
+                let error =
+                    ApiError::invalid(ErrorShape::OpenAi, "streaming is not supported in a batch");
+                (error.status, error.body())
+            }
+            Some(Err(error)) => (error.status, error.body()),
+            None => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": {"message": "unknown url"}}),
+            ),
+        }
+    };
+    let served = state
+        .batch_api
+        .route(
+            &method,
+            &api_path,
+            content_type.as_deref(),
+            body.clone(),
+            delay,
+            &answer_line,
+        )
+        .await;
+    match served {
+        Some(Served::Json(status, value)) => return Ok(json_response(status, &value)),
+        Some(Served::File(bytes)) => {
+            return Ok(with_content_type(
+                Response::new(MockBody::full(bytes)),
+                "application/jsonl",
+            ))
+        }
+        None => {}
+    }
     let uncached_prompt_tokens = std::sync::atomic::AtomicU64::new(0);
     let call = Call {
         body: &body,
@@ -254,28 +315,17 @@ pub(crate) async fn handle(state: Arc<State>, request: Request<Incoming>) -> Ans
         openai_ttl: state.config.prompt_cache_ttl,
         uncached_prompt_tokens: &uncached_prompt_tokens,
     };
-    let reply = match (
-        crate::gemini::route(&api_path, query.as_deref()),
-        api_path.as_str(),
-    ) {
-        (Some((model, delivery)), _) => crate::gemini::generate(&call, model, delivery),
-        (None, "/v1/chat/completions") => openai::chat(&call),
-        (None, "/v1/completions") => openai::completions(&call),
-        (None, "/v1/responses") => openai::responses(&call),
-        (None, "/v1/embeddings") => openai::embeddings(&call),
-        (None, "/v1/messages") => anthropic::messages(&call),
-        _ => {
-            return Ok(json_response(
-                StatusCode::NOT_FOUND,
-                &ApiError {
-                    status: StatusCode::NOT_FOUND,
-                    kind: "not_found_error",
-                    message: format!("Unknown path {path}"),
-                    shape: shape_for(&path),
-                }
-                .body(),
-            ))
-        }
+    let Some(reply) = dispatch(&call, &api_path, query.as_deref()) else {
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
+            &ApiError {
+                status: StatusCode::NOT_FOUND,
+                kind: "not_found_error",
+                message: format!("Unknown path {path}"),
+                shape: shape_for(&path),
+            }
+            .body(),
+        ));
     };
     let prefill = state
         .config

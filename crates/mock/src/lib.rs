@@ -14,6 +14,8 @@
 //! | `POST /v1beta/models/{model}:streamGenerateContent` | Gemini, streamed: a JSON array, or SSE with `alt=sse` |
 //! | the same under `/openai`, `/anthropic` or `/gemini` | as a gateway serving several providers would |
 //! | `POST /openai/deployments/{d}/chat/completions` (and the other OpenAI APIs) | as Azure OpenAI: the deployment is the model |
+//! | `POST /v1/files`, `GET /v1/files/{id}/content` | OpenAI files (multipart upload, `purpose=batch`) |
+//! | `POST /v1/batches`, `GET /v1/batches/{id}` | OpenAI Batch API: jobs complete after `batch_delay`, answered by the handlers above |
 //! | `GET /__mock/stats` | counters as JSON: `requests` per path, `connections`, … |
 //! | `GET /__mock/requests` | the most recent requests, bodies included |
 //! | `POST /__mock/reset` | zeroes the counters, empties the prompt caches, forgets fault schedules |
@@ -41,6 +43,7 @@
 
 mod answer;
 mod anthropic;
+mod batch_api;
 mod body;
 mod config;
 mod fault;
