@@ -82,6 +82,7 @@ pub async fn stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         "calls": stack.metrics().map(|layer| layer.stats().snapshot()),
         "cache": stack.cache().map(|layer| layer.stats()),
         "batch": stack.batch().map(|layer| layer.stats()),
+        "batches": app.batches.as_ref().map(|filler| filler.jobs()),
         "pool": app.connector.stats(),
         "breakers": stack.breaker().map(|layer| layer.snapshot()),
     });
@@ -140,7 +141,7 @@ fn is_admin(app: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// 401 unless the request carries `Authorization: Bearer <admin token>`.
-fn refuse(app: &AppState, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn refuse(app: &AppState, headers: &HeaderMap) -> Option<Response> {
     if is_admin(app, headers) {
         return None;
     }

@@ -53,6 +53,7 @@
 //! enabled = true              # concurrent embeddings requests coalesced
 //! window = "2ms"              # the first of a batch waits this long for others
 //! max_inputs = 2048           # inputs per upstream request at most
+//! poll_interval = "30s"       # Batch API jobs (POST /admin/batches): time between looks
 //!
 //! [metrics]
 //! enabled = true
@@ -497,7 +498,7 @@ llm_layers::core::config_setters!(MetricsSection {
     opentelemetry_names: bool,
 });
 
-/// `[batch]`: embeddings coalescing.
+/// `[batch]`: embeddings coalescing, and Batch API jobs.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -509,6 +510,10 @@ pub struct BatchSection {
     pub window: Duration,
     /// Inputs per upstream request at most. Default 2048.
     pub max_inputs: usize,
+    /// Batch API jobs (`POST /admin/batches`): time between two looks at
+    /// a running job. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 impl Default for BatchSection {
@@ -517,6 +522,7 @@ impl Default for BatchSection {
             enabled: true,
             window: Duration::from_millis(2),
             max_inputs: 2048,
+            poll_interval: Duration::from_secs(30),
         }
     }
 }
@@ -525,6 +531,7 @@ llm_layers::core::config_setters!(BatchSection {
     enabled: bool,
     window: Duration,
     max_inputs: usize,
+    poll_interval: Duration,
 });
 
 /// The configuration could not be read.

@@ -32,6 +32,7 @@
 
 mod activity;
 mod admin;
+pub mod batches;
 pub mod cli;
 pub mod config;
 pub mod embedded_mock;

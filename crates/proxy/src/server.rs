@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::{ConfigError, ProxyConfig};
 use crate::serve::{serve, ConnectionLimits};
 use crate::upstream::{Routes, CREDENTIAL_HEADERS};
-use crate::{admin, layers, prometheus};
+use crate::{admin, batches, layers, prometheus};
 
 /// What every handler shares.
 pub struct AppState {
@@ -41,6 +41,8 @@ pub struct AppState {
     pub client_body_timeout: std::time::Duration,
     /// Bytes of all request bodies being read at once (503 beyond).
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Batch API jobs filling the cache (none when the cache is off).
+    pub batches: Option<llm_layers::batch::filler::BatchFiller>,
 }
 
 /// The proxy could not start.
@@ -167,6 +169,13 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
     if config.admin_token.is_none() {
         tracing::warn!("no admin token configured: the admin routes refuse every request");
     }
+    let batches = match stack.cache() {
+        Some(cache) => Some(
+            crate::batches::filler(cache, &config.upstream, config.batch.poll_interval)
+                .map_err(StartError::Connector)?,
+        ),
+        None => None,
+    };
     let state = Arc::new(AppState {
         routes,
         service,
@@ -179,6 +188,7 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
         body_budget: Arc::new(tokio::sync::Semaphore::new(
             config.max_buffered_request_bytes.min(u32::MAX as usize),
         )),
+        batches,
     });
     let own_routes = own_routes(state.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -224,6 +234,7 @@ pub async fn start(mut config: ProxyConfig) -> Result<RunningProxy, StartError> 
 
 /// The proxy's own routes (everything else is forwarded, see [`serve`]).
 fn own_routes(state: Arc<AppState>) -> Router {
+    let max_request_bytes = state.max_request_bytes;
     let sensitive: Vec<HeaderName> = CREDENTIAL_HEADERS.to_vec();
     Router::new()
         .route("/healthz", get(admin::healthz))
@@ -231,6 +242,9 @@ fn own_routes(state: Arc<AppState>) -> Router {
         .route("/stats", get(admin::stats))
         .route("/admin/cache/clear", post(admin::clear_cache))
         .route("/admin/cache/stats", get(admin::cache_stats))
+        .route("/admin/batches", post(batches::submit))
+        .route("/admin/batches/{id}", get(batches::job))
+        .layer(axum::extract::DefaultBodyLimit::max(max_request_bytes))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
         .with_state(state)

@@ -204,20 +204,23 @@ impl Routes {
         if has_credential || query_key {
             return;
         }
-        let server_key = match upstream {
+        if let Some((name, key)) = self.server_key(upstream) {
+            headers.insert(name, key);
+        }
+    }
+
+    /// The server-held key of an upstream, and the header it goes in.
+    pub fn server_key(&self, upstream: Upstream) -> Option<(HeaderName, HeaderValue)> {
+        match upstream {
             Upstream::OpenAi => self
                 .openai_key
-                .as_ref()
+                .clone()
                 .map(|key| (header::AUTHORIZATION, key)),
             _ => self
                 .prefixed
                 .iter()
                 .find(|route| route.upstream == upstream)
-                .and_then(|route| route.key.as_ref())
-                .map(|(name, key)| (name.clone(), key)),
-        };
-        if let Some((name, key)) = server_key {
-            headers.insert(name, key.clone());
+                .and_then(|route| route.key.clone()),
         }
     }
 }

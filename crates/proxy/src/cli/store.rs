@@ -36,6 +36,9 @@ pub struct StoreArgs {
     /// Inputs per batched upstream request at most [default: 2048].
     #[arg(long, env = "LLM_PROXY_BATCH_MAX_INPUTS")]
     pub batch_max_inputs: Option<usize>,
+    /// Batch API jobs: time between two looks at a running job [default: 30s].
+    #[arg(long, env = "LLM_PROXY_BATCH_POLL_INTERVAL", value_parser = humantime::parse_duration)]
+    pub batch_poll_interval: Option<Duration>,
     /// Longest an entry read from Redis stays in memory [default: 60s].
     #[arg(long, env = "LLM_PROXY_CACHE_MEMORY_TIER_TTL", value_parser = humantime::parse_duration)]
     pub cache_memory_tier_ttl: Option<Duration>,
@@ -72,6 +75,9 @@ impl StoreArgs {
         }
         if let Some(count) = self.batch_max_inputs {
             config.batch.max_inputs = count;
+        }
+        if let Some(interval) = self.batch_poll_interval {
+            config.batch.poll_interval = interval;
         }
     }
 }
