@@ -17,9 +17,16 @@ fn parse(chunks: &[&[u8]]) -> Vec<SseEvent> {
 
 fuzz_target!(|input: (u16, u16, &[u8])| {
     let (first, second, bytes) = input;
-    let mut cuts = [first as usize % (bytes.len() + 1), second as usize % (bytes.len() + 1)];
+    let mut cuts = [
+        first as usize % (bytes.len() + 1),
+        second as usize % (bytes.len() + 1),
+    ];
     cuts.sort_unstable();
     let whole = parse(&[bytes]);
-    let split = parse(&[&bytes[..cuts[0]], &bytes[cuts[0]..cuts[1]], &bytes[cuts[1]..]]);
+    let split = parse(&[
+        &bytes[..cuts[0]],
+        &bytes[cuts[0]..cuts[1]],
+        &bytes[cuts[1]..],
+    ]);
     assert_eq!(whole, split);
 });

@@ -72,3 +72,10 @@ pub use config::BatchConfig;
 pub use layer::EmbeddingsBatchLayer;
 pub use service::{EmbeddingsBatch, ResponseBody, ResponseFuture};
 pub use stats::{names, BatchStats};
+
+/// The parsers, for the fuzz targets (not a stable interface).
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::filler::output_answers;
+    pub use crate::split::{split, Share};
+}

@@ -8,14 +8,16 @@ use serde_json::{Map, Value};
 
 /// One member's place in the batch: how many inputs, and their weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Share {
+pub struct Share {
+    /// Inputs the member sent.
     pub inputs: usize,
+    /// Their estimated tokens.
     pub weight: u64,
 }
 
 /// Each member's answer body, in member order; `None` when the answer is
 /// not an embeddings list holding exactly one item per input.
-pub(crate) fn split(answer: &[u8], shares: &[Share]) -> Option<Vec<Bytes>> {
+pub fn split(answer: &[u8], shares: &[Share]) -> Option<Vec<Bytes>> {
     let mut top: Map<String, Value> = serde_json::from_slice(answer).ok()?;
     let Value::Array(mut data) = top.remove("data")? else {
         return None;

@@ -42,15 +42,18 @@ struct OutputResponse {
 
 /// One answered request of the output file.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Answered {
+pub struct Answered {
+    /// The request's position in the job.
     pub index: usize,
+    /// The status the provider answered it with.
     pub status: u16,
+    /// The answer's body.
     pub body: Bytes,
 }
 
 /// The answers in an output file, for requests `0..count`; lines that are
 /// not ours, not answers, or out of range are skipped.
-pub(crate) fn output_answers(file: &[u8], count: usize) -> Vec<Answered> {
+pub fn output_answers(file: &[u8], count: usize) -> Vec<Answered> {
     file.split(|&b| b == b'\n')
         .filter_map(|line| serde_json::from_slice::<OutputLine>(line).ok())
         .filter_map(|line| {

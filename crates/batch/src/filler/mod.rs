@@ -52,6 +52,9 @@
 mod job;
 mod jsonl;
 
+#[doc(hidden)]
+pub use jsonl::{output_answers, Answered};
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
