@@ -31,6 +31,7 @@ use llm_layers::connector::HyperConnector;
 use llm_layers::core::usage::token_usage_from_json;
 use llm_layers::core::{ApiKind, Usage};
 use llm_layers::stack::{full_body, LlmStack, StackService};
+use llm_layers::metrics::PriceTable;
 use llm_layers_mock::workload::{AgentWorkflow, Prices};
 use llm_layers_mock::{MockConfig, MockServer};
 use tower::ServiceExt;
@@ -87,6 +88,28 @@ impl Api {
             Api::Anthropic => workflow.anthropic_messages("claude-sonnet-4-5", call),
             Api::Gemini => workflow.gemini_generate(call),
         }
+    }
+
+    /// The model's list price, from the metrics layer's price table.
+    fn model(self) -> &'static str {
+        match self {
+            Api::OpenAi => MODEL,
+            Api::Anthropic => "claude-sonnet-4-5",
+            Api::Gemini => "gemini-2.5-flash",
+        }
+    }
+
+    /// Dollars of a call's input (prompt tokens, cached and written
+    /// included) at the model's list price.
+    fn input_cost(self, usage: &Usage) -> f64 {
+        let table = PriceTable::default();
+        let price = table.price(self.model()).expect("the shipped table prices the demo's models");
+        price
+            .cost(&Usage {
+                output_tokens: 0,
+                ..usage.clone()
+            })
+            .spent
     }
 
     fn prices(self) -> Prices {
@@ -271,7 +294,7 @@ fn print_providers(rows: &[(Api, &Side, &Side)]) {
         let cost = |side: &Side| {
             side.calls
                 .iter()
-                .map(|c| prices.input_cost(&c.usage))
+                .map(|c| api.input_cost(&c.usage))
                 .sum::<f64>()
         };
         let cached: u64 = after.calls.iter().map(|c| c.usage.cache_read_tokens).sum();
@@ -290,7 +313,11 @@ fn print_providers(rows: &[(Api, &Side, &Side)]) {
             cached,
         );
     }
-    println!("\nPrices: $5 per million input tokens for each, cached reads at 50% (OpenAI), 10% with writes at 125% (Anthropic), 25% (Gemini 2.5 implicit caching).");
+    let meta = PriceTable::default().meta().clone();
+    println!(
+        "\nInput tokens billed are weighted by each provider's cache discount: cached reads at 50% (OpenAI), 10% with writes at 125% (Anthropic), 25% (Gemini 2.5 implicit caching). Costs are list prices from the metrics layer's price table ({}).",
+        meta.date
+    );
 }
 
 fn ms(duration: Duration) -> String {
@@ -341,7 +368,7 @@ fn print_table(before: &Side, after: &Side, prices: &Prices) {
     let cost = |side: &Side| {
         side.calls
             .iter()
-            .map(|c| prices.input_cost(&c.usage))
+            .map(|c| Api::OpenAi.input_cost(&c.usage))
             .sum::<f64>()
     };
     let hits = |side: &Side| {
@@ -375,8 +402,7 @@ fn print_table(before: &Side, after: &Side, prices: &Prices) {
         cached(after)
     );
     println!(
-        "| Input cost (${:.0} per million) | ${:.4} | ${:.4} | {} |",
-        prices.input_per_million,
+        "| Input cost ({MODEL} list price) | ${:.4} | ${:.4} | {} |",
         cost(before),
         cost(after),
         better(cost(before), cost(after), "cheaper")

@@ -17,6 +17,9 @@ pub struct MetricsConfig {
     /// Largest non-streamed response body kept to read its usage; usage of
     /// larger bodies is not counted. Default 8 MiB.
     pub max_response_bytes: usize,
+    /// Prices by model, for the cost metrics. Default: the table shipped
+    /// in `data/prices.toml` (with its date and sources).
+    pub prices: crate::prices::PriceTable,
 }
 
 impl Default for MetricsConfig {
@@ -26,6 +29,7 @@ impl Default for MetricsConfig {
             opentelemetry_names: false,
             max_request_bytes: 32 << 20,
             max_response_bytes: 8 << 20,
+            prices: crate::prices::PriceTable::default(),
         }
     }
 }
@@ -35,4 +39,5 @@ llm_layers_core::config_setters!(MetricsConfig {
     opentelemetry_names: bool,
     max_request_bytes: usize,
     max_response_bytes: usize,
+    prices: crate::prices::PriceTable,
 });

@@ -133,6 +133,29 @@ impl Handles {
         }
     }
 
+    /// A priced call's dollars: spent, or saved by the response cache; and
+    /// what the prompt cache saved.
+    pub fn cost(&self, cost: crate::prices::Cost, from_cache: bool) {
+        let (provider, model) = (self.provider, self.model.clone());
+        if from_cache {
+            metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "response_cache")
+                .increment(cost.spent);
+            return;
+        }
+        metrics::gauge!(names::COST, "provider" => provider, "model" => model.clone())
+            .increment(cost.spent);
+        if cost.prompt_cache_saved > 0.0 {
+            metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "prompt_cache")
+                .increment(cost.prompt_cache_saved);
+        }
+    }
+
+    /// A call with usage whose model has no price.
+    pub fn unpriced(&self) {
+        metrics::counter!(names::UNPRICED, "provider" => self.provider, "model" => self.model.clone())
+            .increment(1);
+    }
+
     /// Tokens of an answer served from the response cache.
     pub fn saved(&self, kind: usize, count: u64) {
         self.saved[kind]

@@ -47,6 +47,7 @@ mod handles;
 mod layer;
 pub mod names;
 mod observer;
+pub mod prices;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 mod registry;
@@ -56,6 +57,7 @@ mod stats;
 pub use classify::ErrorKind;
 pub use config::MetricsConfig;
 pub use layer::{MetricsLayer, MetricsStats};
+pub use prices::{Cost, ModelPrice, PriceTable};
 pub use registry::{OTHER_MODEL, UNKNOWN_MODEL};
 pub use service::{Metrics, ResponseBody, ResponseFuture};
-pub use stats::{ModelSnapshot, StatsSnapshot, TokensByKind};
+pub use stats::{CostSaved, ModelSnapshot, StatsSnapshot, TokensByKind};

@@ -9,6 +9,9 @@
 //! | `llm_tokens_saved_total` | counter | `provider`, `model`, `kind` | tokens of answers served from our response cache, by the same kinds: never counted in `llm_tokens_total` |
 //! | `llm_errors_total` | counter | `provider`, `model`, `kind` | failed calls by [kind](crate::ErrorKind) |
 //! | `llm_requests_in_flight` | gauge | `provider`, `model` | calls started whose response body has not ended |
+//! | `llm_cost_usd_total` | gauge (only grows) | `provider`, `model` | dollars spent, from usage and the [price table](crate::prices) |
+//! | `llm_cost_saved_usd_total` | gauge (only grows) | `provider`, `model`, `by` | dollars saved: `response_cache` (calls not made, at what the original call cost) and `prompt_cache` (cached prompt tokens at their discount) |
+//! | `llm_cost_unpriced_calls_total` | counter | `provider`, `model` | calls with usage whose model has no price (never guessed) |
 //!
 //! With [`crate::MetricsConfig::opentelemetry_names`], the duration and
 //! tokens follow the OpenTelemetry GenAI semantic conventions instead:
@@ -38,6 +41,12 @@ pub const TOKENS_SAVED: &str = "llm_tokens_saved_total";
 pub const ERRORS: &str = "llm_errors_total";
 /// Default metric name.
 pub const IN_FLIGHT: &str = "llm_requests_in_flight";
+/// Dollars spent (a gauge that only grows: `metrics` counters hold integers).
+pub const COST: &str = "llm_cost_usd_total";
+/// Dollars saved, by `by` (`response_cache`, `prompt_cache`); a growing gauge.
+pub const COST_SAVED: &str = "llm_cost_saved_usd_total";
+/// Calls with usage whose model has no price.
+pub const UNPRICED: &str = "llm_cost_unpriced_calls_total";
 
 /// OpenTelemetry GenAI name for the duration histogram.
 pub const OTEL_DURATION: &str = "gen_ai.client.operation.duration";

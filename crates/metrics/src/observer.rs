@@ -33,6 +33,8 @@ impl Drop for InFlight {
 pub(crate) struct CallStart {
     pub registry: Arc<Registry>,
     pub entry: Arc<Entry>,
+    /// The model the request named (the label may be `other`): prices go by it.
+    pub model: Option<String>,
     pub kind: ApiKind,
     pub started: Instant,
     pub in_flight: InFlight,
@@ -50,6 +52,7 @@ impl CallStart {
         CallStart {
             registry,
             entry,
+            model: model.map(str::to_owned),
             kind,
             started,
             in_flight,
@@ -66,6 +69,7 @@ impl CallStart {
                 error: Some(error),
                 cache: None,
                 usage: None,
+                model: self.model.as_deref(),
             },
         );
     }
@@ -117,6 +121,7 @@ impl CallObserver {
                 error,
                 cache: self.cache,
                 usage: usage.as_ref(),
+                model: call.model.as_deref(),
             },
         );
         drop(call.in_flight);

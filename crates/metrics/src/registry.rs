@@ -32,6 +32,8 @@ pub(crate) struct Finished<'a> {
     pub error: Option<ErrorKind>,
     pub cache: Option<CacheOutcome>,
     pub usage: Option<&'a Usage>,
+    /// The model the request named.
+    pub model: Option<&'a str>,
 }
 
 pub(crate) struct Registry {
@@ -121,6 +123,19 @@ impl Registry {
             finished.error,
         );
         if let Some(usage) = finished.usage {
+            // The answer's model (a dated version) or the request's prices it.
+            let model = usage.model.as_deref().or(finished.model);
+            match model.and_then(|model| self.config.prices.price(model)) {
+                Some(price) => {
+                    let cost = price.cost(usage);
+                    stats.cost(cost, from_cache);
+                    handles.cost(cost, from_cache);
+                }
+                None => {
+                    stats.unpriced();
+                    handles.unpriced();
+                }
+            }
             for (kind, count) in TokenKind::ALL.map(|kind| (kind.index(), usage.count(kind))) {
                 if count == 0 {
                     continue;

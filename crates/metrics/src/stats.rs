@@ -32,6 +32,9 @@ pub(crate) struct ModelStats {
     saved: [u64; TOKEN_KINDS.len()],
     latency: Histogram<u64>,
     time_to_first_chunk: Histogram<u64>,
+    spent_usd: f64,
+    saved_usd: CostSaved,
+    unpriced_calls: u64,
 }
 
 impl Default for ModelStats {
@@ -43,6 +46,9 @@ impl Default for ModelStats {
             saved: [0; TOKEN_KINDS.len()],
             latency: latency_histogram(),
             time_to_first_chunk: latency_histogram(),
+            spent_usd: 0.0,
+            saved_usd: CostSaved::default(),
+            unpriced_calls: 0,
         }
     }
 }
@@ -71,6 +77,23 @@ impl ModelStats {
             &mut self.tokens[kind]
         };
         *slot = slot.saturating_add(count);
+    }
+
+    /// A priced call: what it cost (or, served from the response cache,
+    /// what the original call cost, saved), and what the provider's prompt
+    /// cache took off it.
+    pub fn cost(&mut self, cost: crate::prices::Cost, from_cache: bool) {
+        if from_cache {
+            self.saved_usd.response_cache += cost.spent;
+        } else {
+            self.spent_usd += cost.spent;
+            self.saved_usd.prompt_cache += cost.prompt_cache_saved;
+        }
+    }
+
+    /// A call with usage whose model has no price.
+    pub fn unpriced(&mut self) {
+        self.unpriced_calls += 1;
     }
 
     fn snapshot(&self) -> ModelSnapshot {
@@ -106,6 +129,9 @@ impl ModelStats {
             },
             ttfc_p50: ms(&self.time_to_first_chunk, 0.50),
             ttfc_p95: ms(&self.time_to_first_chunk, 0.95),
+            cost_usd: self.spent_usd,
+            cost_saved_usd: self.saved_usd,
+            unpriced_calls: self.unpriced_calls,
         }
     }
 
@@ -118,7 +144,11 @@ impl ModelStats {
             label.to_owned()
         };
         let label = label.as_str();
-        snapshot.by_model.insert(label.to_owned(), self.snapshot());
+        let model = self.snapshot();
+        snapshot.total_cost_usd += model.cost_usd;
+        snapshot.total_cost_saved_usd.response_cache += model.cost_saved_usd.response_cache;
+        snapshot.total_cost_saved_usd.prompt_cache += model.cost_saved_usd.prompt_cache;
+        snapshot.by_model.insert(label.to_owned(), model);
         for (kind, count) in ERROR_KINDS.iter().zip(self.errors) {
             if count > 0 {
                 *snapshot
@@ -144,6 +174,19 @@ pub struct StatsSnapshot {
     pub by_model: BTreeMap<String, ModelSnapshot>,
     /// Failures per `model:kind`.
     pub errors: BTreeMap<String, u64>,
+    /// Dollars spent on calls, all models.
+    pub total_cost_usd: f64,
+    /// Dollars saved, all models.
+    pub total_cost_saved_usd: CostSaved,
+}
+
+/// Dollars saved, by what saved them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct CostSaved {
+    /// Calls answered from the response cache, at what the original call cost.
+    pub response_cache: f64,
+    /// Prompt tokens the provider served from its cache, at their discount.
+    pub prompt_cache: f64,
 }
 
 /// One model's figures.
@@ -170,6 +213,12 @@ pub struct ModelSnapshot {
     pub ttfc_p50: f64,
     /// 95th percentile time to first chunk, ms.
     pub ttfc_p95: f64,
+    /// Dollars spent (priced models only).
+    pub cost_usd: f64,
+    /// Dollars saved by the response cache and the provider's prompt cache.
+    pub cost_saved_usd: CostSaved,
+    /// Calls with usage whose model has no price (counted, never guessed).
+    pub unpriced_calls: u64,
 }
 
 /// Token counts by kind.

@@ -58,6 +58,7 @@
 //! [metrics]
 //! enabled = true
 //! opentelemetry_names = false
+//! # prices_file = "prices.toml"   # rows added to or replacing the shipped price table
 //!
 //! [retry]
 //! enabled = true
@@ -482,6 +483,10 @@ pub struct MetricsSection {
     pub enabled: bool,
     /// Use the OpenTelemetry GenAI metric names. Default false.
     pub opentelemetry_names: bool,
+    /// A price table (TOML, the format of the shipped
+    /// `crates/metrics/data/prices.toml`) whose rows add to or replace the
+    /// shipped ones. Default none.
+    pub prices_file: Option<PathBuf>,
 }
 
 impl Default for MetricsSection {
@@ -489,6 +494,7 @@ impl Default for MetricsSection {
         MetricsSection {
             enabled: true,
             opentelemetry_names: false,
+            prices_file: None,
         }
     }
 }
@@ -496,6 +502,7 @@ impl Default for MetricsSection {
 llm_layers::core::config_setters!(MetricsSection {
     enabled: bool,
     opentelemetry_names: bool,
+    prices_file: Option<PathBuf>,
 });
 
 /// `[batch]`: embeddings coalescing, and Batch API jobs.

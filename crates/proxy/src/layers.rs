@@ -7,25 +7,36 @@ use llm_layers::cache::{
     CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore, RedisConfig, RedisStore,
     TieredStore,
 };
-use llm_layers::metrics::{MetricsConfig, MetricsLayer};
+use llm_layers::metrics::{MetricsConfig, MetricsLayer, PriceTable};
 use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
 use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
 use llm_layers::LlmStack;
 
 use crate::config::{ProxyConfig, StoreKind};
 
-/// The disk store could not be opened.
+/// A file the layers need (the disk store, a price table, a CA) could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open the cache store: {0}")]
 pub struct StoreOpenError(String);
 
 /// Builds the layers, each on or off as configured.
 pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
+    let prices = match &config.metrics.prices_file {
+        None => PriceTable::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| StoreOpenError(format!("reading {}: {error}", path.display())))?;
+            let own = PriceTable::from_toml(&text)
+                .map_err(|error| StoreOpenError(format!("{}: {error}", path.display())))?;
+            PriceTable::default().overridden_by(&own)
+        }
+    };
     let metrics = config.metrics.enabled.then(|| {
         MetricsLayer::new(
             MetricsConfig::default()
                 .opentelemetry_names(config.metrics.opentelemetry_names)
-                .max_request_bytes(config.max_request_bytes),
+                .max_request_bytes(config.max_request_bytes)
+                .prices(prices),
         )
     });
     let cache = match config.cache.enabled {

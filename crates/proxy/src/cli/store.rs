@@ -27,6 +27,9 @@ pub struct StoreArgs {
     /// Two tiers: memory in front of Redis [default: false].
     #[arg(long, env = "LLM_PROXY_CACHE_MEMORY_TIER")]
     pub cache_memory_tier: Option<bool>,
+    /// A price table (TOML) whose rows add to or replace the shipped ones.
+    #[arg(long, env = "LLM_PROXY_PRICES_FILE")]
+    pub prices_file: Option<std::path::PathBuf>,
     /// Turn embeddings coalescing off.
     #[arg(long, env = "LLM_PROXY_NO_BATCH")]
     pub no_batch: bool,
@@ -68,6 +71,9 @@ impl StoreArgs {
         }
         if let Some(ttl) = self.cache_memory_tier_ttl {
             cache.memory_tier_ttl = ttl;
+        }
+        if let Some(path) = self.prices_file {
+            config.metrics.prices_file = Some(path);
         }
         config.batch.enabled &= !self.no_batch;
         if let Some(window) = self.batch_window {
