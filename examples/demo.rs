@@ -30,8 +30,8 @@ use http_body_util::BodyExt;
 use llm_layers::connector::HyperConnector;
 use llm_layers::core::usage::token_usage_from_json;
 use llm_layers::core::{ApiKind, Usage};
-use llm_layers::stack::{full_body, LlmStack, StackService};
 use llm_layers::metrics::PriceTable;
+use llm_layers::stack::{full_body, LlmStack, StackService};
 use llm_layers_mock::workload::{AgentWorkflow, Prices};
 use llm_layers_mock::{MockConfig, MockServer};
 use tower::ServiceExt;
@@ -103,7 +103,9 @@ impl Api {
     /// included) at the model's list price.
     fn input_cost(self, usage: &Usage) -> f64 {
         let table = PriceTable::default();
-        let price = table.price(self.model()).expect("the shipped table prices the demo's models");
+        let price = table
+            .price(self.model())
+            .expect("the shipped table prices the demo's models");
         price
             .cost(&Usage {
                 output_tokens: 0,

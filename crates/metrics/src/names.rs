@@ -15,7 +15,8 @@
 //!
 //! With [`crate::MetricsConfig::opentelemetry_names`], the duration and
 //! tokens follow the OpenTelemetry GenAI semantic conventions instead:
-//! `gen_ai.client.operation.duration` (histogram, seconds) and
+//! `gen_ai.client.operation.duration` (histogram, seconds),
+//! `gen_ai.client.operation.time_to_first_chunk` (streams) and
 //! `gen_ai.client.token.usage` (histogram of tokens per call, with
 //! `gen_ai.token.type` = `input` or `output`, plus this crate's
 //! `cache_read`, `cache_write` and `reasoning`), labelled
@@ -52,8 +53,9 @@ pub const UNPRICED: &str = "llm_cost_unpriced_calls_total";
 pub const OTEL_DURATION: &str = "gen_ai.client.operation.duration";
 /// OpenTelemetry GenAI name for the token usage histogram.
 pub const OTEL_TOKEN_USAGE: &str = "gen_ai.client.token.usage";
-/// OpenTelemetry GenAI name for time to first chunk.
-pub const OTEL_TIME_TO_FIRST_CHUNK: &str = "gen_ai.client.time_to_first_chunk";
+/// OpenTelemetry GenAI name for time to first chunk (semantic conventions
+/// for GenAI metrics, 1.41: `gen_ai.client.operation.time_to_first_chunk`).
+pub const OTEL_TIME_TO_FIRST_CHUNK: &str = "gen_ai.client.operation.time_to_first_chunk";
 
 /// Histogram buckets (seconds) that suit LLM latencies, from 5 ms to 10
 /// minutes: give them to the exporter for the duration and first-chunk
