@@ -3,28 +3,32 @@
 //!
 //! The order, outermost first (as in the design notes):
 //!
-//! 1. **Metrics**: sees every call, hits included, and times it as the
+//! 1. **Stream usage**: asks streamed OpenAI chat calls for their usage
+//!    (`stream_options.include_usage`) and takes it back out of the
+//!    answer, so the caller gets the stream it asked for and the layers
+//!    below see every call's tokens.
+//! 2. **Metrics**: sees every call, hits included, and times it as the
 //!    caller does.
-//! 2. **Cache**: answers repeats before anything below runs; keys the
+//! 3. **Cache**: answers repeats before anything below runs; keys the
 //!    request as the caller wrote it.
-//! 3. **Prompt prefix**: repairs the request for the provider's prompt
+//! 4. **Prompt prefix**: repairs the request for the provider's prompt
 //!    cache; only misses reach it.
-//! 4. **Embeddings batching**: concurrent embeddings requests for the same
+//! 5. **Embeddings batching**: concurrent embeddings requests for the same
 //!    model, key and parameters within a short window go upstream as one;
 //!    each caller gets its own vectors and share of usage.
-//! 5. **Retry**: another attempt when the provider says to or the
+//! 6. **Retry**: another attempt when the provider says to or the
 //!    connection failed, resending exactly the bytes the layers above
 //!    prepared; the cache above sees only the final answer.
-//! 6. **Rate-limit awareness**: a key and model whose provider quota is
+//! 7. **Rate-limit awareness**: a key and model whose provider quota is
 //!    spent wait for its reset (bounded) or get a 429 at once, instead of
 //!    being sent into a certain 429.
-//! 7. **Circuit breaker**: one per upstream origin and model; while open,
+//! 8. **Circuit breaker**: one per upstream origin and model; while open,
 //!    answers at once in the provider's error shape, and the retry above
 //!    does not retry that answer.
-//! 8. **Upstream timeouts**: time to the head, idle time between chunks,
+//! 9. **Upstream timeouts**: time to the head, idle time between chunks,
 //!    total duration (always on; [`UpstreamTimeouts`] sets or turns them
 //!    off), each answered in the provider's error shape.
-//! 9. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
+//! 10. **Connector**: the pooled HTTP/1.1 + HTTP/2 TLS client.
 //!
 //! The request's facts are worked out once, at the top, with the stack's
 //! one buffering limit ([`LlmStack::with_max_request_bytes`]), and travel
@@ -71,7 +75,7 @@ use llm_layers_cache::{CacheConfig, CacheLayer};
 #[cfg(feature = "connector")]
 use llm_layers_connector::{BuildError, HyperConnector};
 #[cfg(feature = "metrics")]
-use llm_layers_metrics::{MetricsConfig, MetricsLayer};
+use llm_layers_metrics::{MetricsConfig, MetricsLayer, StreamUsageLayer};
 #[cfg(feature = "prefix")]
 use llm_layers_prefix::{PrefixConfig, PromptPrefixLayer};
 #[cfg(feature = "resilience")]
@@ -115,6 +119,8 @@ pub type StackService = BoxCloneSyncService<Request<StackBody>, Response<StackBo
 #[derive(Clone)]
 pub struct LlmStack {
     #[cfg(feature = "metrics")]
+    stream_usage: Option<StreamUsageLayer>,
+    #[cfg(feature = "metrics")]
     metrics: Option<MetricsLayer>,
     #[cfg(feature = "cache")]
     cache: Option<CacheLayer>,
@@ -147,6 +153,8 @@ impl LlmStack {
     pub fn new() -> Self {
         LlmStack {
             #[cfg(feature = "metrics")]
+            stream_usage: Some(StreamUsageLayer::default()),
+            #[cfg(feature = "metrics")]
             metrics: Some(MetricsLayer::new(MetricsConfig::default())),
             #[cfg(feature = "cache")]
             cache: Some(CacheLayer::new(CacheConfig::default())),
@@ -169,6 +177,8 @@ impl LlmStack {
     /// No layer at all: the inner service alone (no timeouts either).
     pub fn bare() -> Self {
         LlmStack {
+            #[cfg(feature = "metrics")]
+            stream_usage: None,
             #[cfg(feature = "metrics")]
             metrics: None,
             #[cfg(feature = "cache")]
@@ -215,6 +225,14 @@ impl LlmStack {
     /// Uses this metrics layer, or none.
     pub fn with_metrics(mut self, layer: impl Into<Option<MetricsLayer>>) -> Self {
         self.metrics = layer.into();
+        self
+    }
+
+    #[cfg(feature = "metrics")]
+    /// Asks streamed OpenAI chat calls for their usage (and takes it back
+    /// out of the answer), or not.
+    pub fn with_stream_usage(mut self, layer: impl Into<Option<StreamUsageLayer>>) -> Self {
+        self.stream_usage = layer.into();
         self
     }
 
@@ -342,6 +360,8 @@ impl LlmStack {
         let inner = optional(self.cache.as_ref(), inner);
         #[cfg(feature = "metrics")]
         let inner = optional(self.metrics.as_ref(), inner);
+        #[cfg(feature = "metrics")]
+        let inner = optional(self.stream_usage.as_ref(), inner);
         boxed(FactsFirst {
             inner,
             limit: self.max_request_bytes,

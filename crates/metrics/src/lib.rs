@@ -53,6 +53,7 @@ pub mod prometheus;
 mod registry;
 mod service;
 mod stats;
+pub mod stream_usage;
 
 pub use classify::ErrorKind;
 pub use config::MetricsConfig;
@@ -61,3 +62,4 @@ pub use prices::{Cost, ModelPrice, PriceTable};
 pub use registry::{OTHER_MODEL, UNKNOWN_MODEL};
 pub use service::{Metrics, ResponseBody, ResponseFuture};
 pub use stats::{CostSaved, ModelSnapshot, StatsSnapshot, TokensByKind};
+pub use stream_usage::{StreamUsage, StreamUsageLayer};

@@ -58,6 +58,7 @@
 //! [metrics]
 //! enabled = true
 //! opentelemetry_names = false
+//! stream_usage = true         # streamed chat calls' usage counted (the client's stream unchanged)
 //! # prices_file = "prices.toml"   # rows added to or replacing the shipped price table
 //!
 //! [retry]
@@ -483,6 +484,10 @@ pub struct MetricsSection {
     pub enabled: bool,
     /// Use the OpenTelemetry GenAI metric names. Default false.
     pub opentelemetry_names: bool,
+    /// Ask streamed OpenAI chat calls for their usage
+    /// (`stream_options.include_usage`) and take it back out of what the
+    /// client receives. Default true.
+    pub stream_usage: bool,
     /// A price table (TOML, the format of the shipped
     /// `crates/metrics/data/prices.toml`) whose rows add to or replace the
     /// shipped ones. Default none.
@@ -494,6 +499,7 @@ impl Default for MetricsSection {
         MetricsSection {
             enabled: true,
             opentelemetry_names: false,
+            stream_usage: true,
             prices_file: None,
         }
     }
@@ -502,6 +508,7 @@ impl Default for MetricsSection {
 llm_layers::core::config_setters!(MetricsSection {
     enabled: bool,
     opentelemetry_names: bool,
+    stream_usage: bool,
     prices_file: Option<PathBuf>,
 });
 

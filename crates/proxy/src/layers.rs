@@ -7,7 +7,7 @@ use llm_layers::cache::{
     CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore, RedisConfig, RedisStore,
     TieredStore,
 };
-use llm_layers::metrics::{MetricsConfig, MetricsLayer, PriceTable};
+use llm_layers::metrics::{MetricsConfig, MetricsLayer, PriceTable, StreamUsageLayer};
 use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
 use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
 use llm_layers::LlmStack;
@@ -75,9 +75,12 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
                 .max_request_bytes(limit),
         )
     });
+    let stream_usage = (config.metrics.enabled && config.metrics.stream_usage)
+        .then(|| StreamUsageLayer::default().max_request_bytes(limit));
     Ok(LlmStack::bare()
         .with_max_request_bytes(limit)
         .with_timeouts(config.upstream_timeouts())
+        .with_stream_usage(stream_usage)
         .with_metrics(metrics)
         .with_cache(cache)
         .with_prefix(prefix)

@@ -30,6 +30,9 @@ pub struct StoreArgs {
     /// A price table (TOML) whose rows add to or replace the shipped ones.
     #[arg(long, env = "LLM_PROXY_PRICES_FILE")]
     pub prices_file: Option<std::path::PathBuf>,
+    /// Leave streamed chat calls without usage when the client asked for none.
+    #[arg(long, env = "LLM_PROXY_NO_STREAM_USAGE")]
+    pub no_stream_usage: bool,
     /// Turn embeddings coalescing off.
     #[arg(long, env = "LLM_PROXY_NO_BATCH")]
     pub no_batch: bool,
@@ -75,6 +78,7 @@ impl StoreArgs {
         if let Some(path) = self.prices_file {
             config.metrics.prices_file = Some(path);
         }
+        config.metrics.stream_usage &= !self.no_stream_usage;
         config.batch.enabled &= !self.no_batch;
         if let Some(window) = self.batch_window {
             config.batch.window = window;

@@ -1,0 +1,173 @@
+//! Usage of every streamed OpenAI chat call. Its streams report no usage
+//! unless the request sets `stream_options.include_usage`, so without it a
+//! streamed call's tokens and cost are invisible. [`StreamUsageLayer`]
+//! sets it when the caller did not, and takes out of the answer what it
+//! added (the usage chunk before `[DONE]`, and the `"usage":null` member
+//! of the other chunks), so the caller sees the stream it asked for while
+//! the layers below it (metrics, cache) see the usage.
+//!
+//! Put it outermost, above the metrics layer. Requests that set the option
+//! themselves, other APIs and plain calls pass untouched.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http_body_util::{BodyExt, Full};
+//! use llm_layers_metrics::{MetricsConfig, MetricsLayer, StreamUsageLayer};
+//! use llm_layers_mock::{MockConfig, MockServer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let mock = MockServer::start(MockConfig::default()).await.unwrap();
+//! let metrics = MetricsLayer::new(MetricsConfig::default());
+//! let client = ServiceBuilder::new()
+//!     .layer(StreamUsageLayer::default())
+//!     .layer(metrics.clone())
+//!     .service(llm_layers_connector::HyperConnector::builder().build().unwrap());
+//! let body = r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+//! let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+//!     .body(Full::new(Bytes::from_static(body.as_bytes())))
+//!     .unwrap();
+//! let stream = client.oneshot(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+//! assert!(!String::from_utf8_lossy(&stream).contains("usage"), "the stream the caller asked for");
+//! assert!(metrics.stats().snapshot().by_model["gpt-4o"].tokens > 0, "and its tokens counted");
+//! # });
+//! ```
+
+mod filter;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http::{header, HeaderValue, Request, Response};
+use http_body::Body;
+use llm_layers_core::body::ReplayBody;
+use llm_layers_core::facts::with_facts;
+use llm_layers_core::{ApiKind, RequestFacts};
+use serde_json::{Map, Value};
+use tower::{Layer, Service};
+
+#[doc(hidden)]
+pub use filter::filter_events;
+pub use filter::StreamUsageBody;
+
+/// Adds `stream_options.include_usage` to streamed OpenAI chat requests
+/// that lack it, and takes the usage back out of their answers.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamUsageLayer {
+    max_request_bytes: usize,
+}
+
+impl Default for StreamUsageLayer {
+    fn default() -> Self {
+        StreamUsageLayer {
+            max_request_bytes: 32 << 20,
+        }
+    }
+}
+
+impl StreamUsageLayer {
+    /// Largest request body buffered to read it when no earlier layer did
+    /// (default 32 MiB; inside an `LlmStack` the stack's limit applies).
+    #[must_use]
+    pub fn max_request_bytes(mut self, limit: usize) -> Self {
+        self.max_request_bytes = limit;
+        self
+    }
+}
+
+impl<S> Layer<S> for StreamUsageLayer {
+    type Service = StreamUsage<S>;
+
+    fn layer(&self, inner: S) -> StreamUsage<S> {
+        StreamUsage {
+            inner,
+            limit: self.max_request_bytes,
+        }
+    }
+}
+
+/// The service of [`StreamUsageLayer`].
+#[derive(Clone, Debug)]
+pub struct StreamUsage<S> {
+    inner: S,
+    limit: usize,
+}
+
+/// The response future of [`StreamUsage`].
+pub type StreamUsageFuture<B, E> =
+    Pin<Box<dyn Future<Output = Result<Response<StreamUsageBody<B>>, E>> + Send>>;
+
+impl<S, B, ResBody> Service<Request<B>> for StreamUsage<S>
+where
+    S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Buf + Send,
+    B::Error: Send,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+{
+    type Response = Response<StreamUsageBody<ResBody>>;
+    type Error = S::Error;
+    type Future = StreamUsageFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let limit = self.limit;
+        Box::pin(async move {
+            let mut request = with_facts(request, limit).await;
+            let added = include_usage(&mut request);
+            let response = inner.call(request).await?;
+            Ok(response.map(|body| StreamUsageBody::new(body, added)))
+        })
+    }
+}
+
+/// Sets `stream_options.include_usage` on a streamed chat request that
+/// lacks it; whether it did (the facts then describe the new body).
+fn include_usage<B: Body>(request: &mut Request<ReplayBody<B>>) -> bool {
+    let Some(facts) = RequestFacts::from_extensions(request.extensions()) else {
+        return false;
+    };
+    if facts.kind() != ApiKind::OpenAiChat || !facts.stream() || !facts.is_understood() {
+        return false;
+    }
+    let Some(Value::Object(body)) = facts.json() else {
+        return false;
+    };
+    let asked = body
+        .get("stream_options")
+        .and_then(|options| options.get("include_usage"))
+        == Some(&Value::Bool(true));
+    if asked {
+        return false;
+    }
+    let mut body: Map<String, Value> = body.clone();
+    let options = body
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(options) = options else {
+        return false; // Not an object: the upstream will say so, untouched.
+    };
+    options.insert("include_usage".into(), Value::Bool(true));
+    let Ok(bytes) = serde_json::to_vec(&body) else {
+        return false;
+    };
+    let bytes = Bytes::from(bytes);
+    let facts = facts.rewritten(bytes.clone());
+    facts.insert_into(request.extensions_mut());
+    if request.headers().contains_key(header::CONTENT_LENGTH) {
+        request
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    }
+    *request.body_mut() = ReplayBody::complete(bytes, None);
+    true
+}
