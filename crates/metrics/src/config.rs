@@ -20,6 +20,8 @@ pub struct MetricsConfig {
     /// Prices by model, for the cost metrics. Default: the table shipped
     /// in `data/prices.toml` (with its date and sources).
     pub prices: crate::prices::PriceTable,
+    /// Health alert thresholds.
+    pub alerts: crate::alerts::AlertConfig,
 }
 
 impl Default for MetricsConfig {
@@ -30,6 +32,7 @@ impl Default for MetricsConfig {
             max_request_bytes: 32 << 20,
             max_response_bytes: 8 << 20,
             prices: crate::prices::PriceTable::default(),
+            alerts: crate::alerts::AlertConfig::default(),
         }
     }
 }
@@ -40,4 +43,5 @@ llm_layers_core::config_setters!(MetricsConfig {
     max_request_bytes: usize,
     max_response_bytes: usize,
     prices: crate::prices::PriceTable,
+    alerts: crate::alerts::AlertConfig,
 });

@@ -77,6 +77,11 @@ impl Handles {
         }
     }
 
+    /// The model label.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
     fn labels(&self) -> [(&'static str, String); 2] {
         [
             (self.names.provider_label(), self.provider.to_owned()),

@@ -41,6 +41,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod alerts;
 mod classify;
 mod config;
 mod handles;
@@ -55,6 +56,7 @@ mod service;
 mod stats;
 pub mod stream_usage;
 
+pub use alerts::{AlertConfig, AlertKind, Alerts, FiringAlert};
 pub use classify::ErrorKind;
 pub use config::MetricsConfig;
 pub use layer::{MetricsLayer, MetricsStats};

@@ -70,6 +70,7 @@ impl CallStart {
                 cache: None,
                 usage: None,
                 model: self.model.as_deref(),
+                circuit_open: false,
             },
         );
     }
@@ -78,6 +79,8 @@ impl CallStart {
 /// The body observer of one call.
 pub(crate) struct CallObserver {
     call: Option<CallStart>,
+    /// The answer is an open circuit breaker's (`x-llm-circuit: open`).
+    pub(crate) circuit_open: bool,
     error: Option<ErrorKind>,
     cache: Option<CacheOutcome>,
     first_chunk: Option<Duration>,
@@ -93,6 +96,7 @@ impl CallObserver {
     ) -> CallObserver {
         CallObserver {
             call: Some(call),
+            circuit_open: false,
             error: status_error,
             cache,
             first_chunk: None,
@@ -122,6 +126,7 @@ impl CallObserver {
                 cache: self.cache,
                 usage: usage.as_ref(),
                 model: call.model.as_deref(),
+                circuit_open: self.circuit_open,
             },
         );
         drop(call.in_flight);

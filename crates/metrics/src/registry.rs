@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use llm_layers_core::{CacheOutcome, Provider, TokenKind, Usage};
 
+use crate::alerts::window::Seen;
+use crate::alerts::Windows;
 use crate::classify::ErrorKind;
 use crate::config::MetricsConfig;
 use crate::handles::Handles;
@@ -34,6 +36,8 @@ pub(crate) struct Finished<'a> {
     pub usage: Option<&'a Usage>,
     /// The model the request named.
     pub model: Option<&'a str>,
+    /// The answer was an open circuit breaker's.
+    pub circuit_open: bool,
 }
 
 pub(crate) struct Registry {
@@ -44,6 +48,7 @@ pub(crate) struct Registry {
     calls: AtomicU64,
     errors: AtomicU64,
     cache_hits: AtomicU64,
+    pub windows: Windows,
 }
 
 impl Registry {
@@ -53,6 +58,7 @@ impl Registry {
         };
         names.describe();
         Registry {
+            windows: Windows::new(config.alerts.clone()),
             config,
             names,
             entries: RwLock::new(HashMap::new()),
@@ -116,6 +122,15 @@ impl Registry {
         if from_cache {
             self.cache_hits.fetch_add(1, Ordering::Relaxed);
         }
+        self.windows.record(
+            handles.model(),
+            Seen {
+                error: finished.error.is_some(),
+                from_cache,
+                duration: finished.duration,
+                circuit_open: finished.circuit_open,
+            },
+        );
         let mut stats = entry.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.call(
             finished.duration,
@@ -160,6 +175,7 @@ impl Registry {
             } else {
                 self.cache_hits.load(Ordering::Relaxed) as f64 / calls as f64
             },
+            alerts: self.windows.alerts.firing(),
             ..StatsSnapshot::default()
         };
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());

@@ -126,6 +126,10 @@ where
         None => call.registry.config().max_response_bytes,
     };
     let reader = ResponseUsage::for_response(call.kind, &mut response, json_limit);
-    let observer = CallObserver::new(call, status_error, cache, reader);
+    let mut observer = CallObserver::new(call, status_error, cache, reader);
+    observer.circuit_open = response
+        .headers()
+        .get("x-llm-circuit")
+        .is_some_and(|state| state == "open");
     response.map(|body| TapBody::new(body, observer))
 }

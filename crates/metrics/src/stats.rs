@@ -178,6 +178,8 @@ pub struct StatsSnapshot {
     pub total_cost_usd: f64,
     /// Dollars saved, all models.
     pub total_cost_saved_usd: CostSaved,
+    /// Health alerts firing now.
+    pub alerts: Vec<crate::alerts::FiringAlert>,
 }
 
 /// Dollars saved, by what saved them.

@@ -55,6 +55,15 @@
 //! max_inputs = 2048           # inputs per upstream request at most
 //! poll_interval = "30s"       # Batch API jobs (POST /admin/batches): time between looks
 //!
+//! [alerts]
+//! window = "5m"               # rates and p95 over this sliding window
+//! max_error_rate = 0.05       # error_rate fires above
+//! min_cache_hit_rate = 0.3    # cache_hit_rate fires below, once
+//! min_calls_for_cache = 50    # this many calls were seen in the window
+//! # latency_p95 = "20s"       # latency_p95 fires above, for every model
+//! [alerts.latency_p95_by_model]
+//! # "gpt-4o*" = "10s"
+//!
 //! [metrics]
 //! enabled = true
 //! opentelemetry_names = false
@@ -185,6 +194,8 @@ pub struct ProxyConfig {
     pub rate_limit: RateLimitSection,
     /// Embeddings coalescing.
     pub batch: BatchSection,
+    /// Health alert thresholds.
+    pub alerts: AlertsSection,
 }
 
 impl Default for ProxyConfig {
@@ -220,6 +231,7 @@ impl Default for ProxyConfig {
             breaker: BreakerSection::default(),
             rate_limit: RateLimitSection::default(),
             batch: BatchSection::default(),
+            alerts: AlertsSection::default(),
         }
     }
 }
@@ -255,6 +267,7 @@ llm_layers::core::config_setters!(ProxyConfig {
     breaker: BreakerSection,
     rate_limit: RateLimitSection,
     batch: BatchSection,
+    alerts: AlertsSection,
 });
 
 /// The default OpenAI origin.
@@ -512,6 +525,74 @@ llm_layers::core::config_setters!(MetricsSection {
     prices_file: Option<PathBuf>,
 });
 
+/// `[alerts]`: health alert thresholds.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AlertsSection {
+    /// The sliding window. Default 5 min.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Error rate above which `error_rate` fires. Default 0.05.
+    pub max_error_rate: f64,
+    /// Response-cache hit rate below which `cache_hit_rate` fires (after
+    /// `min_calls_for_cache` calls in the window). Default 0.30.
+    pub min_cache_hit_rate: f64,
+    /// Default 50.
+    pub min_calls_for_cache: u64,
+    /// p95 latency bound of every model (`latency_p95_by_model` first).
+    /// Default none.
+    #[serde(with = "humantime_serde")]
+    pub latency_p95: Option<Duration>,
+    /// p95 latency bounds by model (a name, or a prefix ending in `*`).
+    #[serde(with = "humantime_serde_map")]
+    pub latency_p95_by_model: Vec<(String, Duration)>,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection {
+            window: Duration::from_secs(300),
+            max_error_rate: 0.05,
+            min_cache_hit_rate: 0.30,
+            min_calls_for_cache: 50,
+            latency_p95: None,
+            latency_p95_by_model: Vec::new(),
+        }
+    }
+}
+
+llm_layers::core::config_setters!(AlertsSection {
+    window: Duration,
+    max_error_rate: f64,
+    min_cache_hit_rate: f64,
+    min_calls_for_cache: u64,
+    latency_p95: Option<Duration>,
+    latency_p95_by_model: Vec<(String, Duration)>,
+});
+
+/// `{"gpt-4o*" = "5s"}` as ordered pairs.
+mod humantime_serde_map {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(String, Duration)>, D::Error> {
+        let map = toml::Table::deserialize(deserializer)?;
+        map.into_iter()
+            .map(|(model, value)| {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| serde::de::Error::custom("a duration such as \"5s\""))?;
+                let bound = humantime::parse_duration(text).map_err(serde::de::Error::custom)?;
+                Ok((model, bound))
+            })
+            .collect()
+    }
+}
+
 /// `[batch]`: embeddings coalescing, and Batch API jobs.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -598,6 +679,21 @@ mod tests {
             ..ProxyConfig::default()
         };
         assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn alert_thresholds_are_read_from_the_file() {
+        let config = ProxyConfig::from_toml(
+            "[alerts]\nwindow = \"1m\"\nlatency_p95 = \"20s\"\n[alerts.latency_p95_by_model]\n\"gpt-4o*\" = \"10s\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.alerts.window, Duration::from_secs(60));
+        assert_eq!(config.alerts.latency_p95, Some(Duration::from_secs(20)));
+        assert_eq!(
+            config.alerts.latency_p95_by_model,
+            vec![("gpt-4o*".to_owned(), Duration::from_secs(10))]
+        );
+        assert!(ProxyConfig::from_toml("[alerts.latency_p95_by_model]\nx = 5\n").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use llm_layers::cache::{
     CacheConfig, CacheLayer, DiskStore, MemoryBounds, MemoryStore, RedisConfig, RedisStore,
     TieredStore,
 };
-use llm_layers::metrics::{MetricsConfig, MetricsLayer, PriceTable, StreamUsageLayer};
+use llm_layers::metrics::{AlertConfig, MetricsConfig, MetricsLayer, PriceTable, StreamUsageLayer};
 use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
 use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
 use llm_layers::LlmStack;
@@ -36,7 +36,16 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
             MetricsConfig::default()
                 .opentelemetry_names(config.metrics.opentelemetry_names)
                 .max_request_bytes(config.max_request_bytes)
-                .prices(prices),
+                .prices(prices)
+                .alerts(
+                    AlertConfig::default()
+                        .window(config.alerts.window)
+                        .max_error_rate(config.alerts.max_error_rate)
+                        .min_cache_hit_rate(config.alerts.min_cache_hit_rate)
+                        .min_calls_for_cache(config.alerts.min_calls_for_cache)
+                        .default_latency_p95(config.alerts.latency_p95)
+                        .latency_p95(config.alerts.latency_p95_by_model.clone()),
+                ),
         )
     });
     let cache = match config.cache.enabled {
