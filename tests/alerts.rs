@@ -6,30 +6,13 @@
 
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use llm_layers::metrics::{AlertConfig, AlertKind, MetricsConfig, MetricsLayer};
-use llm_layers::stack::{full_body, LlmStack, StackService};
+use llm_layers::stack::LlmStack;
 use llm_layers_mock::testing::{recorded, CapturedLogs};
 use llm_layers_mock::{Fault, MockConfig, MockServer};
-use tower::ServiceExt;
 
-async fn call(client: &StackService, mock: &MockServer, text: &str) -> u16 {
-    let body =
-        format!(r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"{text}"}}]}}"#);
-    let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
-        .header("authorization", "Bearer sk-alerts")
-        .body(full_body(body))
-        .unwrap();
-    let response = client.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    response.into_body().collect().await.unwrap();
-    status
-}
-
-fn firing(stack: &LlmStack) -> Vec<AlertKind> {
-    let snapshot = stack.metrics().unwrap().stats().snapshot();
-    snapshot.alerts.iter().map(|alert| alert.kind).collect()
-}
+mod support;
+use support::{chat as call, firing};
 
 #[test]
 fn errors_a_cold_cache_and_slow_calls_fire_once_and_errors_end() {

@@ -3,30 +3,13 @@
 
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use llm_layers::metrics::AlertKind;
 use llm_layers::resilience::{BreakerPolicy, CircuitBreakerLayer};
-use llm_layers::stack::{full_body, LlmStack, StackService};
+use llm_layers::stack::LlmStack;
 use llm_layers_mock::{Fault, MockConfig, MockServer};
-use tower::ServiceExt;
 
-async fn call(client: &StackService, mock: &MockServer, text: &str) -> u16 {
-    let body =
-        format!(r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"{text}"}}]}}"#);
-    let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
-        .header("authorization", "Bearer sk-alerts")
-        .body(full_body(body))
-        .unwrap();
-    let response = client.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    response.into_body().collect().await.unwrap();
-    status
-}
-
-fn firing(stack: &LlmStack) -> Vec<AlertKind> {
-    let snapshot = stack.metrics().unwrap().stats().snapshot();
-    snapshot.alerts.iter().map(|alert| alert.kind).collect()
-}
+mod support;
+use support::{chat as call, firing};
 
 #[tokio::test]
 async fn an_open_circuit_breaker_is_an_alert_until_calls_go_through_again() {

@@ -60,13 +60,7 @@ async fn sixty_four_concurrent_embeddings_calls_make_at_most_four_upstream_reque
     .await;
     let upstream = mock.stats().requests_to("/v1/embeddings");
     assert!(upstream <= 4, "{upstream} upstream requests");
-    let stats: serde_json::Value = serde_json::from_slice(
-        &common::request(false, "GET", &format!("{}/stats", batching.url()), &[], "")
-            .await
-            .unwrap()
-            .body,
-    )
-    .unwrap();
+    let stats = common::stats(&batching.url()).await;
     assert_eq!(stats["batch"]["requests_saved"], 64 - upstream);
     // Each caller's vector is the one a direct call returns.
     let direct = mock.base_url();
@@ -185,13 +179,7 @@ async fn twenty_requests_filled_by_a_batch_job_are_then_twenty_hits() {
     .await
     .unwrap();
     assert_eq!(other.headers["x-llm-cache"], "MISS");
-    let stats: serde_json::Value = serde_json::from_slice(
-        &common::request(false, "GET", &format!("{}/stats", proxy.url()), &[], "")
-            .await
-            .unwrap()
-            .body,
-    )
-    .unwrap();
+    let stats = common::stats(&proxy.url()).await;
     assert_eq!(stats["batches"][0]["stored"], 20);
     // The admin token guards the routes.
     let refused = common::request(

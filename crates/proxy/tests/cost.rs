@@ -46,13 +46,7 @@ async fn stats_show_dollars_from_the_shipped_table_and_a_prices_file() {
     let house = ask("house-model").await;
     let shipped = ask("gpt-4o-mini").await;
     ask("gpt-4o-mini").await; // a hit
-    let stats: serde_json::Value = serde_json::from_slice(
-        &common::request(false, "GET", &format!("{}/stats", proxy.url()), &[], "")
-            .await
-            .unwrap()
-            .body,
-    )
-    .unwrap();
+    let stats = common::stats(&proxy.url()).await;
     std::fs::remove_file(&file).unwrap();
     let usage = |answer: &serde_json::Value| {
         (

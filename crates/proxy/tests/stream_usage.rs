@@ -52,13 +52,7 @@ async fn usage_is_counted_and_the_client_gets_the_stream_it_asked_for() {
         "the same upstream request"
     );
     assert!(String::from_utf8_lossy(&with_usage.body).contains("\"prompt_tokens\""));
-    let stats: serde_json::Value = serde_json::from_slice(
-        &common::request(false, "GET", &format!("{}/stats", proxy.url()), &[], "")
-            .await
-            .unwrap()
-            .body,
-    )
-    .unwrap();
+    let stats = common::stats(&proxy.url()).await;
     let model = &stats["calls"]["by_model"]["gpt-4o-mini"];
     assert!(model["tokens"].as_u64().unwrap() > 0, "{model}");
     assert!(

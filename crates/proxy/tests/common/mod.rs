@@ -51,6 +51,14 @@ pub async fn request(
     })
 }
 
+/// `GET {base}/stats`, as JSON.
+pub async fn stats(base: &str) -> serde_json::Value {
+    let answer = request(false, "GET", &format!("{base}/stats"), &[], "")
+        .await
+        .expect("the proxy answers /stats");
+    serde_json::from_slice(&answer.body).expect("/stats is JSON")
+}
+
 /// Starts the proxy binary with `args` and waits for the address it
 /// prints; the child and its base URL.
 pub fn spawn_binary(args: &[&str]) -> (Child, String) {
