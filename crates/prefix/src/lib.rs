@@ -66,6 +66,7 @@
 
 mod anthropic;
 mod config;
+pub mod diagnosis;
 mod estimate;
 mod gemini;
 mod layer;
@@ -81,6 +82,7 @@ pub mod volatile;
 
 pub use anthropic::MAX_BREAKPOINTS;
 pub use config::{BreakpointTtl, PrefixConfig};
+pub use diagnosis::MissReport;
 pub use estimate::{BytesPerToken, TokenEstimator, BYTES_PER_TOKEN};
 #[cfg(feature = "tiktoken")]
 pub use estimate::{TiktokenEstimator, TokenizerError};

@@ -8,8 +8,9 @@ use llm_layers_core::body::{BodyEnd, BodyObserver};
 use llm_layers_core::usage::ResponseUsage;
 use llm_layers_core::ApiKind;
 
+use crate::diagnosis::{MissKey, Shape};
 use crate::report::PrefixReport;
-use crate::stats::Row;
+use crate::stats::{PrefixStats, Row};
 
 /// The body observer of one call.
 pub(crate) struct PrefixObserver {
@@ -22,6 +23,15 @@ struct Tracked {
     report: PrefixReport,
     kind: ApiKind,
     json_limit: usize,
+    diagnose: Option<Diagnose>,
+}
+
+/// What the miss diagnosis needs of a call.
+pub(crate) struct Diagnose {
+    pub stats: PrefixStats,
+    pub key: MissKey,
+    pub model: String,
+    pub shape: Shape,
 }
 
 impl PrefixObserver {
@@ -38,6 +48,7 @@ impl PrefixObserver {
         report: PrefixReport,
         kind: ApiKind,
         json_limit: usize,
+        diagnose: Option<Diagnose>,
     ) -> Self {
         PrefixObserver {
             tracked: Some(Tracked {
@@ -45,6 +56,7 @@ impl PrefixObserver {
                 report,
                 kind,
                 json_limit,
+                diagnose,
             }),
             reader: None,
         }
@@ -69,11 +81,20 @@ impl<E> BodyObserver<E> for PrefixObserver {
     }
 
     fn on_end(&mut self, _end: BodyEnd<'_, E>) {
-        let (Some(reader), Some(tracked)) = (&mut self.reader, &self.tracked) else {
+        let (Some(reader), Some(tracked)) = (&mut self.reader, &mut self.tracked) else {
             return;
         };
         if let Some(usage) = reader.finish() {
             tracked.row.usage(&usage);
+            if let Some(diagnose) = tracked.diagnose.take() {
+                let Diagnose {
+                    stats,
+                    key,
+                    model,
+                    shape,
+                } = diagnose;
+                stats.observe_miss(key, &model, shape, usage.cache_read_tokens);
+            }
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct Rewritten {
     pub body: Option<Bytes>,
     /// What was done, the prefix's fingerprint and estimated length.
     pub report: PrefixReport,
+    /// The sent prompt's elements, to tell where a later prompt departs.
+    pub(crate) shape: crate::diagnosis::Shape,
 }
 
 /// The state of one rewrite, handed to the provider modules.
@@ -125,11 +127,13 @@ impl Rewriter {
             prefix_tokens: 0,
         };
         let mut body = None;
+        let mut shape = crate::diagnosis::Shape::default();
         if may_have_a_prefix(facts.kind(), facts.body()) {
             // Parsed once, straight into the tree the rewrite edits; the
             // facts' scan has already proved the body is JSON.
             let mut parsed: Map<String, Value> = serde_json::from_slice(facts.body()).ok()?;
             rewrite(&mut parsed, &mut cx);
+            shape = crate::diagnosis::shape_of(facts.kind(), &parsed);
             body = Some(parsed);
         }
         let report = PrefixReport {
@@ -145,7 +149,11 @@ impl Rewriter {
             (true, Some(body)) => serde_json::to_vec(&body).ok().map(Bytes::from),
             _ => None,
         };
-        Some(Rewritten { body, report })
+        Some(Rewritten {
+            body,
+            report,
+            shape,
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use llm_layers_core::facts::AroundCall;
 use llm_layers_core::RequestFacts;
 use tower::Service;
 
-use crate::observer::PrefixObserver;
+use crate::observer::{Diagnose, PrefixObserver};
 use crate::report::StaticContent;
 use crate::rewrite::Rewriter;
 use crate::stats::PrefixStats;
@@ -126,11 +126,26 @@ fn prepare<B: Body>(
         replace_body(&mut request, body);
     }
     request.extensions_mut().insert(rewritten.report);
+    let diagnose = (!rewritten.shape.is_empty()).then(|| {
+        let model = facts.model().unwrap_or("unknown").to_owned();
+        let mut key = blake3::Hasher::new();
+        key.update(facts.credential().map_or(&[0u8; 32], |c| c.as_bytes()));
+        key.update(facts.target().as_bytes());
+        key.update(b"\0");
+        key.update(model.as_bytes());
+        Diagnose {
+            stats: stats.clone(),
+            key: *key.finalize().as_bytes(),
+            model,
+            shape: rewritten.shape,
+        }
+    });
     let observer = PrefixObserver::new(
         row,
         rewritten.report,
         facts.kind(),
         rewriter.config.max_response_bytes,
+        diagnose,
     );
     (request, observer)
 }

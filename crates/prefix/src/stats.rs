@@ -113,6 +113,7 @@ struct Inner {
     max_rows: usize,
     rewrites: std::sync::OnceLock<[Counter; 5]>,
     untouched: std::sync::OnceLock<[Counter; 2]>,
+    misses: crate::diagnosis::Misses,
 }
 
 /// Rewrite kinds, in label order.
@@ -157,6 +158,24 @@ impl PrefixStats {
                 ..Inner::default()
             }),
         }
+    }
+
+    /// The last prompt-cache misses explained (at most 16, newest last):
+    /// where each prompt departed from the previous one of its credential
+    /// partition, model and route.
+    pub fn misses(&self) -> Vec<crate::diagnosis::MissReport> {
+        self.inner.misses.reports()
+    }
+
+    /// Compares a request's prompt with the previous one of its key.
+    pub(crate) fn observe_miss(
+        &self,
+        key: crate::diagnosis::MissKey,
+        model: &str,
+        shape: crate::diagnosis::Shape,
+        cached: u64,
+    ) {
+        self.inner.misses.observe(key, model, shape, cached);
     }
 
     /// Every row, most requested first.

@@ -88,6 +88,9 @@ pub async fn stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     });
     if admin {
         body["prefix"] = Value::Array(prefix);
+        // Where recent prompts departed from the one before (kinds and
+        // offsets only), with the per-prefix rows behind the token.
+        body["prefix_misses"] = json!(stack.prefix().map(|layer| layer.stats().misses()));
     }
     json_response(StatusCode::OK, body)
 }
