@@ -18,9 +18,11 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 
 pub use crate::raw;
+pub use browser::Chromium;
 pub use logs::CapturedLogs;
 pub use redis_server::RedisServer;
 
+mod browser;
 mod logs;
 mod redis_server;
 

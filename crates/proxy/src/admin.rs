@@ -133,14 +133,62 @@ fn is_admin(app: &AppState, headers: &HeaderMap) -> bool {
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+        .and_then(|(scheme, credential)| {
+            let credential = credential.trim();
+            if scheme.eq_ignore_ascii_case("bearer") {
+                return Some(credential.as_bytes().to_vec());
+            }
+            // Basic (any user, the token as password): what a browser sends
+            // for the dashboard after asking.
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return None;
+            }
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(credential)
+                .ok()?;
+            let colon = decoded.iter().position(|&b| b == b':')?;
+            Some(decoded[colon + 1..].to_vec())
+        });
     match (app.admin_token.as_deref(), given) {
         (Some(token), Some(given)) if !token.is_empty() && !given.is_empty() => {
-            same_secret(token.as_bytes(), given.as_bytes())
+            same_secret(token.as_bytes(), &given)
         }
         _ => false,
     }
+}
+
+/// The live dashboard's page: one HTML file, no external assets.
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+
+/// `GET /dashboard`: the live dashboard (it reads `/stats` every 3 s).
+/// Behind the admin token when one is set: a browser is asked for it
+/// (Basic, any user name, the token as password).
+pub async fn dashboard(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if app.admin_token.is_some() && !is_admin(&app, &headers) {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            "the dashboard needs the admin token\n",
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"llm-layers\", charset=\"UTF-8\""),
+        );
+        return response;
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+            ),
+        ],
+        DASHBOARD,
+    )
+        .into_response()
 }
 
 /// 401 unless the request carries `Authorization: Bearer <admin token>`.

@@ -34,7 +34,7 @@ use crate::server::AppState;
 pub type ProxyBody = Either<StackBody, axum::body::Body>;
 
 /// Paths the proxy answers itself; everything else is forwarded.
-const OWN_PATHS: [&str; 4] = ["/healthz", "/metrics", "/stats", "/admin/"];
+const OWN_PATHS: [&str; 5] = ["/healthz", "/metrics", "/stats", "/dashboard", "/admin/"];
 
 fn is_own_path(path: &str) -> bool {
     OWN_PATHS

@@ -240,6 +240,7 @@ fn own_routes(state: Arc<AppState>) -> Router {
         .route("/healthz", get(admin::healthz))
         .route("/metrics", get(admin::metrics))
         .route("/stats", get(admin::stats))
+        .route("/dashboard", get(admin::dashboard))
         .route("/admin/cache/clear", post(admin::clear_cache))
         .route("/admin/cache/stats", get(admin::cache_stats))
         .route("/admin/batches", post(batches::submit))
