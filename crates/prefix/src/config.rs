@@ -57,6 +57,8 @@ pub struct PrefixConfig {
     /// Prefixes tracked one by one in statistics and metric labels; the
     /// rest are counted together under `other`.
     pub max_tracked_prefixes: usize,
+    /// The prompt-cache alert's thresholds; `None` turns it off.
+    pub cache_ratio_alert: Option<crate::ratio_alert::CacheRatioAlert>,
 }
 
 impl Default for PrefixConfig {
@@ -76,6 +78,7 @@ impl Default for PrefixConfig {
             max_request_bytes: 8 << 20,
             max_response_bytes: 8 << 20,
             max_tracked_prefixes: 256,
+            cache_ratio_alert: Some(crate::ratio_alert::CacheRatioAlert::default()),
         }
     }
 }
@@ -95,6 +98,7 @@ llm_layers_core::config_setters!(PrefixConfig {
     max_request_bytes: usize,
     max_response_bytes: usize,
     max_tracked_prefixes: usize,
+    cache_ratio_alert: Option<crate::ratio_alert::CacheRatioAlert>,
 });
 
 impl fmt::Debug for PrefixConfig {

@@ -24,7 +24,7 @@ pub struct PromptPrefixLayer {
 impl PromptPrefixLayer {
     /// A layer with this configuration.
     pub fn new(config: PrefixConfig) -> Self {
-        let stats = PrefixStats::new(config.max_tracked_prefixes);
+        let stats = PrefixStats::new(config.max_tracked_prefixes, config.cache_ratio_alert);
         PromptPrefixLayer {
             rewriter: Arc::new(Rewriter::new(config)),
             stats,

@@ -114,6 +114,7 @@ struct Inner {
     rewrites: std::sync::OnceLock<[Counter; 5]>,
     untouched: std::sync::OnceLock<[Counter; 2]>,
     misses: crate::diagnosis::Misses,
+    alerts: Option<Arc<crate::ratio_alert::RatioAlerts>>,
 }
 
 /// Rewrite kinds, in label order.
@@ -139,6 +140,8 @@ pub(crate) struct Row {
     estimated: AtomicU64,
     minimum: AtomicU64,
     metrics: RowMetrics,
+    alerts: Option<Arc<crate::ratio_alert::RatioAlerts>>,
+    window: Mutex<crate::ratio_alert::RowWindow>,
 }
 
 struct RowMetrics {
@@ -151,13 +154,23 @@ struct RowMetrics {
 }
 
 impl PrefixStats {
-    pub(crate) fn new(max_rows: usize) -> Self {
+    pub(crate) fn new(max_rows: usize, alert: Option<crate::ratio_alert::CacheRatioAlert>) -> Self {
         PrefixStats {
             inner: Arc::new(Inner {
                 max_rows,
+                alerts: alert.map(|alert| Arc::new(crate::ratio_alert::RatioAlerts::new(alert))),
                 ..Inner::default()
             }),
         }
+    }
+
+    /// Prefixes whose share served from the provider's cache is low now.
+    pub fn alerts(&self) -> Vec<crate::ratio_alert::PrefixAlert> {
+        self.inner
+            .alerts
+            .as_ref()
+            .map(|alerts| alerts.firing())
+            .unwrap_or_default()
     }
 
     /// The last prompt-cache misses explained (at most 16, newest last):
@@ -264,7 +277,7 @@ impl PrefixStats {
         if let Some(row) = find(&rows, key) {
             return row;
         }
-        let row = Arc::new(Row::new(key, model.to_owned()));
+        let row = Arc::new(Row::new(key, model.to_owned(), self.inner.alerts.clone()));
         rows.entry(key).or_default().push(row.clone());
         row
     }
@@ -275,7 +288,11 @@ impl PrefixStats {
 }
 
 impl Row {
-    fn new(fingerprint: Option<PrefixFingerprint>, model: String) -> Row {
+    fn new(
+        fingerprint: Option<PrefixFingerprint>,
+        model: String,
+        alerts: Option<Arc<crate::ratio_alert::RatioAlerts>>,
+    ) -> Row {
         let prefix = fingerprint.map_or_else(|| "other".to_owned(), |f| f.to_string());
         let labels = [("model", model.clone()), ("prefix", prefix)];
         Row {
@@ -296,11 +313,27 @@ impl Row {
             writes: AtomicU64::new(0),
             estimated: AtomicU64::new(0),
             minimum: AtomicU64::new(0),
+            alerts,
+            window: Mutex::default(),
         }
     }
 
     /// Counts the usage a response reported.
     pub(crate) fn usage(&self, usage: &Usage) {
+        let (estimated, minimum) = (self.estimated.load(Relaxed), self.minimum.load(Relaxed));
+        // Only a prefix the provider would cache can be cached too little.
+        if let (Some(alerts), Some(fingerprint)) = (&self.alerts, self.fingerprint) {
+            if estimated >= minimum && estimated > 0 {
+                let prefix = fingerprint.to_string();
+                alerts.record(
+                    &self.window,
+                    &prefix,
+                    &self.model,
+                    usage.cache_read_tokens,
+                    estimated,
+                );
+            }
+        }
         self.responses.fetch_add(1, Relaxed);
         self.input.fetch_add(usage.input_tokens, Relaxed);
         self.cached.fetch_add(usage.cache_read_tokens, Relaxed);

@@ -91,6 +91,8 @@ pub async fn stats(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         // Where recent prompts departed from the one before (kinds and
         // offsets only), with the per-prefix rows behind the token.
         body["prefix_misses"] = json!(stack.prefix().map(|layer| layer.stats().misses()));
+        // Prefixes whose provider-cache share is low (their fingerprints too).
+        body["prefix_alerts"] = json!(stack.prefix().map(|layer| layer.stats().alerts()));
     }
     json_response(StatusCode::OK, body)
 }

@@ -60,6 +60,7 @@
 //! max_error_rate = 0.05       # error_rate fires above
 //! min_cache_hit_rate = 0.3    # cache_hit_rate fires below, once
 //! min_calls_for_cache = 50    # this many calls were seen in the window
+//! min_prompt_cache_ratio = 0.5  # prompt_cache_ratio fires below, per cacheable prefix
 //! # latency_p95 = "20s"       # latency_p95 fires above, for every model
 //! [alerts.latency_p95_by_model]
 //! # "gpt-4o*" = "10s"
@@ -540,6 +541,10 @@ pub struct AlertsSection {
     pub min_cache_hit_rate: f64,
     /// Default 50.
     pub min_calls_for_cache: u64,
+    /// Share of a cacheable static prefix the provider should serve from
+    /// its cache; below it `prompt_cache_ratio` fires for that prefix.
+    /// Default 0.5.
+    pub min_prompt_cache_ratio: f64,
     /// p95 latency bound of every model (`latency_p95_by_model` first).
     /// Default none.
     #[serde(with = "humantime_serde")]
@@ -556,6 +561,7 @@ impl Default for AlertsSection {
             max_error_rate: 0.05,
             min_cache_hit_rate: 0.30,
             min_calls_for_cache: 50,
+            min_prompt_cache_ratio: 0.5,
             latency_p95: None,
             latency_p95_by_model: Vec::new(),
         }
@@ -567,6 +573,7 @@ llm_layers::core::config_setters!(AlertsSection {
     max_error_rate: f64,
     min_cache_hit_rate: f64,
     min_calls_for_cache: u64,
+    min_prompt_cache_ratio: f64,
     latency_p95: Option<Duration>,
     latency_p95_by_model: Vec<(String, Duration)>,
 });

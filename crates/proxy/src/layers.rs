@@ -8,7 +8,7 @@ use llm_layers::cache::{
     TieredStore,
 };
 use llm_layers::metrics::{AlertConfig, MetricsConfig, MetricsLayer, PriceTable, StreamUsageLayer};
-use llm_layers::prefix::{Markers, PrefixConfig, PromptPrefixLayer};
+use llm_layers::prefix::{CacheRatioAlert, Markers, PrefixConfig, PromptPrefixLayer};
 use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
 use llm_layers::LlmStack;
 
@@ -62,7 +62,12 @@ pub fn stack(config: &ProxyConfig) -> Result<LlmStack, StoreOpenError> {
                 .detect_uuids(section.detectors)
                 .anthropic_breakpoints(section.anthropic_breakpoints)
                 .openai_prompt_cache_key(section.prompt_cache_key)
-                .max_request_bytes(config.max_request_bytes),
+                .max_request_bytes(config.max_request_bytes)
+                .cache_ratio_alert(Some(
+                    CacheRatioAlert::default()
+                        .window(config.alerts.window)
+                        .min_ratio(config.alerts.min_prompt_cache_ratio),
+                )),
         )
     });
     let limit = config.max_request_bytes;
