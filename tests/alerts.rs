@@ -16,12 +16,7 @@ use support::{chat as call, firing};
 
 #[test]
 fn errors_a_cold_cache_and_slow_calls_fire_once_and_errors_end() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (logs, _logging) = CapturedLogs::on_this_thread();
     let (stack, seen) = recorded(|| async {
         let mock = MockServer::start(MockConfig::default().latency(Duration::from_millis(30)))
             .await

@@ -14,12 +14,7 @@ async fn one_line_when_redis_goes_down_and_one_when_it_is_back() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (logs, _logging) = CapturedLogs::on_this_thread();
     let store = RedisStore::connect(
         RedisConfig::default()
             .url(redis.url())

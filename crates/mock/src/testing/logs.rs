@@ -21,6 +21,18 @@ use std::sync::{Arc, Mutex};
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLogs {
+    /// Captures this thread's logs (INFO and above) until the guard drops.
+    /// A test reading logs wants a test binary of its own: `tracing`
+    /// decides per process which call sites log.
+    pub fn on_this_thread() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+        let logs = CapturedLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
     /// Everything written so far.
     pub fn text(&self) -> String {
         let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
