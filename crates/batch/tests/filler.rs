@@ -166,3 +166,41 @@ async fn submissions_that_cannot_be_a_job_are_refused() {
     );
     assert_eq!(mock.stats().requests_total, 0);
 }
+
+#[tokio::test]
+async fn a_silent_api_fails_the_job_in_time_and_old_jobs_are_forgotten() {
+    let mock = MockServer::start(MockConfig::default().latency(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let config = BatchApiConfig::default()
+        .base_url(mock.base_url())
+        .request_timeout(Duration::from_millis(50))
+        .max_jobs_kept(2);
+    let filler = BatchFiller::new(
+        HyperConnector::builder().build().unwrap(),
+        Arc::new(Recording::default()),
+        config,
+    );
+    let mut ids = Vec::new();
+    for text in ["a", "b", "c"] {
+        let id = filler
+            .submit(
+                vec![BatchRequest::new("/v1/chat/completions", chat(text))],
+                credential(),
+            )
+            .unwrap();
+        let job = finished(&filler, &id).await;
+        assert_eq!(job.state, JobState::Failed);
+        assert!(
+            job.error.as_deref().unwrap().contains("did not answer"),
+            "{job:?}"
+        );
+        ids.push(id);
+    }
+    let kept: Vec<String> = filler.jobs().into_iter().map(|job| job.id).collect();
+    assert_eq!(
+        kept,
+        ids[1..].to_vec(),
+        "the oldest ended job was forgotten"
+    );
+}

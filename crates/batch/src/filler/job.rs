@@ -160,7 +160,10 @@ impl Run {
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type)?);
         }
-        let response = self.filler.client.clone().oneshot(request).await?;
+        let limit = self.filler.config.request_timeout;
+        let response = tokio::time::timeout(limit, self.filler.client.clone().oneshot(request))
+            .await
+            .map_err(|_| format!("{path} did not answer within {limit:?}"))??;
         if !response.status().is_success() {
             let detail = String::from_utf8_lossy(response.body())
                 .chars()

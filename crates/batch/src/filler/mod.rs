@@ -87,6 +87,12 @@ pub struct BatchApiConfig {
     pub max_requests: usize,
     /// Largest file read back from the Files API. Default 512 MiB.
     pub max_file_bytes: usize,
+    /// Longest wait for one call to the Files or Batch API (an upload or a
+    /// download included); beyond it the job fails. Default 10 minutes.
+    pub request_timeout: Duration,
+    /// Jobs kept for [`BatchFiller::jobs`]; beyond, the oldest ended ones
+    /// are forgotten. Default 1,000.
+    pub max_jobs_kept: usize,
 }
 
 impl Default for BatchApiConfig {
@@ -97,6 +103,8 @@ impl Default for BatchApiConfig {
             max_wait: Duration::from_secs(25 * 3600),
             max_requests: 50_000,
             max_file_bytes: 512 << 20,
+            request_timeout: Duration::from_secs(600),
+            max_jobs_kept: 1000,
         }
     }
 }
@@ -107,6 +115,8 @@ llm_layers_core::config_setters!(BatchApiConfig {
     max_wait: Duration,
     max_requests: usize,
     max_file_bytes: usize,
+    request_timeout: Duration,
+    max_jobs_kept: usize,
 });
 
 /// The endpoints a batch job can target.
@@ -273,7 +283,10 @@ impl BatchFiller {
                 RequestFacts::from_parts(&parts, Bytes::from(body))
             })
             .collect();
-        let id = format!("llb_{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let id = format!(
+            "llb_{:012}",
+            self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+        );
         let job = BatchJob {
             id: id.clone(),
             state: JobState::Uploading,
@@ -286,10 +299,21 @@ impl BatchFiller {
             stored: 0,
             error: None,
         };
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), job);
+        {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            // The oldest ended jobs go first (ids sort by age: zero-padded).
+            while jobs.len() >= self.config.max_jobs_kept.max(1) {
+                let ended = jobs
+                    .iter()
+                    .find(|(_, job)| matches!(job.state, JobState::Done | JobState::Failed))
+                    .map(|(id, _)| id.clone());
+                match ended {
+                    Some(id) => jobs.remove(&id),
+                    None => break,
+                };
+            }
+            jobs.insert(id.clone(), job);
+        }
         let bodies: Vec<Value> = requests.into_iter().map(|request| request.body).collect();
         let run = job::Run {
             filler: self.clone(),

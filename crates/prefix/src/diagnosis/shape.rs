@@ -4,6 +4,10 @@
 use llm_layers_core::ApiKind;
 use serde_json::{Map, Value};
 
+/// Elements kept of one prompt: a difference further on is not told apart
+/// from none (4,096 remembered prompts stay within a few megabytes).
+const MAX_ELEMENTS: usize = 256;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Element {
     kind: &'static str,
@@ -18,6 +22,9 @@ pub(crate) struct Shape(Vec<Element>);
 
 impl Shape {
     fn push(&mut self, kind: &'static str, value: &Value) {
+        if self.0.len() >= MAX_ELEMENTS {
+            return;
+        }
         let text = value.to_string();
         let index = self.0.iter().filter(|e| e.kind == kind).count();
         let mut hash = [0u8; 16];
@@ -113,6 +120,18 @@ mod tests {
         let body = json!({"tools": tools, "messages": [
             {"role": "system", "content": system}, {"role": "user", "content": user}]});
         shape_of(ApiKind::OpenAiChat, body.as_object().unwrap())
+    }
+
+    #[test]
+    fn a_long_conversation_keeps_a_bounded_shape() {
+        let messages: Vec<Value> = (0..1000)
+            .map(|i| json!({"role": "user", "content": i}))
+            .collect();
+        let shape = shape_of(
+            ApiKind::OpenAiChat,
+            json!({"messages": messages}).as_object().unwrap(),
+        );
+        assert_eq!(shape.0.len(), MAX_ELEMENTS);
     }
 
     #[test]
