@@ -62,7 +62,6 @@ where
         // The ready service goes into the future; a clone stays for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let spare = self.inner.clone();
         let batcher = self.batcher.clone();
         Box::pin(async move {
             let request = with_facts(request, batcher.config.max_request_bytes).await;
@@ -73,7 +72,9 @@ where
                 .and_then(|facts| joining(facts, &*batcher.config.estimator))
                 .filter(|joining| batcher.fits(joining));
             if let (Some(joining), Some(facts)) = (joining, facts) {
-                let told = batcher.join(joining, || sender(spare, &request, facts, &batcher));
+                // A batch's own service is cloned only when this request starts one.
+                let told =
+                    batcher.join(joining, || sender(inner.clone(), &request, facts, &batcher));
                 if let Ok(Outcome::Answer(answer)) = told.await {
                     return Ok(member_answer(answer));
                 }

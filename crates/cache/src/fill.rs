@@ -4,16 +4,14 @@
 //! `no-store`, a plain (not streamed) request, the configured TTL.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use llm_layers_core::answer_store::{AnswerStore, StoreAnswerFuture};
-use llm_layers_core::completeness::{check_plain_body, declared_length, Incomplete};
+use llm_layers_core::completeness::check_plain_body;
 use llm_layers_core::RequestFacts;
 
 use crate::controls::CacheControls;
 use crate::entry::{CachedBody, CachedResponse};
-use crate::headers::{storable, upstream_directives};
 use crate::layer::CacheLayer;
 use crate::plan::plan;
 
@@ -29,26 +27,24 @@ impl AnswerStore for CacheLayer {
             let Some(plan) = plan.filter(|plan| plan.write && !facts.stream()) else {
                 return Ok(false);
             };
-            let directives = upstream_directives(answer.headers());
-            let refusal = if !answer.status().is_success() {
-                Some(Incomplete::Status)
-            } else if directives.forbids {
-                Some(Incomplete::Forbidden)
-            } else {
-                check_plain_body(answer.body(), declared_length(answer.headers())).err()
+            // The rules of an answer the layer recorded: 2xx, not
+            // `no-store`, the TTL; then a whole body of its length.
+            let (parts, body) = answer.into_parts();
+            let mut head = http::Response::from_parts(parts, ());
+            let pending = match shared.storing(facts, plan.key, None, &mut head) {
+                Ok(storing) => storing.into_pending(),
+                Err(reason) => {
+                    shared.counters.not_stored(reason);
+                    return Ok(false);
+                }
             };
-            if let Some(reason) = refusal {
+            if let Err(reason) = check_plain_body(&body, pending.declared_length) {
                 shared.counters.not_stored(reason);
                 return Ok(false);
             }
             let entry = CachedResponse {
-                status: answer.status(),
-                headers: storable(answer.headers()),
-                body: CachedBody::Whole(answer.body().clone()),
-                stored_at: SystemTime::now(),
-                ttl: shared
-                    .config
-                    .entry_ttl(facts.model(), None, directives.max_age),
+                body: CachedBody::Whole(body),
+                ..pending.entry
             };
             let put = shared.store.put(plan.key, Arc::new(entry)).await;
             shared.counters.put_answered(&put);

@@ -217,6 +217,11 @@ pub(crate) struct Storing {
 }
 
 impl Storing {
+    /// What would be stored, for an answer already whole.
+    pub(crate) fn into_pending(self) -> Pending {
+        self.pending
+    }
+
     /// Holds other processes' wait until the answer is stored.
     pub(crate) fn with_lease(mut self, lease: Option<crate::store::Lease>) -> Storing {
         self.pending.lease = lease;

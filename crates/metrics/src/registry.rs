@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use llm_layers_core::{CacheOutcome, Provider, TokenKind, Usage};
 
-use crate::alerts::window::Seen;
+use crate::alerts::window::{ModelWindow, Seen};
 use crate::alerts::Windows;
 use crate::classify::ErrorKind;
 use crate::config::MetricsConfig;
@@ -25,6 +25,8 @@ pub const OTHER_MODEL: &str = "other";
 pub(crate) struct Entry {
     pub handles: Handles,
     stats: Mutex<ModelStats>,
+    /// The label's alert window.
+    window: Mutex<ModelWindow>,
 }
 
 /// How one call ended.
@@ -102,6 +104,7 @@ impl Registry {
         let entry = Arc::new(Entry {
             handles: Handles::new(self.names, provider.as_str(), label),
             stats: Mutex::new(ModelStats::default()),
+            window: Mutex::default(),
         });
         models.insert(label.to_owned(), entry.clone());
         entry
@@ -124,6 +127,7 @@ impl Registry {
         }
         self.windows.record(
             handles.model(),
+            &entry.window,
             Seen {
                 error: finished.error.is_some(),
                 from_cache,

@@ -3,7 +3,6 @@
 //! latencies. Rates are judged at every call; the p95 (a merge of ten
 //! histograms) at most once a second or every 32 calls.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -35,7 +34,9 @@ impl Bucket {
     }
 }
 
-struct ModelWindow {
+/// One model label's window; kept in the label's registry entry.
+#[derive(Default)]
+pub(crate) struct ModelWindow {
     buckets: Vec<Bucket>,
     latency_judged: Option<Instant>,
     calls_since_latency: u64,
@@ -49,11 +50,10 @@ pub(crate) struct Seen {
     pub circuit_open: bool,
 }
 
-/// The windows of every model label.
+/// The thresholds, the clock the buckets count from, and the alerts.
 pub(crate) struct Windows {
     config: AlertConfig,
     started: Instant,
-    models: Mutex<HashMap<String, ModelWindow>>,
     pub alerts: Alerts,
 }
 
@@ -62,7 +62,6 @@ impl Windows {
         Windows {
             config,
             started: Instant::now(),
-            models: Mutex::default(),
             alerts: Alerts::default(),
         }
     }
@@ -72,8 +71,8 @@ impl Windows {
         (now.duration_since(self.started).as_nanos() / width.as_nanos()) as u64
     }
 
-    /// Counts a call and judges its model's alerts (at most once a second).
-    pub fn record(&self, model: &str, seen: Seen) {
+    /// Counts a call in its model label's window and judges the alerts.
+    pub fn record(&self, model: &str, window: &Mutex<ModelWindow>, seen: Seen) {
         // The breaker's own answer says at once whether it is open.
         if seen.circuit_open {
             self.alerts
@@ -83,14 +82,7 @@ impl Windows {
         }
         let now = Instant::now();
         let index = self.bucket_index(now);
-        let mut models = self.models.lock().unwrap_or_else(|e| e.into_inner());
-        let window = models
-            .entry(model.to_owned())
-            .or_insert_with(|| ModelWindow {
-                buckets: Vec::new(),
-                latency_judged: None,
-                calls_since_latency: 0,
-            });
+        let mut window = window.lock().unwrap_or_else(|e| e.into_inner());
         window
             .buckets
             .retain(|bucket| bucket.index + BUCKETS as u64 > index);

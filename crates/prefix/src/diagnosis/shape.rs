@@ -16,6 +16,25 @@ struct Element {
     bytes: usize,
 }
 
+/// Hashes and counts what is written to it.
+#[derive(Default)]
+struct HashingSink {
+    hasher: blake3::Hasher,
+    bytes: usize,
+}
+
+impl std::io::Write for HashingSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(bytes);
+        self.bytes += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The elements of one prompt.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Shape(Vec<Element>);
@@ -25,15 +44,19 @@ impl Shape {
         if self.0.len() >= MAX_ELEMENTS {
             return;
         }
-        let text = value.to_string();
+        // Serialised straight into the hash: no copy of the element.
+        let mut sink = HashingSink::default();
+        if serde_json::to_writer(&mut sink, value).is_err() {
+            return;
+        }
         let index = self.0.iter().filter(|e| e.kind == kind).count();
         let mut hash = [0u8; 16];
-        hash.copy_from_slice(&blake3::hash(text.as_bytes()).as_bytes()[..16]);
+        hash.copy_from_slice(&sink.hasher.finalize().as_bytes()[..16]);
         self.0.push(Element {
             kind,
             index,
             hash,
-            bytes: text.len(),
+            bytes: sink.bytes,
         });
     }
 
