@@ -130,6 +130,31 @@ where
     }
 }
 
+/// The member spliced into a body that has no `stream_options`.
+const INCLUDE_USAGE: &[u8] = b"\"stream_options\":{\"include_usage\":true},";
+
+/// The body with `stream_options.include_usage` set; `None` when the caller
+/// asked for usage already, or `stream_options` is not an object (the
+/// upstream will say so, untouched).
+fn with_include_usage(body: Option<&Value>) -> Option<Vec<u8>> {
+    let Some(Value::Object(body)) = body else {
+        return None;
+    };
+    let options = body.get("stream_options");
+    if options.and_then(|options| options.get("include_usage")) == Some(&Value::Bool(true)) {
+        return None;
+    }
+    let mut body: Map<String, Value> = body.clone();
+    let options = body
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(options) = options else {
+        return None;
+    };
+    options.insert("include_usage".into(), Value::Bool(true));
+    serde_json::to_vec(&body).ok()
+}
+
 /// Sets `stream_options.include_usage` on a streamed chat request that
 /// lacks it; whether it did (the facts then describe the new body).
 fn include_usage<B: Body>(request: &mut Request<ReplayBody<B>>) -> bool {
@@ -139,26 +164,25 @@ fn include_usage<B: Body>(request: &mut Request<ReplayBody<B>>) -> bool {
     if facts.kind() != ApiKind::OpenAiChat || !facts.stream() || !facts.is_understood() {
         return false;
     }
-    let Some(Value::Object(body)) = facts.json() else {
-        return false;
-    };
-    let asked = body
-        .get("stream_options")
-        .and_then(|options| options.get("include_usage"))
-        == Some(&Value::Bool(true));
-    if asked {
-        return false;
-    }
-    let mut body: Map<String, Value> = body.clone();
-    let options = body
-        .entry("stream_options")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Value::Object(options) = options else {
-        return false; // Not an object: the upstream will say so, untouched.
-    };
-    options.insert("include_usage".into(), Value::Bool(true));
-    let Ok(bytes) = serde_json::to_vec(&body) else {
-        return false;
+    let sent = facts.body();
+    let bytes = match memchr::memmem::find(sent, b"\"stream_options\"") {
+        // The usual case: no options at all. The member goes first, spliced
+        // in without parsing the body (it has members: `stream` at least).
+        None => {
+            let Some(open) = sent.iter().position(|&b| b == b'{') else {
+                return false;
+            };
+            let mut spliced = Vec::with_capacity(sent.len() + INCLUDE_USAGE.len());
+            spliced.extend_from_slice(&sent[..=open]);
+            spliced.extend_from_slice(INCLUDE_USAGE);
+            spliced.extend_from_slice(&sent[open + 1..]);
+            spliced
+        }
+        // Options given (or the name in a string): the parsed body decides.
+        Some(_) => match with_include_usage(facts.json()) {
+            Some(bytes) => bytes,
+            None => return false,
+        },
     };
     let bytes = Bytes::from(bytes);
     let facts = facts.rewritten(bytes.clone());
@@ -170,4 +194,42 @@ fn include_usage<B: Body>(request: &mut Request<ReplayBody<B>>) -> bool {
     }
     *request.body_mut() = ReplayBody::complete(bytes, None);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn given_options_keep_theirs_and_gain_the_usage() {
+        let with = |body: Value| {
+            with_include_usage(Some(&body)).map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+        };
+        let sent = with(json!({"stream": true, "stream_options": {"other": 1}})).unwrap();
+        assert_eq!(
+            sent["stream_options"],
+            json!({"other": 1, "include_usage": true})
+        );
+        assert_eq!(
+            with(json!({"stream_options": {"include_usage": true}})),
+            None,
+            "asked already"
+        );
+        assert_eq!(
+            with(json!({"stream_options": "odd"})),
+            None,
+            "not an object: untouched"
+        );
+        let spliced: Value = serde_json::from_slice(
+            &[
+                &b"{"[..],
+                INCLUDE_USAGE,
+                &br#""model":"m","stream":true}"#[..],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(spliced["stream_options"]["include_usage"], true);
+    }
 }
