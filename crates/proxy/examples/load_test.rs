@@ -26,7 +26,6 @@
 //! full proxy's cache (to see misses with evictions in steady state);
 //! `LOAD_TEST_BREAKDOWN=1` adds a row per layer.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,11 +33,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use llm_layers_mock::{MockConfig, MockServer};
 use llm_layers_proxy::{start, ProxyConfig};
+
+#[path = "support/bare_proxy.rs"]
+mod bare;
+use bare::bare_proxy;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -250,47 +252,6 @@ async fn open_loop(url: &str, rate: u64, seconds: u64) -> Histogram<u64> {
     latency
 }
 
-/// A bare pass-through proxy: hyper server, pooled hyper client, no layers.
-async fn bare_proxy(upstream: String, concurrency: usize) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("an address"));
-    let client = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrency * 2)
-        .build_http::<Incoming>();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let (client, upstream) = (client.clone(), upstream.clone());
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                        let (client, upstream) = (client.clone(), upstream.clone());
-                        async move {
-                            let (mut parts, body) = request.into_parts();
-                            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                            parts.uri = format!("{upstream}{path}").parse().expect("a valid URI");
-                            parts.headers.remove(http::header::HOST);
-                            let response = client
-                                .request(http::Request::from_parts(parts, body))
-                                .await
-                                .expect("the upstream answers");
-                            Ok::<_, Infallible>(response)
-                        }
-                    });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    url
-}
-
 /// Which layers (cache, prefix, metrics) a partial proxy named so runs:
 /// The layers a partial proxy runs.
 #[derive(Clone, Copy, Default)]
@@ -368,7 +329,7 @@ async fn main() {
     let mock = MockServer::start(MockConfig::default())
         .await
         .expect("the mock starts");
-    let bare = bare_proxy(mock.base_url().to_owned(), concurrency).await;
+    let bare = bare_proxy("127.0.0.1:0", mock.base_url().to_owned(), concurrency).await;
     let mut full_config = ProxyConfig::default()
         .listen("127.0.0.1:0".parse().expect("an address"))
         .upstream(mock.base_url().to_owned());

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The proxy against nginx on loopback, side by side in one run (issue 20):
+#
+#   (n) wrk -> nginx answering a fixed chat completion directly,
+#   (b) wrk -> the bare pass-through hyper proxy (no layers) -> nginx,
+#   (h) wrk -> llm-layers-proxy, default stack, hits (one request repeated),
+#   (m) wrk -> llm-layers-proxy, default stack, misses (every body unique),
+#   then a fixed 5,000 hits per second against the proxy (open loop).
+#
+# Prints requests per second, wrk's p99, and each proxy's CPU time per
+# request (utime + stime from /proc, so only that process's work), then the
+# two ratios issue 20 sets targets on: hits / nginx-direct requests per
+# second, and the full proxy's CPU per miss / the bare proxy's per request.
+#
+#   scripts/bench-vs-nginx.sh            # 10 s per scenario, 1 round
+#   DURATION=5 ROUNDS=3 scripts/bench-vs-nginx.sh
+#   PERF_MISSES=/tmp/misses.data scripts/bench-vs-nginx.sh   # perf record the proxy on misses
+#
+# Needs nginx and wrk (Debian: apt-get install -y nginx wrk). Everything
+# listens on 127.0.0.1 and is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-1}"
+CONNECTIONS="${CONNECTIONS:-32}"
+RATE="${RATE:-5000}"
+NGINX_WORKERS="${NGINX_WORKERS:-1}"
+for tool in nginx wrk; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y nginx wrk)"; exit 2; }
+done
+
+CARGO_INCREMENTAL=0 cargo build -q --release -p llm-layers-proxy --bin llm-layers-proxy \
+    --example bare_proxy --example fixed_rate
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on port $1"; exit 1
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_second="$(getconf CLK_TCK)"
+
+# The upstream's answer: a chat completion with usage, about 600 bytes.
+answer='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from nginx, standing in for the provider so that the proxy and not the upstream is what the benchmark measures.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":290,"completion_tokens":28,"total_tokens":318,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},"system_fingerprint":"fp_bench"}'
+
+# The request: a 1.2 KB chat body (a system prompt and a user turn).
+system_prompt="You are a careful assistant for a bookshop. $(printf 'Answer politely and briefly, quote prices in euros, and never invent a title. %.0s' $(seq 1 13))"
+printf '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"%s"},{"role":"user","content":"Which of your novels are set in Lisbon? request %%s"}]}' \
+    "$system_prompt" > "$work/template.json"
+printf "$(cat "$work/template.json")" "hit" > "$work/hit.json"
+echo "request body: $(wc -c < "$work/hit.json") bytes; answer: ${#answer} bytes"
+
+nginx_port="$(free_port)"; bare_port="$(free_port)"; proxy_port="$(free_port)"
+mkdir -p "$work/nginx"
+cat > "$work/nginx.conf" <<CONF
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / {
+            default_type application/json;
+            return 200 '$answer';
+        }
+    }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work/nginx" 2>"$work/nginx/stderr" &
+pids+=($!)
+target/release/examples/bare_proxy "127.0.0.1:$bare_port" "http://127.0.0.1:$nginx_port" >/dev/null &
+bare_pid=$!; pids+=($bare_pid)
+RUST_LOG=warn target/release/llm-layers-proxy --listen "127.0.0.1:$proxy_port" \
+    --upstream "http://127.0.0.1:$nginx_port" >/dev/null &
+proxy_pid=$!; pids+=($proxy_pid)
+wait_port "$nginx_port"; wait_port "$bare_port"; wait_port "$proxy_port"
+
+cat > "$work/hits.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+local file = io.open("$work/hit.json", "rb")
+wrk.body = file:read("*a")
+file:close()
+LUA
+cat > "$work/misses.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+local file = io.open("$work/template.json", "rb")
+local template = file:read("*a")
+file:close()
+local run = tostring(os.time()) .. "-" .. tostring(math.random(1000000000))
+local counter = 0
+request = function()
+    counter = counter + 1
+    return wrk.format(nil, nil, nil, string.format(template, run .. "-" .. counter))
+end
+LUA
+
+# wrk against a URL; sets rps, p99_ms, requests; cpu_us per request of $2 (a pid) if given.
+run_wrk() {
+    local url="$1" pid="${2:-}" script="$3" before=0 after out
+    [ -n "$pid" ] && before="$(cpu_ticks "$pid")"
+    out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url")"
+    [ -n "$pid" ] && after="$(cpu_ticks "$pid")"
+    requests="$(echo "$out" | awk '/requests in/ {print $1}')"
+    rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
+    p99_ms="$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}')"
+    errors="$(echo "$out" | awk '/Non-2xx|Socket errors/' | tr '\n' ' ')"
+    cpu_us="-"
+    [ -n "$pid" ] && cpu_us="$(awk -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
+    if [ -n "$errors" ]; then echo "  !! $url: $errors"; fi
+}
+
+# Warm: the proxy's pools and the hit's cache entry.
+wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$proxy_port/v1/chat/completions" >/dev/null
+wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$bare_port/v1/chat/completions" >/dev/null
+
+printf '\nwrk -t1 -c%s -d%ss, %s round(s)\n' "$CONNECTIONS" "$DURATION" "$ROUNDS"
+printf '%-6s %-34s %12s %10s %14s\n' round scenario "requests/s" "p99 ms" "CPU us/req"
+for round in $(seq 1 "$ROUNDS"); do
+    run_wrk "http://127.0.0.1:$nginx_port/v1/chat/completions" "" "$work/hits.lua"
+    n_rps=$rps
+    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(n) nginx direct" "$rps" "$p99_ms" "$cpu_us"
+    run_wrk "http://127.0.0.1:$bare_port/v1/chat/completions" "$bare_pid" "$work/misses.lua"
+    b_cpu=$cpu_us
+    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(b) bare hyper proxy -> nginx" "$rps" "$p99_ms" "$cpu_us"
+    run_wrk "http://127.0.0.1:$proxy_port/v1/chat/completions" "$proxy_pid" "$work/hits.lua"
+    h_rps=$rps
+    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(h) llm-layers-proxy, hits" "$rps" "$p99_ms" "$cpu_us"
+    if [ -n "${PERF_MISSES:-}" ]; then
+        perf record -q -F 1999 ${PERF_CALL_GRAPH:+--call-graph "$PERF_CALL_GRAPH"} -p "$proxy_pid" -o "$PERF_MISSES" -- sleep "$DURATION" &
+        perf_pid=$!
+    fi
+    run_wrk "http://127.0.0.1:$proxy_port/v1/chat/completions" "$proxy_pid" "$work/misses.lua"
+    m_cpu=$cpu_us
+    [ -n "${PERF_MISSES:-}" ] && wait "$perf_pid"
+    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(m) llm-layers-proxy, misses" "$rps" "$p99_ms" "$cpu_us"
+    awk -v h="$h_rps" -v n="$n_rps" -v m="$m_cpu" -v b="$b_cpu" 'BEGIN {
+        printf "       hits / nginx direct: %.2f (target >= 0.60); CPU per miss / bare proxy: %.2f (target <= 1.50)\n", h / n, m / b }'
+done
+
+printf '\nopen loop, %s hits per second for %s s against the proxy:\n' "$RATE" "$DURATION"
+target/release/examples/fixed_rate "http://127.0.0.1:$proxy_port/v1/chat/completions" "$RATE" "$DURATION" "$work/hit.json"
