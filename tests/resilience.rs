@@ -19,14 +19,19 @@ async fn a_retry_under_the_cache_and_prefix_resends_the_rewritten_body() {
     let client = stack.clone().over_connector().unwrap();
     // A date in the system text: the prefix layer moves it behind the
     // static part, so the bytes sent differ from the bytes written.
-    let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Now 2026-11-23T10:00:00Z\nRules."},{"role":"user","content":"retry me"}]}"#;
+    // Long enough for a provider's cache, or the layer leaves it alone.
+    let rules = "Rules. ".repeat(400);
+    let body = serde_json::json!({"model": "gpt-4o", "messages": [
+        {"role": "system", "content": format!("Now 2026-11-23T10:00:00Z\n{rules}")},
+        {"role": "user", "content": "retry me"}]})
+    .to_string();
     let mut answers = Vec::new();
     for expected in ["MISS", "HIT"] {
         let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
             .header("authorization", "Bearer sk-retry")
             .header("x-mock-fault", "503")
             .header("x-mock-fault-times", "1")
-            .body(full_body(body))
+            .body(full_body(body.clone()))
             .unwrap();
         let response = client.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), 200);

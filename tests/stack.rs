@@ -150,7 +150,7 @@ async fn llm_stack_layers_are_optional() {
 #[tokio::test]
 async fn every_combination_of_layers_composes_and_works() {
     use llm_layers::batch::{BatchConfig, EmbeddingsBatchLayer};
-    use llm_layers::prefix::PromptPrefixLayer;
+    use llm_layers::prefix::{PrefixConfig, PromptPrefixLayer};
     use llm_layers::resilience::{CircuitBreakerLayer, RateLimitLayer, RetryLayer};
     use llm_layers::stack::{full_body, LlmStack};
     use std::time::Duration;
@@ -170,7 +170,10 @@ async fn every_combination_of_layers_composes_and_works() {
         let stack = LlmStack::bare()
             .with_metrics(metrics_on.then(|| MetricsLayer::new(MetricsConfig::default())))
             .with_cache(cache_on.then(|| CacheLayer::new(CacheConfig::default())))
-            .with_prefix(prefix_on.then(PromptPrefixLayer::default))
+            // The body is short: rewritten only when asked to be.
+            .with_prefix(prefix_on.then(|| {
+                PromptPrefixLayer::new(PrefixConfig::default().rewrite_short_requests(true))
+            }))
             .with_retry(retry_on.then(RetryLayer::default))
             .with_breaker(breaker_on.then(CircuitBreakerLayer::default))
             .with_rate_limit(rate_limit_on.then(RateLimitLayer::default))

@@ -4,14 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use tokio_rustls::TlsConnector;
 use tower::limit::ConcurrencyLimit;
 use tower::util::Either;
 
 use crate::connect::Connect;
+use crate::pool::{Http2Options, Pool, PoolConfig};
 use crate::service::{HyperConnector, PooledClient, RequestBody};
 use crate::stats::PoolStats;
 
@@ -44,7 +43,12 @@ pub enum BuildError {
 /// Builds a [`HyperConnector`]. `Default` is the documented configuration.
 #[derive(Clone, Debug)]
 pub struct HyperConnectorBuilder {
-    /// Idle connections kept per host. Default 20.
+    /// Idle connections kept per host. Default unbounded: a pool never
+    /// holds more connections than were once in use together, and each
+    /// idle one closes after [`idle_timeout`](Self::idle_timeout). A cap
+    /// below the callers' concurrency closes and reopens connections on
+    /// every burst (at 32 concurrent callers, a cap of 20 had the proxy
+    /// open a TCP connection per few requests).
     pub max_idle_per_host: usize,
     /// How long an idle connection is kept. Default 300 s.
     pub idle_timeout: Option<Duration>,
@@ -78,7 +82,7 @@ pub struct HyperConnectorBuilder {
 impl Default for HyperConnectorBuilder {
     fn default() -> Self {
         HyperConnectorBuilder {
-            max_idle_per_host: 20,
+            max_idle_per_host: usize::MAX,
             idle_timeout: Some(Duration::from_secs(300)),
             connect_timeout: Duration::from_secs(10),
             tcp_keepalive: Some(Duration::from_secs(60)),
@@ -162,22 +166,21 @@ impl HyperConnectorBuilder {
             http,
             tls: TlsConnector::from(Arc::new(tls)),
             handshake_timeout: self.connect_timeout,
+            http2_only: self.http2_only,
             stats: stats.clone(),
         };
-        let mut client = Client::builder(TokioExecutor::new());
-        client
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_max_idle_per_host(self.max_idle_per_host)
-            .pool_idle_timeout(self.idle_timeout)
-            .http2_only(self.http2_only)
-            .http2_keep_alive_interval(self.http2_keep_alive_interval)
-            .http2_keep_alive_timeout(self.http2_keep_alive_timeout)
-            .http2_keep_alive_while_idle(true)
-            .http2_adaptive_window(self.http2_adaptive_window);
+        let config = PoolConfig {
+            max_idle_per_host: self.max_idle_per_host,
+            idle_timeout: self.idle_timeout,
+            http1_only: self.http1_only,
+            http2: Http2Options {
+                keep_alive_interval: self.http2_keep_alive_interval,
+                keep_alive_timeout: self.http2_keep_alive_timeout,
+                adaptive_window: self.http2_adaptive_window,
+            },
+        };
         let pooled = PooledClient {
-            client: client.build(connect),
-            stats: stats.clone(),
+            pool: Pool::new(connect, config),
         };
         let inner = match self.max_in_flight {
             Some(limit) => Either::Left(ConcurrencyLimit::new(pooled, limit.max(1))),

@@ -1,10 +1,12 @@
 //! `HyperConnector`: the pooled client at the bottom of an llm-layers stack.
 //!
-//! A `tower::Service<http::Request<B>>` over hyper-util's pooled client with
-//! rustls (ring provider, no C toolchain needed):
+//! A `tower::Service<http::Request<B>>` over a pool of hyper connections
+//! with rustls (ring provider, no C toolchain needed):
 //!
-//! - a pool with idle connections per host (default 20) and an idle timeout
-//!   (default 300 s, enforced by a pool timer), TCP_NODELAY, TCP keep-alive,
+//! - a pool per host (see the `pool` module's rules): N concurrent callers
+//!   open at most N HTTP/1.1 connections, HTTP/2 requests share a
+//!   connection up to the server's stream limit and then open another; an
+//!   idle timeout (default 300 s), TCP_NODELAY, TCP keep-alive,
 //!   a connect timeout (default 10 s, also bounding the TLS handshake) and
 //!   happy eyeballs;
 //! - HTTP/1.1 and HTTP/2 by ALPN, HTTP/2 keep-alive pings and adaptive
@@ -48,12 +50,16 @@
 //! ```
 #![warn(missing_docs)]
 
+mod body;
 mod builder;
 mod connect;
 mod error;
+pub mod h2_settings;
+mod pool;
 mod service;
 mod stats;
 
+pub use body::UpstreamBody;
 pub use builder::{BuildError, HyperConnectorBuilder, Roots};
 pub use error::{BoxError, ConnectorError, UpstreamError};
 pub use service::{HyperConnector, RequestBody, ResponseFuture};

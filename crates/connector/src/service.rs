@@ -1,21 +1,21 @@
-//! The connector as a `tower::Service`: sends requests over the pool, tags
-//! each response with the connection it came over, types every error.
+//! The connector as a `tower::Service`: sends requests over the pool, which
+//! tags each response with the connection it came over and types every
+//! error.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::{self, Client};
 use tower::limit::ConcurrencyLimit;
 use tower::util::Either;
 use tower::Service;
 
-use crate::connect::Connect;
-use crate::error::{classify, ConnectorError};
-use crate::stats::{ConnectionMeta, PoolSnapshot, PoolStats};
+use crate::body::UpstreamBody;
+use crate::error::ConnectorError;
+use crate::pool::Pool;
+use crate::stats::{PoolSnapshot, PoolStats};
 
 /// The request bodies the connector can send: what hyper-util's client
 /// needs, named once.
@@ -71,7 +71,7 @@ impl<B> Service<Request<B>> for HyperConnector<B>
 where
     B: RequestBody,
 {
-    type Response = Response<Incoming>;
+    type Response = Response<UpstreamBody>;
     type Error = ConnectorError;
     type Future = tower::util::future::EitherResponseFuture<
         tower::limit::concurrency::future::ResponseFuture<ResponseFuture>,
@@ -87,17 +87,15 @@ where
     }
 }
 
-/// hyper-util's client with the statistics beside it.
+/// The pool, as a service.
 pub(crate) struct PooledClient<B> {
-    pub client: Client<Connect, B>,
-    pub stats: Arc<PoolStats>,
+    pub pool: Pool<B>,
 }
 
 impl<B> Clone for PooledClient<B> {
     fn clone(&self) -> Self {
         PooledClient {
-            client: self.client.clone(),
-            stats: self.stats.clone(),
+            pool: self.pool.clone(),
         }
     }
 }
@@ -106,7 +104,7 @@ impl<B> Service<Request<B>> for PooledClient<B>
 where
     B: RequestBody,
 {
-    type Response = Response<Incoming>;
+    type Response = Response<UpstreamBody>;
     type Error = ConnectorError;
     type Future = ResponseFuture;
 
@@ -115,29 +113,22 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let pool = self.pool.clone();
         ResponseFuture {
-            inner: self.client.request(request),
-            stats: self.stats.clone(),
+            inner: Box::pin(async move { pool.send(request).await }),
         }
     }
 }
 
-/// The response future: the client's, plus the connection bookkeeping.
+/// The response future: the request's way through the pool.
 pub struct ResponseFuture {
-    inner: legacy::ResponseFuture,
-    stats: Arc<PoolStats>,
+    inner: Pin<Box<dyn Future<Output = Result<Response<UpstreamBody>, ConnectorError>> + Send>>,
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<Incoming>, ConnectorError>;
+    type Output = Result<Response<UpstreamBody>, ConnectorError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let mut response = ready!(Pin::new(&mut this.inner).poll(cx)).map_err(classify)?;
-        if let Some(meta) = response.extensions_mut().remove::<ConnectionMeta>() {
-            let connection = this.stats.served(&meta);
-            response.extensions_mut().insert(connection);
-        }
-        Poll::Ready(Ok(response))
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
     }
 }

@@ -13,8 +13,12 @@ use tower::ServiceExt;
 
 type Connector = HyperConnector<Full<Bytes>>;
 
+/// A connector builder trusting the mock's certificate when it has one.
 fn builder(mock: &MockServer) -> HyperConnectorBuilder {
-    HyperConnector::builder().add_root_certificate(mock.certificate_der().unwrap().clone())
+    match mock.certificate_der() {
+        Some(certificate) => HyperConnector::builder().add_root_certificate(certificate.clone()),
+        None => HyperConnector::builder(),
+    }
 }
 
 fn embeddings(mock: &MockServer) -> http::Request<Full<Bytes>> {
@@ -271,4 +275,156 @@ fn pool_figures_reach_the_metrics_recorder() {
         .histogram("llm_connector_handshake_seconds", &[("phase", "tls")])
         .len();
     assert_eq!((opened, new, reused, tls_samples), (1, 1, 2, 1));
+}
+
+/// A streamed chat request: its answer stays open while the mock waits
+/// between chunks.
+fn streamed_chat(mock: &MockServer) -> http::Request<Full<Bytes>> {
+    http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(
+            br#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hold"}]}"#,
+        )))
+        .unwrap()
+}
+
+/// `count` requests at once whose answers are all held open (heads read,
+/// bodies not): the connection each came over. A request queued behind a
+/// full connection never gets its head, so the wait is bounded.
+async fn held_open(
+    connector: &Connector,
+    mock: &MockServer,
+    count: usize,
+) -> (
+    Vec<ConnectionUse>,
+    Vec<http::Response<llm_layers_connector::UpstreamBody>>,
+) {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let (connector, request) = (connector.clone(), streamed_chat(mock));
+            tokio::spawn(async move { connector.oneshot(request).await.unwrap() })
+        })
+        .collect();
+    let mut uses = Vec::new();
+    let mut held = Vec::new();
+    for task in tasks {
+        let response = tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("every request gets its answer's head: none is queued behind a full connection")
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        uses.push(
+            response
+                .extensions()
+                .get::<ConnectionUse>()
+                .cloned()
+                .unwrap(),
+        );
+        held.push(response);
+    }
+    (uses, held)
+}
+
+/// How many requests each connection carried.
+fn per_connection(uses: &[ConnectionUse]) -> std::collections::BTreeMap<u64, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for connection in uses {
+        *counts.entry(connection.connection_id).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_full_http2_connection_makes_the_pool_open_another() {
+    for tls in [false, true] {
+        // Two streams per connection, and answers that stay open.
+        let mock = MockServer::start(
+            MockConfig::default()
+                .tls(tls)
+                .http2_max_concurrent_streams(Some(2))
+                .chunk_delay(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+        // Plain HTTP speaks HTTP/2 by prior knowledge; TLS by ALPN.
+        let connector: Connector = builder(&mock).http2_only(!tls).build().unwrap();
+        let (uses, held) = held_open(&connector, &mock, 8).await;
+        assert!(uses.iter().all(|u| u.http2), "tls {tls}");
+        let counts = per_connection(&uses);
+        assert_eq!(counts.len(), 4, "tls {tls}: {counts:?}");
+        assert!(counts.values().all(|&n| n == 2), "tls {tls}: {counts:?}");
+        assert_eq!(connector.stats().opened, 4);
+        assert_eq!(mock.stats().connections, 4);
+
+        // Streams ended free their places: the next wave reuses them.
+        drop(held);
+        let (uses, held) = held_open(&connector, &mock, 8).await;
+        assert!(uses.iter().all(|u| u.reused), "tls {tls}");
+        assert_eq!(connector.stats().opened, 4, "tls {tls}");
+        drop(held);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_never_open_more_connections_than_there_are_callers() {
+    // Connections take a while to set up (TLS, and a delay standing for
+    // network round trips), so a connection opened on a race lives on.
+    let mock = MockServer::start(
+        MockConfig::default()
+            .tls(true)
+            .connect_delay(Duration::from_millis(20)),
+    )
+    .await
+    .unwrap();
+    let connector: Connector = builder(&mock).http1_only(true).build().unwrap();
+    const CALLERS: usize = 8;
+    // Each caller sends its next request as soon as it has read the last
+    // answer: the moment a returned connection is not yet ready again is
+    // when a pool that races a new connection against it opens one more.
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (connector, mock) = (connector.clone(), mock.base_url().to_owned());
+            tokio::spawn(async move {
+                for _ in 0..60 {
+                    let request = http::Request::post(format!("{mock}/v1/embeddings"))
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from_static(
+                            br#"{"model":"e","input":"hi"}"#,
+                        )))
+                        .unwrap();
+                    let response = connector.clone().oneshot(request).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let stats = connector.stats();
+    assert_eq!(stats.requests, 8 * 60);
+    assert!(stats.opened <= CALLERS as u64, "{stats:?}");
+    assert_eq!(mock.stats().connections, stats.opened);
+
+    // Eight answers held open at once need eight connections, and no more.
+    let (uses, held) = {
+        let tasks: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let (connector, request) = (connector.clone(), streamed_chat(&mock));
+                tokio::spawn(async move { connector.oneshot(request).await.unwrap() })
+            })
+            .collect();
+        let mut responses = Vec::new();
+        for task in tasks {
+            responses.push(task.await.unwrap());
+        }
+        let uses: Vec<ConnectionUse> = responses
+            .iter()
+            .map(|r| r.extensions().get::<ConnectionUse>().cloned().unwrap())
+            .collect();
+        (uses, responses)
+    };
+    assert_eq!(per_connection(&uses).len(), CALLERS);
+    assert!(connector.stats().opened <= CALLERS as u64);
+    drop(held);
 }

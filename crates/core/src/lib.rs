@@ -46,7 +46,7 @@ pub mod __private {
 pub use api::{ApiKind, Provider};
 pub use cache_status::{CacheOutcome, CacheStatus};
 pub use error::{find_upstream_error, UpstreamError};
-pub use facts::{BodyDigest, CanonicalKey, CredentialFingerprint};
+pub use facts::{BodyDigest, CanonicalKey, CredentialFingerprint, KEY_FORMAT_VERSION};
 pub use facts::{Opaque, RequestFacts};
 pub use sse::{SseEvent, SseParser};
 pub use usage::{PublishedUsage, StreamCompletion, TokenKind, Usage, UsageTracker};

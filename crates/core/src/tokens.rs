@@ -6,6 +6,14 @@
 pub trait TokenEstimator: Send + Sync + 'static {
     /// Tokens in `text`.
     fn tokens(&self, text: &str) -> u64;
+
+    /// The most tokens any text of `bytes` bytes can count as: a bound,
+    /// so that a request too short to reach a provider's minimum is known
+    /// without reading it. The default, one token per byte, holds for
+    /// every byte-pair tokenizer (a token is at least one byte).
+    fn most_tokens(&self, bytes: usize) -> u64 {
+        bytes as u64
+    }
 }
 
 /// The default estimate: one token per four bytes of UTF-8, rounded up.
@@ -25,6 +33,14 @@ pub const BYTES_PER_TOKEN: usize = 4;
 impl TokenEstimator for BytesPerToken {
     fn tokens(&self, text: &str) -> u64 {
         text.len().div_ceil(BYTES_PER_TOKEN) as u64
+    }
+
+    /// Half the bytes: the pieces of a prompt each round up, and the JSON
+    /// around them (quotes, commas, names) takes bytes that count for
+    /// none, so a body's pieces together never estimate above a token per
+    /// two bytes of the body.
+    fn most_tokens(&self, bytes: usize) -> u64 {
+        bytes.div_ceil(2) as u64
     }
 }
 

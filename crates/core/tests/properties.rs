@@ -247,7 +247,8 @@ fn count_leaves(value: &Value) -> usize {
 
 /// Keys are persisted (disk and Redis stores), so the canonical form must
 /// not drift between releases or with `serde_json` features switched on by
-/// other crates. Changing this value is a breaking change to every store.
+/// other crates. Changing this value changes the key's format: raise
+/// `KEY_FORMAT_VERSION` with it (old entries then miss and age out).
 #[test]
 fn canonical_key_is_stable_across_releases() {
     let body =
@@ -256,9 +257,13 @@ fn canonical_key_is_stable_across_releases() {
     let key = key_of(body).unwrap();
     assert_eq!(key_of(reordered), Some(key));
     assert_eq!(key.to_hex(), PINNED_KEY);
+    assert_eq!(key.format_version(), llm_layers_core::KEY_FORMAT_VERSION);
+    assert_eq!(llm_layers_core::KEY_FORMAT_VERSION, 2);
 }
 
-const PINNED_KEY: &str = "6f0d0d6e2c250496a91cfa8f5f8a3396a7c73f40d4b4da12a7e5b81a41483d8b";
+/// Key format 2; format 1 gave this body
+/// `6f0d0d6e2c250496a91cfa8f5f8a3396a7c73f40d4b4da12a7e5b81a41483d8b`.
+const PINNED_KEY: &str = "02cd4f5c5553d722f6f006b0779fda52f26e6748bda1b55408fdc401c1a25b68";
 
 /// The fields left out of the key are a decision: changing them must be
 /// deliberate, so the lists are pinned here.

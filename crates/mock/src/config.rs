@@ -39,6 +39,9 @@ pub struct MockConfig {
     pub idle_timeout: Option<Duration>,
     /// How long a Batch API job stays `in_progress` before it completes.
     pub batch_delay: Duration,
+    /// The `SETTINGS_MAX_CONCURRENT_STREAMS` announced on HTTP/2
+    /// connections; `None`: hyper's default (200).
+    pub http2_max_concurrent_streams: Option<u32>,
 }
 
 impl Default for MockConfig {
@@ -56,6 +59,7 @@ impl Default for MockConfig {
             recent_requests: 64,
             idle_timeout: None,
             batch_delay: Duration::from_millis(50),
+            http2_max_concurrent_streams: None,
         }
     }
 }
@@ -73,4 +77,5 @@ llm_layers_core::config_setters!(MockConfig {
     recent_requests: usize,
     idle_timeout: Option<Duration>,
     batch_delay: Duration,
+    http2_max_concurrent_streams: Option<u32>,
 });

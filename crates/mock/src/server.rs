@@ -159,6 +159,7 @@ async fn serve(stream: TcpStream, tls: Option<TlsAcceptor>, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let delay = state.config.connect_delay;
     let idle_timeout = state.config.idle_timeout;
+    let max_streams = state.config.http2_max_concurrent_streams;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -169,6 +170,9 @@ async fn serve(stream: TcpStream, tls: Option<TlsAcceptor>, state: Arc<State>) {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(timeout);
+    }
+    if let Some(max) = max_streams {
+        builder.http2().max_concurrent_streams(max);
     }
     let result = match tls {
         Some(acceptor) => match acceptor.accept(stream).await {

@@ -47,6 +47,12 @@ pub struct PrefixConfig {
     pub openai_prompt_cache_key: bool,
     /// Minimum cacheable prefix per model.
     pub minimums: MinimumTable,
+    /// Rewrite (and report per prefix) requests whose whole body is too
+    /// short for any prefix of it to reach the provider's minimum (by
+    /// [`TokenEstimator::most_tokens`]). Default false: no provider caches
+    /// them, so they are forwarded as they came, without being parsed, and
+    /// counted as `llm_prefix_untouched_total{reason="too_short"}`.
+    pub rewrite_short_requests: bool,
     /// Counts prefix tokens.
     pub estimator: Arc<dyn TokenEstimator>,
     /// Larger request bodies are forwarded untouched. Applies to the layer
@@ -74,6 +80,7 @@ impl Default for PrefixConfig {
             breakpoint_ttl: BreakpointTtl::FiveMinutes,
             openai_prompt_cache_key: true,
             minimums: MinimumTable::default(),
+            rewrite_short_requests: false,
             estimator: Arc::new(BytesPerToken),
             max_request_bytes: 8 << 20,
             max_response_bytes: 8 << 20,
@@ -94,6 +101,7 @@ llm_layers_core::config_setters!(PrefixConfig {
     breakpoint_ttl: BreakpointTtl,
     openai_prompt_cache_key: bool,
     minimums: MinimumTable,
+    rewrite_short_requests: bool,
     estimator: Arc<dyn TokenEstimator>,
     max_request_bytes: usize,
     max_response_bytes: usize,
@@ -114,6 +122,7 @@ impl fmt::Debug for PrefixConfig {
             .field("breakpoint_ttl", &self.breakpoint_ttl)
             .field("openai_prompt_cache_key", &self.openai_prompt_cache_key)
             .field("minimums", &self.minimums)
+            .field("rewrite_short_requests", &self.rewrite_short_requests)
             .field("max_request_bytes", &self.max_request_bytes)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_tracked_prefixes", &self.max_tracked_prefixes)

@@ -19,7 +19,10 @@
 //! 4. sets OpenAI's `prompt_cache_key` from the static prefix's fingerprint.
 //!
 //! Every rewrite keeps what the model is asked; a request the layer does
-//! not understand, or does not need to change, is forwarded byte for byte.
+//! not understand, or does not need to change, is forwarded byte for byte,
+//! and so is one whose whole body is too short for any prefix of it to
+//! reach the provider's minimum (no provider caches it; see
+//! [`PrefixConfig::rewrite_short_requests`]).
 //! The rewrite starts from the core's request facts (the body's JSON is
 //! parsed once, shared with other layers) and corrects `Content-Length`.
 //!
@@ -45,18 +48,20 @@
 //! let layer = PromptPrefixLayer::default();
 //! let service = ServiceBuilder::new().layer(layer.clone()).service(upstream);
 //!
-//! let body = r#"{"model":"gpt-4o","messages":[
-//!     {"role":"system","content":"Now: 2026-11-23T14:09:06Z\nYou are a careful agent."},
-//!     {"role":"user","content":"Plan my day."}]}"#;
+//! // A system prompt long enough for OpenAI's cache (1,024 tokens).
+//! let rules = "Answer in the house style, and cite the policy you apply. ".repeat(80);
+//! let body = serde_json::json!({"model": "gpt-4o", "messages": [
+//!     {"role": "system", "content": format!("Now: 2026-11-23T14:09:06Z\nYou are a careful agent. {rules}")},
+//!     {"role": "user", "content": "Plan my day."}]});
 //! let request = http::Request::post("https://api.openai.com/v1/chat/completions")
-//!     .body(Full::new(Bytes::from(body)))
+//!     .body(Full::new(Bytes::from(body.to_string())))
 //!     .unwrap();
 //! let response = service.oneshot(request).await.unwrap();
 //! assert_eq!(response.extensions().get::<PrefixReport>().unwrap().rewrites.moved_volatile, 1);
 //!
 //! let sent: serde_json::Value =
 //!     serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
-//! assert_eq!(sent["messages"][0]["content"], "You are a careful agent.");
+//! assert_eq!(sent["messages"][0]["content"], format!("You are a careful agent. {rules}"));
 //! assert_eq!(sent["messages"][1]["content"], "Now: 2026-11-23T14:09:06Z");
 //! assert!(sent["prompt_cache_key"].as_str().unwrap().starts_with("llm-layers-"));
 //! assert_eq!(layer.stats().snapshot()[0].requests, 1);

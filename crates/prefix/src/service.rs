@@ -109,6 +109,16 @@ fn prepare<B: Body>(
         stats.untouched("not_understood");
         return (request, PrefixObserver::idle());
     }
+    // A body too short for any prefix of it to reach the provider's
+    // minimum gains nothing from a rewrite (no provider caches it): it is
+    // forwarded as it came, without being parsed again.
+    let config = &rewriter.config;
+    let minimum = config.minimums.minimum(facts.provider(), facts.model());
+    if !config.rewrite_short_requests && config.estimator.most_tokens(facts.body().len()) < minimum
+    {
+        stats.untouched("too_short");
+        return (request, PrefixObserver::idle());
+    }
     let statics = request
         .extensions()
         .get::<StaticContent>()

@@ -112,7 +112,7 @@ struct Inner {
     rows: Mutex<Rows>,
     max_rows: usize,
     rewrites: std::sync::OnceLock<[Counter; 5]>,
-    untouched: std::sync::OnceLock<[Counter; 2]>,
+    untouched: std::sync::OnceLock<[Counter; UNTOUCHED_REASONS.len()]>,
     misses: crate::diagnosis::Misses,
     alerts: Option<Arc<crate::ratio_alert::RatioAlerts>>,
 }
@@ -126,7 +126,7 @@ const REWRITE_KINDS: [&str; 5] = [
     "prompt_cache_key",
 ];
 /// Reasons a request is forwarded untouched, in label order.
-const UNTOUCHED_REASONS: [&str; 2] = ["not_understood", "unsupported_api"];
+const UNTOUCHED_REASONS: [&str; 3] = ["not_understood", "unsupported_api", "too_short"];
 
 /// The live counters of one row, with their metric handles.
 pub(crate) struct Row {

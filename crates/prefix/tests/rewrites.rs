@@ -54,6 +54,14 @@ async fn send_with(layer: &PromptPrefixLayer, request: http::Request<Full<Bytes>
     }
 }
 
+/// The default configuration, short requests rewritten too: these tests
+/// use short bodies to show each rewrite (the default leaves bodies too
+/// short for a provider's cache untouched; see
+/// `short_requests_pass_untouched_by_default`).
+fn rewriting_short() -> PrefixConfig {
+    PrefixConfig::default().rewrite_short_requests(true)
+}
+
 fn request(path: &str, body: &str) -> http::Request<Full<Bytes>> {
     http::Request::post(format!("https://api.example{path}"))
         .header("content-length", body.len())
@@ -62,7 +70,11 @@ fn request(path: &str, body: &str) -> http::Request<Full<Bytes>> {
 }
 
 async fn send(path: &str, body: &str) -> Sent {
-    send_with(&PromptPrefixLayer::default(), request(path, body)).await
+    send_with(
+        &PromptPrefixLayer::new(rewriting_short()),
+        request(path, body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -122,7 +134,7 @@ async fn tool_schemas_serialise_the_same_whatever_the_key_order() {
 
 #[tokio::test]
 async fn switched_off_rewrites_leave_the_request_alone() {
-    let config = PrefixConfig::default()
+    let config = rewriting_short()
         .stable_serialisation(false)
         .markers(None)
         .detect_date_times(false)
@@ -141,7 +153,7 @@ async fn named_static_content_keeps_only_itself_in_place() {
     request
         .extensions_mut()
         .insert(StaticContent::new(["You are a planner."]));
-    let sent = send_with(&PromptPrefixLayer::default(), request).await;
+    let sent = send_with(&PromptPrefixLayer::new(rewriting_short()), request).await;
     let json = sent.json();
     assert_eq!(json["messages"][0]["content"], "You are a planner.");
     assert_eq!(
@@ -199,7 +211,7 @@ async fn gemini_system_instructions_and_tools_become_a_stable_prefix() {
         })
         .to_string()
     };
-    let layer = PromptPrefixLayer::new(PrefixConfig::default().reorder_tools(true));
+    let layer = PromptPrefixLayer::new(rewriting_short().reorder_tools(true));
     let first = send_with(
         &layer,
         request(GEMINI, &body("2026-11-23", "systemInstruction")),
@@ -319,8 +331,7 @@ async fn short_prefixes_get_no_breakpoint_and_are_reported_below_minimum() {
 
 #[tokio::test]
 async fn one_hour_breakpoints_carry_their_ttl() {
-    let layer =
-        PromptPrefixLayer::new(PrefixConfig::default().breakpoint_ttl(BreakpointTtl::OneHour));
+    let layer = PromptPrefixLayer::new(rewriting_short().breakpoint_ttl(BreakpointTtl::OneHour));
     let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 5, "system": long_text(1100), "messages": [{"role": "user", "content": "hi"}]});
     let sent = send_with(&layer, request("/v1/messages", &body.to_string())).await;
     assert_eq!(
@@ -331,7 +342,7 @@ async fn one_hour_breakpoints_carry_their_ttl() {
 
 #[test]
 fn rewrites_and_prefixes_reach_the_metrics_recorder() {
-    let layer = PromptPrefixLayer::default();
+    let layer = PromptPrefixLayer::new(rewriting_short());
     let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Today 2026-11-23\nRules."},{"role":"user","content":"x"}]}"#;
     let (_, seen) = llm_layers_mock::testing::recorded(|| {
         send_with(&layer, request("/v1/chat/completions", body))
@@ -351,6 +362,48 @@ fn rewrites_and_prefixes_reach_the_metrics_recorder() {
         seen.counter("llm_prefix_below_minimum_total", &[("model", "gpt-4o")]),
         1
     );
+}
+
+/// With the defaults, a body too short for any prefix of it to reach the
+/// provider's minimum goes through byte for byte (no `prompt_cache_key`,
+/// its date line left in place) and is counted as such; the same prompt
+/// made long enough is rewritten.
+#[test]
+fn short_requests_pass_untouched_by_default() {
+    let layer = PromptPrefixLayer::default();
+    let prompt = |rules: &str| {
+        json!({"model": "gpt-4o", "messages": [
+            {"role": "system", "content": format!("Today 2026-11-23\nRules. {rules}")},
+            {"role": "user", "content": "x"}]})
+        .to_string()
+    };
+    let short = prompt("Be brief.");
+    let (sent, seen) = llm_layers_mock::testing::recorded(|| {
+        send_with(&layer, request("/v1/chat/completions", &short))
+    });
+    assert_eq!(sent.body, short.as_bytes());
+    assert_eq!(sent.report, None);
+    assert_eq!(
+        seen.counter("llm_prefix_untouched_total", &[("reason", "too_short")]),
+        1
+    );
+    assert_eq!(
+        seen.counter("llm_prefix_requests_total", &[("model", "gpt-4o")]),
+        0
+    );
+
+    // Over 2,048 bytes: the body could estimate above 1,024 tokens.
+    let rules = "Be brief. ".repeat(200);
+    let long = prompt(&rules);
+    let (sent, _) = llm_layers_mock::testing::recorded(|| {
+        send_with(&layer, request("/v1/chat/completions", &long))
+    });
+    assert_eq!(sent.report.unwrap().rewrites.moved_volatile, 1);
+    assert_eq!(
+        sent.json()["messages"][0]["content"],
+        format!("Rules. {rules}")
+    );
+    assert!(sent.json()["prompt_cache_key"].is_string());
 }
 
 proptest! {
@@ -400,7 +453,7 @@ fn a_repaired_request_needs_no_second_repair() {
     use llm_layers_core::RequestFacts;
     use llm_layers_mock::workload::AgentWorkflow;
 
-    let layer = PromptPrefixLayer::default();
+    let layer = PromptPrefixLayer::new(rewriting_short());
     let workflow = AgentWorkflow::default();
     for (path, body) in [
         ("/v1/chat/completions", workflow.openai_chat("gpt-4o", 3)),
@@ -425,7 +478,7 @@ fn a_repaired_request_needs_no_second_repair() {
 #[tokio::test]
 async fn custom_markers_and_detectors_and_tool_reordering() {
     let layer = PromptPrefixLayer::new(
-        PrefixConfig::default()
+        rewriting_short()
             .markers(Some(llm_layers_prefix::Markers {
                 open: "{{live}}".into(),
                 close: "{{/live}}".into(),
@@ -476,7 +529,7 @@ async fn layers_below_see_facts_of_the_bytes_actually_sent() {
         let key = facts.canonical_key().expect("a key of the sent bytes");
         Ok::<_, BoxError>(http::Response::new(Full::new(Bytes::from(key.to_hex()))))
     });
-    let layer = PromptPrefixLayer::new(PrefixConfig::default());
+    let layer = PromptPrefixLayer::new(rewriting_short());
     let client = layer.layer(upstream);
     // Keys in random order and a date in the system prompt: rewritten.
     let body = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Today is 2026-12-02.\nYou help."}],"tools":[{"type":"function","function":{"parameters":{"type":"object","properties":{"b":{"type":"string"},"a":{"type":"string"}}},"name":"t"}}]}"#;

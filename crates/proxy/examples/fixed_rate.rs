@@ -3,7 +3,9 @@
 //! have been answered, and timed from its scheduled start (so a server
 //! falling behind shows as latency, not as a slower sender). Prints p50,
 //! p99, p99.9 and the worst latency. Used by `scripts/bench-vs-nginx.sh`
-//! (wrk from Debian has no fixed-rate mode).
+//! (wrk from Debian has no fixed-rate mode) and `scripts/bench-memory.sh`.
+//! A `%s` in the body is replaced by the request's number, so that every
+//! request is different (misses).
 //!
 //! ```text
 //! cargo run --release -p llm-layers-proxy --example fixed_rate -- URL RATE SECONDS BODY_FILE
@@ -30,7 +32,11 @@ fn main() {
     };
     let rate: u64 = rate.parse().expect("RATE is a whole number");
     let seconds: u64 = seconds.parse().expect("SECONDS is a whole number");
-    let body = Bytes::from(std::fs::read(body_file).expect("BODY_FILE is readable"));
+    let body = std::fs::read_to_string(body_file).expect("BODY_FILE is readable UTF-8");
+    let body_for = move |n: u64| match body.contains("%s") {
+        true => Bytes::from(body.replacen("%s", &n.to_string(), 1)),
+        false => Bytes::from(body.clone()),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -57,7 +63,7 @@ fn main() {
     };
     // Warm the connection pool and the cache.
     runtime.block_on(async {
-        let warm: Vec<_> = (0..32).map(|_| tokio::spawn(send(body.clone()))).collect();
+        let warm: Vec<_> = (0..32).map(|_| tokio::spawn(send(body_for(0)))).collect();
         for task in warm {
             task.await.expect("a warm-up request");
         }
@@ -73,7 +79,7 @@ fn main() {
         if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let (latency, request) = (latency.clone(), send(body.clone()));
+        let (latency, request) = (latency.clone(), send(body_for(i + 1)));
         tasks.push(runtime.spawn(async move {
             request.await;
             let took = scheduled.elapsed().as_micros() as u64;

@@ -6,7 +6,15 @@ use llm_layers_mock::{MockConfig, MockServer};
 use llm_layers_proxy::config::ConfigError;
 use llm_layers_proxy::{start, ProxyConfig, RunningProxy, StartError};
 
-const CHAT: &str = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are the secret assistant of tenant A."},{"role":"user","content":"hi"}]}"#;
+/// A prompt long enough for OpenAI's cache (shorter ones are not tracked
+/// per prefix: no provider caches them).
+fn chat() -> String {
+    let rules = "Keep tenant A's secrets. ".repeat(120);
+    serde_json::json!({"model": "gpt-4o", "messages": [
+        {"role": "system", "content": format!("You are the secret assistant of tenant A. {rules}")},
+        {"role": "user", "content": "hi"}]})
+    .to_string()
+}
 
 mod common;
 
@@ -103,7 +111,7 @@ async fn per_prefix_figures_need_the_admin_token() {
         &url,
         "POST",
         &[("authorization", "Bearer sk-a")],
-        CHAT,
+        &chat(),
     )
     .await;
     assert_eq!(status, 200);

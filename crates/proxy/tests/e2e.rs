@@ -134,6 +134,17 @@ async fn metrics_list_the_documented_names_after_traffic() {
         CHAT_STREAM,
     )
     .await;
+    // A prompt long enough for a provider's cache, to be tracked per prefix.
+    let rules = "Answer from the handbook. ".repeat(120);
+    let long = serde_json::json!({"model": "gpt-4o", "messages": [
+        {"role": "system", "content": rules}, {"role": "user", "content": "hi"}]});
+    send(
+        &url,
+        "POST",
+        &[("authorization", "Bearer sk-m")],
+        &long.to_string(),
+    )
+    .await;
     // The per-prefix series need the admin token (see tests/admin.rs).
     let scrape = send(
         &format!("{}/metrics", proxy.url()),

@@ -6,14 +6,24 @@
 //! digest of the canonical JSON body (object keys sorted, whitespace dropped). The body
 //! digest is the only costly part and is computed once per request; keys
 //! with another partition or a namespace are derived from it cheaply.
+//!
+//! The key's first byte is [`KEY_FORMAT_VERSION`] (the other 31 are the
+//! digest's), and the version is in every derivation context too: a key
+//! made by another format never equals one made by this one, so a store
+//! written by an older release answers its requests with misses, and its
+//! old entries age out.
 
 use std::fmt;
 
 use http::HeaderMap;
 
-const KEY_CONTEXT: &str = "llm-layers 2026-11 canonical request key v1";
-const CREDENTIAL_CONTEXT: &str = "llm-layers 2026-11 credential fingerprint v1";
-const BODY_CONTEXT: &str = "llm-layers 2026-11 canonical body v1";
+/// The version of the key's format, its first byte. Format 1 (releases
+/// before 2026-12) had no version byte.
+pub const KEY_FORMAT_VERSION: u8 = 2;
+
+const KEY_CONTEXT: &str = "llm-layers 2026-12 canonical request key v2";
+const CREDENTIAL_CONTEXT: &str = "llm-layers 2026-12 credential fingerprint v2";
+const BODY_CONTEXT: &str = "llm-layers 2026-12 canonical body v2";
 
 /// Headers that carry provider credentials, in the order they are hashed.
 pub const CREDENTIAL_HEADERS: [http::HeaderName; 4] = [
@@ -115,7 +125,19 @@ impl CanonicalKey {
             hasher.update(&self.0);
             update_field(hasher, namespace.as_bytes());
         });
-        CanonicalKey(*digest.as_bytes())
+        CanonicalKey::versioned(digest)
+    }
+
+    /// The format the key was made by (its first byte; see
+    /// [`KEY_FORMAT_VERSION`]).
+    pub fn format_version(&self) -> u8 {
+        self.0[0]
+    }
+
+    fn versioned(digest: blake3::Hash) -> CanonicalKey {
+        let mut key = *digest.as_bytes();
+        key[0] = KEY_FORMAT_VERSION;
+        CanonicalKey(key)
     }
 }
 
@@ -148,7 +170,7 @@ pub fn derive_key(
             hasher.update(variant);
         }
     });
-    CanonicalKey(*digest.as_bytes())
+    CanonicalKey::versioned(digest)
 }
 
 /// The digest of the [`ANSWER_HEADERS`] present (names and values, in

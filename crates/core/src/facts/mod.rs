@@ -40,7 +40,7 @@ pub use call::{AroundCall, AroundFuture};
 pub use key::{
     answer_variant, credential_fingerprint, derive_key, BodyDigest, CanonicalKey,
     CredentialFingerprint, ANSWER_HEADERS, CREDENTIAL_HEADERS, CREDENTIAL_QUERY_PARAM,
-    OWNER_HEADERS,
+    KEY_FORMAT_VERSION, OWNER_HEADERS,
 };
 pub use prepare::{with_facts, FactsFuture};
 
