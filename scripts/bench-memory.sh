@@ -68,11 +68,10 @@ listen = "127.0.0.1:$proxy_port"
 upstream = "http://127.0.0.1:$nginx_port"
 [cache]
 max_bytes = $MAX_BYTES
-max_entries = 10000000
 CONF
 nginx -c "$work/nginx.conf" -p "$work/nginx" 2>"$work/nginx/stderr" &
 pids+=($!)
-RUST_LOG=warn target/release/llm-layers-proxy --config "$work/proxy.toml" >/dev/null 2>&1 &
+RUST_LOG=warn ${PROXY_ENV:-} target/release/llm-layers-proxy --config "$work/proxy.toml" >/dev/null 2>&1 &
 proxy_pid=$!; pids+=($proxy_pid)
 wait_port "$nginx_port"; wait_port "$proxy_port"
 sleep 1
@@ -82,8 +81,10 @@ target/release/examples/fixed_rate "http://127.0.0.1:$proxy_port/v1/chat/complet
     "$((REQUESTS / RATE))" "$work/request.json"
 sleep 1
 echo "after $REQUESTS misses:  VmRSS $(rss "$proxy_pid" VmRSS), peak VmHWM $(rss "$proxy_pid" VmHWM)"
+sleep "${SETTLE:-15}"
+echo "${SETTLE:-15} s later:           VmRSS $(rss "$proxy_pid" VmRSS)"
 curl -s "http://127.0.0.1:$proxy_port/stats" | python3 -c '
 import json, sys
 cache = json.load(sys.stdin)["cache"]
 store = cache["store"]
-print(f"cache: {store[\"entries\"]} entries, {store[\"bytes\"] / 1048576:.1f} MiB held, {store[\"evicted_size\"]} evicted for size, {cache[\"stores\"]} stored")'
+print("cache: %d entries, %.1f MiB held, %d evicted for size, %d stored" % (store["entries"], store["bytes"] / 1048576, store["evicted_size"], cache["stores"]))'

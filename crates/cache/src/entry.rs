@@ -5,6 +5,10 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+/// Bytes a stored entry costs besides its body and headers (see
+/// [`CachedResponse::size`]).
+const ENTRY_OVERHEAD: usize = 640;
+
 /// A stored response: status, the headers a client needs, and the body as
 /// it arrived (one piece, or the stream's chunks with their timing).
 #[derive(Clone, Debug)]
@@ -42,6 +46,11 @@ pub struct TimedChunk {
 
 impl CachedResponse {
     /// Bytes the entry holds: body, headers and a fixed overhead.
+    ///
+    /// The overhead is what the store spends per entry besides those bytes
+    /// (moka's entry and timer nodes, the `Arc`, the header vector, the
+    /// allocator's rounding), measured with `examples/entry_footprint`: a
+    /// 4 KB answer with two headers takes about 4.8 KB of resident memory.
     pub fn size(&self) -> usize {
         let headers: usize = self
             .headers
@@ -52,7 +61,7 @@ impl CachedResponse {
             CachedBody::Whole(bytes) => bytes.len(),
             CachedBody::Chunks(chunks) => chunks.iter().map(|c| c.bytes.len() + 32).sum(),
         };
-        128 + headers + body
+        ENTRY_OVERHEAD + headers + body
     }
 
     /// How old the entry is now.

@@ -2,6 +2,19 @@
 //! (see `--help`).
 
 use clap::Parser;
+
+/// jemalloc instead of the system allocator: a cache under steady churn
+/// (answers stored and evicted all the time) leaves glibc's arenas holding
+/// far more than the cache's bound (BENCHMARKS.md, "memory").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options: a background thread gives freed pages back to the
+/// system after a second, instead of at some later allocation.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static _rjem_malloc_conf: &[u8] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 use llm_layers_proxy::cli::Args;
 use tracing_subscriber::EnvFilter;
 
