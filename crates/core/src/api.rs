@@ -159,7 +159,12 @@ pub(crate) fn route(method: &Method, path: &str) -> Route {
 /// Azure OpenAI's `…/openai/deployments/{deployment}/…`: the deployment
 /// names the model (its requests usually carry no `model` member).
 fn azure_deployment(path: &str) -> Option<String> {
-    let (_, rest) = path.split_once("/openai/deployments/")?;
+    use memchr::memmem::Finder;
+    // Built once: `split_once` would set up a searcher on every request.
+    static DEPLOYMENTS: std::sync::LazyLock<Finder<'static>> =
+        std::sync::LazyLock::new(|| Finder::new("/openai/deployments/"));
+    let at = DEPLOYMENTS.find(path.as_bytes())?;
+    let rest = &path[at + "/openai/deployments/".len()..];
     let deployment = rest.split('/').next()?;
     (!deployment.is_empty()).then(|| deployment.to_owned())
 }

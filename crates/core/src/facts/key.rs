@@ -245,15 +245,35 @@ fn update_headers(
     headers: &HeaderMap,
 ) -> bool {
     let mut found = false;
-    for name in names {
-        for value in headers.get_all(name) {
-            found = true;
-            update_field(hasher, name.as_str().as_bytes());
-            update_field(hasher, value.as_bytes());
+    let mut hash = |name: &http::HeaderName, value: &http::HeaderValue| {
+        found = true;
+        update_field(hasher, name.as_str().as_bytes());
+        update_field(hasher, value.as_bytes());
+    };
+    if headers.len() <= FEW_HEADERS {
+        // A request's few headers compared by name (cheap: most names are
+        // well-known and compare as tags) cost less than a hash lookup per
+        // name; the values of a name come in the same order either way.
+        for name in names {
+            for (present, value) in headers {
+                if present == name {
+                    hash(name, value);
+                }
+            }
+        }
+    } else {
+        for name in names {
+            for value in headers.get_all(name) {
+                hash(name, value);
+            }
         }
     }
     found
 }
+
+/// Up to this many headers, [`update_headers`] scans them instead of
+/// looking each name up.
+const FEW_HEADERS: usize = 16;
 
 fn update_field(hasher: &mut Fields<'_>, bytes: &[u8]) {
     hasher.update(&(bytes.len() as u64).to_le_bytes());
@@ -304,6 +324,37 @@ fn hash_fields(template: &blake3::Hasher, write: impl FnOnce(&mut Fields<'_>)) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_and_many_headers_give_the_same_fingerprint() {
+        let mut few = HeaderMap::new();
+        few.append("x-api-key", "key-1".parse().unwrap());
+        few.append("x-api-key", "key-2".parse().unwrap());
+        few.insert("openai-project", "proj".parse().unwrap());
+        few.insert("authorization", "Bearer sk-a".parse().unwrap());
+        let mut many = few.clone();
+        for i in 0..FEW_HEADERS {
+            many.insert(
+                http::HeaderName::try_from(format!("x-other-{i}")).unwrap(),
+                "v".parse().unwrap(),
+            );
+        }
+        assert!(few.len() <= FEW_HEADERS && many.len() > FEW_HEADERS);
+        assert_eq!(
+            credential_fingerprint(&few, None),
+            credential_fingerprint(&many, None)
+        );
+        // The order of a name's values counts, on both paths.
+        let mut swapped = HeaderMap::new();
+        swapped.append("x-api-key", "key-2".parse().unwrap());
+        swapped.append("x-api-key", "key-1".parse().unwrap());
+        swapped.insert("openai-project", "proj".parse().unwrap());
+        swapped.insert("authorization", "Bearer sk-a".parse().unwrap());
+        assert_ne!(
+            credential_fingerprint(&few, None),
+            credential_fingerprint(&swapped, None)
+        );
+    }
 
     #[test]
     fn fingerprint_depends_on_the_value_and_never_shows_it() {
