@@ -49,6 +49,7 @@ fn main() {
                 body: CachedBody::Whole(Bytes::from(body)),
                 stored_at: SystemTime::now(),
                 ttl: Duration::from_secs(3600),
+                usage: Default::default(),
             };
             store
                 .put(CanonicalKey::from_bytes(key), Arc::new(entry))

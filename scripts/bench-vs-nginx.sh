@@ -15,6 +15,7 @@
 #   scripts/bench-vs-nginx.sh            # 10 s per scenario, 1 round
 #   DURATION=5 ROUNDS=3 scripts/bench-vs-nginx.sh
 #   PERF_MISSES=/tmp/misses.data scripts/bench-vs-nginx.sh   # perf record the proxy on misses
+#   PERF_HITS=/tmp/hits.data scripts/bench-vs-nginx.sh       # ... on hits
 #
 # Needs nginx and wrk (Debian: apt-get install -y nginx wrk). Everything
 # listens on 127.0.0.1 and is stopped at the end.
@@ -148,8 +149,13 @@ for round in $(seq 1 "$ROUNDS"); do
     run_wrk "http://127.0.0.1:$bare_port/v1/chat/completions" "$bare_pid" "$work/misses.lua"
     b_cpu=$cpu_us
     printf '%-6s %-34s %12s %10s %14s\n' "$round" "(b) bare hyper proxy -> nginx" "$rps" "$p99_ms" "$cpu_us"
+    if [ -n "${PERF_HITS:-}" ]; then
+        perf record -q -F 1999 ${PERF_CALL_GRAPH:+--call-graph "$PERF_CALL_GRAPH"} -p "$proxy_pid" -o "$PERF_HITS" -- sleep "$DURATION" &
+        perf_pid=$!
+    fi
     run_wrk "http://127.0.0.1:$proxy_port/v1/chat/completions" "$proxy_pid" "$work/hits.lua"
     h_rps=$rps
+    [ -n "${PERF_HITS:-}" ] && wait "$perf_pid"
     printf '%-6s %-34s %12s %10s %14s\n' "$round" "(h) llm-layers-proxy, hits" "$rps" "$p99_ms" "$cpu_us"
     if [ -n "${PERF_MISSES:-}" ]; then
         perf record -q -F 1999 ${PERF_CALL_GRAPH:+--call-graph "$PERF_CALL_GRAPH"} -p "$proxy_pid" -o "$PERF_MISSES" -- sleep "$DURATION" &

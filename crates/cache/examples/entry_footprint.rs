@@ -57,6 +57,7 @@ async fn main() {
             body: CachedBody::Whole(Bytes::from(vec![b'x'; 4027])),
             stored_at: SystemTime::now(),
             ttl: Duration::from_secs(3600),
+            usage: Default::default(),
         };
         store
             .put(CanonicalKey::from_bytes(key), Arc::new(entry))

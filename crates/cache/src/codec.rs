@@ -114,6 +114,7 @@ pub fn decode(bytes: &[u8]) -> Result<(CachedResponse, u64), DecodeError> {
         body,
         stored_at: stored_at.min(SystemTime::now()),
         ttl,
+        usage: Default::default(),
     };
     Ok((entry, seq))
 }
@@ -165,6 +166,7 @@ mod tests {
             body,
             stored_at: UNIX_EPOCH + Duration::new(1_700_000_000, 123_000_000),
             ttl: Duration::from_secs(3600),
+            usage: Default::default(),
         }
     }
 

@@ -2,8 +2,12 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use llm_layers_core::usage::{token_usage_from_json, UsageTracker};
+use llm_layers_core::ApiKind;
 
 /// Bytes a stored entry costs besides its body and headers (see
 /// [`CachedResponse::size`]).
@@ -23,6 +27,11 @@ pub struct CachedResponse {
     pub stored_at: SystemTime,
     /// How long it stays fresh.
     pub ttl: Duration,
+    /// The answer's usage, read from a whole body at its first hit and
+    /// kept, so that the layers outside (metrics) do not read it again on
+    /// every hit. Not written to disk or Redis: each process reads it once.
+    /// `Default::default()` when making an entry.
+    pub usage: OnceLock<Option<UsageTracker>>,
 }
 
 /// A stored body.
@@ -64,6 +73,26 @@ impl CachedResponse {
         ENTRY_OVERHEAD + headers + body
     }
 
+    /// The usage of a whole 2xx body (read at the first call, then kept),
+    /// to publish with a hit; `None` for a stream (its replay is read as
+    /// it goes) or an error.
+    pub fn usage(&self, kind: ApiKind) -> Option<&UsageTracker> {
+        let CachedBody::Whole(body) = &self.body else {
+            return None;
+        };
+        if !self.status.is_success() {
+            return None;
+        }
+        self.usage
+            .get_or_init(|| {
+                Some(UsageTracker::of_body(
+                    kind,
+                    token_usage_from_json(kind, body),
+                ))
+            })
+            .as_ref()
+    }
+
     /// How old the entry is now.
     pub fn age(&self) -> Duration {
         SystemTime::now()
@@ -83,5 +112,44 @@ impl CachedResponse {
             map.append(name.clone(), value.clone());
         }
         map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(status: StatusCode, body: CachedBody) -> CachedResponse {
+        CachedResponse {
+            status,
+            headers: Vec::new(),
+            body,
+            stored_at: SystemTime::now(),
+            ttl: Duration::from_secs(60),
+            usage: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_whole_answers_usage_is_read_once_and_kept() {
+        let answer = br#"{"id":"x","object":"chat.completion","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#;
+        let whole = entry(
+            StatusCode::OK,
+            CachedBody::Whole(Bytes::from_static(answer)),
+        );
+        let first = whole.usage(ApiKind::OpenAiChat).expect("read");
+        let usage = first.usage().expect("usage in the body");
+        assert_eq!((usage.input_tokens, usage.output_tokens), (12, 3));
+        // The same tracker the second time: kept, not read again.
+        let second = whole.usage(ApiKind::OpenAiChat).expect("kept");
+        assert!(std::ptr::eq(first, second));
+
+        let error = entry(
+            StatusCode::TOO_MANY_REQUESTS,
+            CachedBody::Whole(Bytes::from_static(answer)),
+        );
+        assert!(error.usage(ApiKind::OpenAiChat).is_none());
+        let stream = entry(StatusCode::OK, CachedBody::Chunks(Vec::new()));
+        assert!(stream.usage(ApiKind::OpenAiChat).is_none());
     }
 }

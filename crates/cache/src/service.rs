@@ -12,8 +12,8 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use llm_layers_core::body::ReplayBody;
 use llm_layers_core::facts::with_facts;
-use llm_layers_core::usage::ResponseUsage;
-use llm_layers_core::{CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
+use llm_layers_core::usage::{PublishedUsage, ResponseUsage};
+use llm_layers_core::{ApiKind, CacheOutcome, CacheStatus, CanonicalKey, RequestFacts};
 use tower::Service;
 
 use crate::body::ResponseBody;
@@ -107,7 +107,7 @@ where
                 match found {
                     Ok(Some(entry)) if plan.serves(entry.age()) => {
                         shared.counters.hit();
-                        return Ok(hit(entry, key, shared.config.paced_replay));
+                        return Ok(hit(entry, key, shared.config.paced_replay, facts.kind()));
                     }
                     Ok(_) => {}
                     Err(_) => shared.counters.store_error(),
@@ -135,12 +135,13 @@ where
                         // answer another process stored. Look once more.
                         if let Ok(Some(entry)) = shared.store.get(&key).await {
                             shared.counters.hit();
-                            return Ok(hit(entry, key, shared.config.paced_replay));
+                            return Ok(hit(entry, key, shared.config.paced_replay, facts.kind()));
                         }
                     }
                 }
             }
             let outcome = plan.miss;
+            let kind = facts.kind();
             let runtime = leader
                 .as_ref()
                 .and_then(|_| tokio::runtime::Handle::try_current().ok());
@@ -166,7 +167,7 @@ where
                         extensions,
                         reader,
                     }) => from_flight(head, Some(extensions), reader, outcome, key),
-                    Ok(Led::Found(entry)) => hit(entry, key, shared.config.paced_replay),
+                    Ok(Led::Found(entry)) => hit(entry, key, shared.config.paced_replay, kind),
                     Err(_) => flight_lost(key),
                 });
             }
@@ -277,6 +278,7 @@ impl Shared {
                 body: CachedBody::Whole(Bytes::new()),
                 stored_at: SystemTime::now(),
                 ttl,
+                usage: Default::default(),
             },
             counters: self.counters.clone(),
             writes: self.writes.clone(),
@@ -358,10 +360,18 @@ fn hit<B: Body>(
     entry: Arc<CachedResponse>,
     key: CanonicalKey,
     paced: bool,
+    kind: ApiKind,
 ) -> Response<ResponseBody<B>> {
     let mut response = Response::new(ResponseBody::replay(Replay::new(entry.clone(), paced)));
     *response.status_mut() = entry.status;
     *response.headers_mut() = entry.header_map();
+    // A whole answer's usage, read once per entry: the layers outside
+    // take it from here instead of reading the body on every hit.
+    if let Some(usage) = entry.usage(kind) {
+        let published = PublishedUsage::new();
+        published.publish(usage);
+        response.extensions_mut().insert(published);
+    }
     mark(
         &mut response,
         CacheOutcome::Hit,
@@ -395,6 +405,7 @@ fn error_answer<B: Body>(
         body: CachedBody::Whole(Bytes::from_static(body)),
         stored_at: SystemTime::now(),
         ttl: Duration::ZERO,
+        usage: Default::default(),
     });
     let mut response = Response::new(ResponseBody::replay(Replay::new(entry, false)));
     *response.status_mut() = status;

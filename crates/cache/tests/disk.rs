@@ -86,6 +86,7 @@ fn entry(i: usize, ttl: Duration) -> CachedResponse {
         ))),
         stored_at: std::time::SystemTime::now(),
         ttl,
+        usage: Default::default(),
     }
 }
 

@@ -19,6 +19,7 @@ fn entry(answer: &str, ttl: Duration) -> Arc<CachedResponse> {
         body: CachedBody::Whole(Bytes::from(format!("{{\"answer\":\"{answer}\"}}"))),
         stored_at: std::time::SystemTime::now(),
         ttl,
+        usage: Default::default(),
     })
 }
 

@@ -108,6 +108,7 @@ fn stream_entry(ttl: Duration) -> Arc<CachedResponse> {
         ]),
         stored_at: SystemTime::now(),
         ttl,
+        usage: Default::default(),
     })
 }
 

@@ -38,6 +38,7 @@ async fn one_line_when_redis_goes_down_and_one_when_it_is_back() {
         body: CachedBody::Whole(Bytes::from_static(b"{}")),
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        usage: Default::default(),
     });
     let mut back = false;
     for _ in 0..200 {
