@@ -14,26 +14,11 @@ cd "$(dirname "$0")/.."
 REQUESTS="${REQUESTS:-100000}"
 RATE="${RATE:-10000}"
 MAX_BYTES="${MAX_BYTES:-67108864}"
-command -v nginx >/dev/null || { echo "needs nginx (apt-get install -y nginx)"; exit 2; }
+. scripts/lib/loopback.sh
+require nginx
 
 CARGO_INCREMENTAL=0 cargo build -q --release -p llm-layers-proxy --bin llm-layers-proxy --example fixed_rate
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on port $1"; exit 1
-}
 rss() { awk -v key="$2:" '$1 == key {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status"; }
 
 # A chat completion of about 4 KB.
@@ -41,39 +26,17 @@ text="$(printf 'The cached answer repeats this sentence to weigh four kilobytes.
 answer="{\"id\":\"chatcmpl-memory\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"$text\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":900,\"total_tokens\":920}}"
 printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"memory request %%s"}]}' > "$work/request.json"
 
-nginx_port="$(free_port)"; proxy_port="$(free_port)"
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / { default_type application/json; return 200 '$answer'; }
-    }
-}
-CONF
+start_nginx "$answer"
+proxy_port="$(free_port)"
 cat > "$work/proxy.toml" <<CONF
 listen = "127.0.0.1:$proxy_port"
 upstream = "http://127.0.0.1:$nginx_port"
 [cache]
 max_bytes = $MAX_BYTES
 CONF
-nginx -c "$work/nginx.conf" -p "$work/nginx" 2>"$work/nginx/stderr" &
-pids+=($!)
-RUST_LOG=warn ${PROXY_ENV:-} target/release/llm-layers-proxy --config "$work/proxy.toml" >/dev/null 2>&1 &
+RUST_LOG=warn target/release/llm-layers-proxy --config "$work/proxy.toml" >/dev/null 2>&1 &
 proxy_pid=$!; pids+=($proxy_pid)
-wait_port "$nginx_port"; wait_port "$proxy_port"
+wait_port "$proxy_port"
 sleep 1
 echo "answer: ${#answer} bytes; cache bound: $MAX_BYTES bytes"
 echo "idle after start:       VmRSS $(rss "$proxy_pid" VmRSS)"

@@ -26,77 +26,27 @@ DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-1}"
 CONNECTIONS="${CONNECTIONS:-32}"
 RATE="${RATE:-5000}"
-NGINX_WORKERS="${NGINX_WORKERS:-1}"
-for tool in nginx wrk; do
-    command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y nginx wrk)"; exit 2; }
-done
+. scripts/lib/loopback.sh
+require nginx wrk
 
 CARGO_INCREMENTAL=0 cargo build -q --release -p llm-layers-proxy --bin llm-layers-proxy \
     --example bare_proxy --example fixed_rate
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on port $1"; exit 1
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_second="$(getconf CLK_TCK)"
 
-# The upstream's answer: a chat completion with usage, about 600 bytes.
-answer='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"This is a fixed answer from nginx, standing in for the provider so that the proxy and not the upstream is what the benchmark measures.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":290,"completion_tokens":28,"total_tokens":318,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},"system_fingerprint":"fp_bench"}'
-
-# The request: a 1.2 KB chat body (a system prompt and a user turn).
-system_prompt="You are a careful assistant for a bookshop. $(printf 'Answer politely and briefly, quote prices in euros, and never invent a title. %.0s' $(seq 1 13))"
-printf '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"%s"},{"role":"user","content":"Which of your novels are set in Lisbon? request %%s"}]}' \
-    "$system_prompt" > "$work/template.json"
+write_chat_template "$work/template.json"
 printf "$(cat "$work/template.json")" "hit" > "$work/hit.json"
-echo "request body: $(wc -c < "$work/hit.json") bytes; answer: ${#answer} bytes"
+echo "request body: $(wc -c < "$work/hit.json") bytes; answer: ${#BENCH_ANSWER} bytes"
 
-nginx_port="$(free_port)"; bare_port="$(free_port)"; proxy_port="$(free_port)"
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<CONF
-worker_processes $NGINX_WORKERS;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    server {
-        listen 127.0.0.1:$nginx_port;
-        location / {
-            default_type application/json;
-            return 200 '$answer';
-        }
-    }
-}
-CONF
-nginx -c "$work/nginx.conf" -p "$work/nginx" 2>"$work/nginx/stderr" &
-pids+=($!)
+start_nginx "$BENCH_ANSWER"
+bare_port="$(free_port)"; proxy_port="$(free_port)"
 target/release/examples/bare_proxy "127.0.0.1:$bare_port" "http://127.0.0.1:$nginx_port" >/dev/null &
 bare_pid=$!; pids+=($bare_pid)
 RUST_LOG=warn target/release/llm-layers-proxy --listen "127.0.0.1:$proxy_port" \
     --upstream "http://127.0.0.1:$nginx_port" >/dev/null &
 proxy_pid=$!; pids+=($proxy_pid)
-wait_port "$nginx_port"; wait_port "$bare_port"; wait_port "$proxy_port"
+wait_port "$bare_port"; wait_port "$proxy_port"
 
 cat > "$work/hits.lua" <<LUA
 wrk.method = "POST"

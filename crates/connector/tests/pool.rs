@@ -407,23 +407,7 @@ async fn concurrent_callers_never_open_more_connections_than_there_are_callers()
     assert_eq!(mock.stats().connections, stats.opened);
 
     // Eight answers held open at once need eight connections, and no more.
-    let (uses, held) = {
-        let tasks: Vec<_> = (0..CALLERS)
-            .map(|_| {
-                let (connector, request) = (connector.clone(), streamed_chat(&mock));
-                tokio::spawn(async move { connector.oneshot(request).await.unwrap() })
-            })
-            .collect();
-        let mut responses = Vec::new();
-        for task in tasks {
-            responses.push(task.await.unwrap());
-        }
-        let uses: Vec<ConnectionUse> = responses
-            .iter()
-            .map(|r| r.extensions().get::<ConnectionUse>().cloned().unwrap())
-            .collect();
-        (uses, responses)
-    };
+    let (uses, held) = held_open(&connector, &mock, CALLERS).await;
     assert_eq!(per_connection(&uses).len(), CALLERS);
     assert!(connector.stats().opened <= CALLERS as u64);
     drop(held);
