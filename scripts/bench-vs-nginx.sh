@@ -86,6 +86,17 @@ run_wrk() {
     if [ -n "$errors" ]; then echo "  !! $url: $errors"; fi
 }
 
+# perf record of the proxy for the next DURATION seconds, into $1 (none if empty).
+perf_pid=""
+perf_start() {
+    [ -z "$1" ] && return 0
+    perf record -q -F 1999 ${PERF_CALL_GRAPH:+--call-graph "$PERF_CALL_GRAPH"} -p "$proxy_pid" -o "$1" -- sleep "$DURATION" &
+    perf_pid=$!
+}
+perf_wait() {
+    if [ -n "$perf_pid" ]; then wait "$perf_pid"; perf_pid=""; fi
+}
+
 # Warm: the proxy's pools and the hit's cache entry.
 wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$proxy_port/v1/chat/completions" >/dev/null
 wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$bare_port/v1/chat/completions" >/dev/null
@@ -99,21 +110,15 @@ for round in $(seq 1 "$ROUNDS"); do
     run_wrk "http://127.0.0.1:$bare_port/v1/chat/completions" "$bare_pid" "$work/misses.lua"
     b_cpu=$cpu_us
     printf '%-6s %-34s %12s %10s %14s\n' "$round" "(b) bare hyper proxy -> nginx" "$rps" "$p99_ms" "$cpu_us"
-    if [ -n "${PERF_HITS:-}" ]; then
-        perf record -q -F 1999 ${PERF_CALL_GRAPH:+--call-graph "$PERF_CALL_GRAPH"} -p "$proxy_pid" -o "$PERF_HITS" -- sleep "$DURATION" &
-        perf_pid=$!
-    fi
+    perf_start "${PERF_HITS:-}"
     run_wrk "http://127.0.0.1:$proxy_port/v1/chat/completions" "$proxy_pid" "$work/hits.lua"
     h_rps=$rps
-    [ -n "${PERF_HITS:-}" ] && wait "$perf_pid"
+    perf_wait
     printf '%-6s %-34s %12s %10s %14s\n' "$round" "(h) llm-layers-proxy, hits" "$rps" "$p99_ms" "$cpu_us"
-    if [ -n "${PERF_MISSES:-}" ]; then
-        perf record -q -F 1999 ${PERF_CALL_GRAPH:+--call-graph "$PERF_CALL_GRAPH"} -p "$proxy_pid" -o "$PERF_MISSES" -- sleep "$DURATION" &
-        perf_pid=$!
-    fi
+    perf_start "${PERF_MISSES:-}"
     run_wrk "http://127.0.0.1:$proxy_port/v1/chat/completions" "$proxy_pid" "$work/misses.lua"
     m_cpu=$cpu_us
-    [ -n "${PERF_MISSES:-}" ] && wait "$perf_pid"
+    perf_wait
     printf '%-6s %-34s %12s %10s %14s\n' "$round" "(m) llm-layers-proxy, misses" "$rps" "$p99_ms" "$cpu_us"
     awk -v h="$h_rps" -v n="$n_rps" -v m="$m_cpu" -v b="$b_cpu" 'BEGIN {
         printf "       hits / nginx direct: %.2f (target >= 0.60); CPU per miss / bare proxy: %.2f (target <= 1.50)\n", h / n, m / b }'
