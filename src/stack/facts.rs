@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use http::Request;
 use http_body::Body;
@@ -36,11 +36,22 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let mut facts = with_facts(request, self.limit);
+        // A body already whole (the proxy's, a client's `Full`) gives its
+        // facts at the first poll: the ready service is then called now.
+        // (A body still arriving is polled again, with the caller's waker,
+        // when the future is.)
+        let mut now = Context::from_waker(Waker::noop());
+        if let Poll::Ready(request) = Pin::new(&mut facts).poll(&mut now) {
+            return FactsFirstFuture::Calling {
+                future: self.inner.call(request),
+            };
+        }
         // The ready service goes into the future; a clone stays for the next call.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         FactsFirstFuture::Preparing {
-            facts: with_facts(request, self.limit),
+            facts,
             inner: Some(inner),
         }
     }

@@ -47,16 +47,13 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = Instant::now();
-        // The ready service goes into the future; a clone stays for the next call.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         let limit = self.registry.config().max_request_bytes;
         let call = MetricsCall {
             registry: self.registry.clone(),
             started,
             call: None,
         };
-        ResponseFuture::new(inner, request, limit, call)
+        ResponseFuture::call::<ResBody>(&mut self.inner, request, limit, call)
     }
 }
 

@@ -44,16 +44,13 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The ready service goes into the future; a clone stays for the next call.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         let limit = self.rewriter.config.max_request_bytes;
         let call = PrefixCall {
             rewriter: self.rewriter.clone(),
             stats: self.stats.clone(),
             observer: None,
         };
-        ResponseFuture::new(inner, request, limit, call)
+        ResponseFuture::call::<ResBody>(&mut self.inner, request, limit, call)
     }
 }
 

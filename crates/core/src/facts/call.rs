@@ -118,6 +118,36 @@ where
             around: Some(around),
         }
     }
+
+    /// The same, from a `Service::call`: when an earlier layer already
+    /// stored the facts (always, inside an `LlmStack`), the layer's
+    /// [`AroundCall::before`] runs and `inner` is called at once, as tower
+    /// expects of a ready service; only a request whose body must first be
+    /// buffered takes the ready service along (a clone stays in its place).
+    pub fn call<ResBody>(inner: &mut S, request: Request<B>, limit: usize, mut around: A) -> Self
+    where
+        S: Clone,
+        A: AroundCall<B, ResBody, S::Error>,
+    {
+        match with_facts(request, limit) {
+            FactsFuture::Ready(Some(request)) => AroundFuture {
+                state: State::Calling {
+                    future: inner.call(around.before(request)),
+                },
+                around: Some(around),
+            },
+            facts => {
+                let clone = inner.clone();
+                AroundFuture {
+                    state: State::Preparing {
+                        facts,
+                        inner: Some(std::mem::replace(inner, clone)),
+                    },
+                    around: Some(around),
+                }
+            }
+        }
+    }
 }
 
 impl<S, B, A, ResBody> Future for AroundFuture<S, B, A>

@@ -30,14 +30,21 @@ macro_rules! around_layer_types {
             B::Error: Send,
             B::Data: Send,
         {
-            pub(crate) fn new(
-                inner: S,
+            /// The call through `inner`, a ready service: at once when
+            /// the facts are known, else once the body is buffered (see
+            /// [`AroundFuture::call`]).
+            pub(crate) fn call<ResBody>(
+                inner: &mut S,
                 request: $crate::__private::http::Request<B>,
                 limit: usize,
                 call: $call,
-            ) -> Self {
+            ) -> Self
+            where
+                S: Clone,
+                $call: $crate::facts::AroundCall<B, ResBody, S::Error>,
+            {
                 ResponseFuture {
-                    inner: $crate::facts::AroundFuture::new(inner, request, limit, call),
+                    inner: $crate::facts::AroundFuture::call(inner, request, limit, call),
                 }
             }
         }

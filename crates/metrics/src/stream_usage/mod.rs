@@ -43,7 +43,7 @@ use bytes::{Buf, Bytes};
 use http::{header, HeaderValue, Request, Response};
 use http_body::Body;
 use llm_layers_core::body::ReplayBody;
-use llm_layers_core::facts::with_facts;
+use llm_layers_core::facts::{with_facts, FactsFuture};
 use llm_layers_core::{ApiKind, RequestFacts};
 use serde_json::{Map, Value};
 use tower::{Layer, Service};
@@ -118,15 +118,30 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let limit = self.limit;
-        Box::pin(async move {
-            let mut request = with_facts(request, limit).await;
-            let added = include_usage(&mut request);
-            let response = inner.call(request).await?;
-            Ok(response.map(|body| StreamUsageBody::new(body, added)))
-        })
+        match with_facts(request, self.limit) {
+            // The facts are known (inside an `LlmStack`, always): the ready
+            // service is called now.
+            FactsFuture::Ready(Some(mut request)) => {
+                let added = include_usage(&mut request);
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    Ok(response
+                        .await?
+                        .map(|body| StreamUsageBody::new(body, added)))
+                })
+            }
+            facts => {
+                // The ready service goes into the future; a clone stays.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let mut request = facts.await;
+                    let added = include_usage(&mut request);
+                    let response = inner.call(request).await?;
+                    Ok(response.map(|body| StreamUsageBody::new(body, added)))
+                })
+            }
+        }
     }
 }
 
