@@ -58,8 +58,8 @@ impl CachedResponse {
     ///
     /// The overhead is what the store spends per entry besides those bytes
     /// (moka's entry and timer nodes, the `Arc`, the header vector, the
-    /// allocator's rounding), measured with `examples/entry_footprint`: a
-    /// 4 KB answer with two headers takes about 4.8 KB of resident memory.
+    /// allocator's rounding), measured with the `cache_memory` example's
+    /// `footprint` run: a 4 KB answer takes about 4.8 KB of resident memory.
     pub fn size(&self) -> usize {
         let headers: usize = self
             .headers
