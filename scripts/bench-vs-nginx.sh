@@ -48,28 +48,8 @@ RUST_LOG=warn target/release/llm-layers-proxy --listen "127.0.0.1:$proxy_port" \
 proxy_pid=$!; pids+=($proxy_pid)
 wait_port "$bare_port"; wait_port "$proxy_port"
 
-cat > "$work/hits.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-local file = io.open("$work/hit.json", "rb")
-wrk.body = file:read("*a")
-file:close()
-LUA
-cat > "$work/misses.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-local file = io.open("$work/template.json", "rb")
-local template = file:read("*a")
-file:close()
-local run = tostring(os.time()) .. "-" .. tostring(math.random(1000000000))
-local counter = 0
-request = function()
-    counter = counter + 1
-    return wrk.format(nil, nil, nil, string.format(template, run .. "-" .. counter))
-end
-LUA
+write_wrk_script "$work/hits.lua" "$work/template.json" hits
+write_wrk_script "$work/misses.lua" "$work/template.json" misses
 
 # wrk against a URL; sets rps, p99_ms, requests; cpu_us per request of $2 (a pid) if given.
 run_wrk() {

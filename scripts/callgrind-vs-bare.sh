@@ -21,22 +21,7 @@ require nginx wrk valgrind
 CARGO_INCREMENTAL=0 cargo build -q --release -p llm-layers-proxy --bin llm-layers-proxy --example bare_proxy
 mkdir -p target/callgrind
 write_chat_template "$work/template.json"
-cat > "$work/load.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-local file = io.open("$work/template.json", "rb")
-local template = file:read("*a")
-file:close()
-local unique = "$MODE" == "misses"
-local run = tostring(os.time()) .. "-" .. tostring(math.random(1000000000))
-local counter = 0
-request = function()
-    counter = counter + 1
-    local id = unique and (run .. "-" .. counter) or "hit"
-    return wrk.format(nil, nil, nil, string.format(template, id))
-end
-LUA
+write_wrk_script "$work/load.lua" "$work/template.json" "$MODE"
 
 start_nginx "$BENCH_ANSWER"
 

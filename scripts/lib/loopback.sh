@@ -74,3 +74,28 @@ CONF
     pids+=($!)
     wait_port "$nginx_port"
 }
+
+# Writes a wrk script to $1 posting the chat template $2 (see
+# write_chat_template): with $3 = hits, one fixed body (the text "hit");
+# with $3 = misses, every request's text unique to this run.
+write_wrk_script() {
+    local file="$1" template="$2" mode="$3"
+    cat > "$file" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+local file = io.open("$template", "rb")
+local template = file:read("*a")
+file:close()
+if "$mode" == "hits" then
+    wrk.body = string.format(template, "hit")
+else
+    local run = tostring(os.time()) .. "-" .. tostring(math.random(1000000000))
+    local counter = 0
+    request = function()
+        counter = counter + 1
+        return wrk.format(nil, nil, nil, string.format(template, run .. "-" .. counter))
+    end
+end
+LUA
+}
