@@ -1,11 +1,16 @@
-//! A flight's upstream call, on a task of its own: it belongs to the
-//! flight, not to the caller that started it, so it goes on while anyone
-//! reads it or while its answer can still be stored, and is abandoned
-//! (the upstream connection dropped) only when neither holds.
+//! A flight's upstream call: it belongs to the flight, not to the caller
+//! that started it, so it goes on while anyone reads it or while its
+//! answer can still be stored, and is abandoned (the upstream connection
+//! dropped) only when neither holds.
+//!
+//! While its leader is its only reader, the leader's own task polls it
+//! ([`Driving`]): no task is spawned and no worker thread woken for a
+//! lone miss. It moves to a task of its own when another reader joins or
+//! the leader goes.
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +31,56 @@ use crate::plan::{after_answer, AfterAnswer};
 use crate::recorder::Recorder;
 use crate::service::{Led, Shared};
 use crate::store::Claim;
+
+/// A flight's call, polled by its leader until it is handed to a task of
+/// its own, which happens when it is dropped unfinished.
+pub(crate) struct Driving {
+    call: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Driving {
+    /// `call` (a [`drive`]), to be spawned on `runtime` if it is let go
+    /// before its end.
+    pub(crate) fn new(
+        call: impl Future<Output = ()> + Send + 'static,
+        runtime: tokio::runtime::Handle,
+    ) -> Driving {
+        Driving {
+            call: Some(Box::pin(call)),
+            runtime,
+        }
+    }
+
+    /// Moves the call on; `Ready` once it has ended.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(call) = &mut self.call else {
+            return Poll::Ready(());
+        };
+        let polled = call.as_mut().poll(cx);
+        if polled.is_ready() {
+            self.call = None;
+        }
+        polled
+    }
+}
+
+impl Drop for Driving {
+    /// An unfinished call goes on, on a task of its own.
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            drop(self.runtime.spawn(call));
+        }
+    }
+}
+
+impl std::fmt::Debug for Driving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driving")
+            .field("ended", &self.call.is_none())
+            .finish()
+    }
+}
 
 /// Makes the call, tells the leader what came back, then (for an answer
 /// that may be stored) reads its body into the flight and the store.

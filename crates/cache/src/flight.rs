@@ -1,8 +1,8 @@
 //! Single flight: concurrent identical misses make one upstream call.
 //!
-//! The first miss for a key starts a flight: the upstream call runs on a
-//! task of its own (see [`crate::drive`]), not in the first caller's
-//! future, so no caller's going away ends it. Every request for the key,
+//! The first miss for a key starts a flight: the upstream call belongs to
+//! the flight (see [`crate::drive`]), not to the first caller's future,
+//! so no caller's going away ends it. Every request for the key,
 //! the first included, reads the flight: it waits for the head, then reads
 //! the chunks from the first one on, live, as they arrive. If the answer
 //! cannot be shared (an error status, `no-store`) or the call fails before
@@ -26,6 +26,8 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use llm_layers_core::CanonicalKey;
+
+use crate::drive::Driving;
 
 /// The shared upstream answer failed after this reader began reading it.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,8 @@ struct State {
     wakers: Vec<Waker>,
     /// The task driving the upstream body, waiting for readers.
     driver: Option<Waker>,
+    /// The call, while the leader polls it as the only reader.
+    inline: Option<Driving>,
 }
 
 impl State {
@@ -183,6 +187,36 @@ impl Flight {
         .await
     }
 
+    /// The leader's reader polls the call while it reads alone; with
+    /// another reader already there, the call goes to a task at once.
+    pub(crate) fn keep_inline(&self, driving: Driving) {
+        let mut state = lock(&self.state);
+        if state.readers > 1 {
+            drop(state);
+            drop(driving);
+            return;
+        }
+        state.inline = Some(driving);
+    }
+
+    /// Polls the call kept inline, if any, and puts it back unless it
+    /// ended or another reader has joined meanwhile (then it is spawned).
+    fn poll_inline(&self, cx: &mut Context<'_>) {
+        let Some(mut driving) = lock(&self.state).inline.take() else {
+            return;
+        };
+        if driving.poll(cx).is_ready() {
+            return;
+        }
+        let mut state = lock(&self.state);
+        if state.readers <= 1 {
+            state.inline = Some(driving);
+            return;
+        }
+        drop(state);
+        drop(driving);
+    }
+
     /// Ready when the driver may read on: it has readers, or `storable`,
     /// and (once closed) the slowest reader is less than `window` bytes
     /// behind. `Ready(false)`: nobody reads and the answer cannot be
@@ -284,23 +318,35 @@ pub(crate) struct FollowerBody {
     id: usize,
     next: usize,
     finished: bool,
+    /// The leader's reader, which may poll the call itself.
+    leads: bool,
 }
 
 impl FollowerBody {
-    /// A new reader of `flight`, from its first chunk.
+    /// A new reader of `flight`, from its first chunk. A call its leader
+    /// was polling alone goes to a task of its own: the leader may read
+    /// slowly, or not at all, and this reader must not wait for it.
     pub(crate) fn new(flight: Arc<Flight>) -> FollowerBody {
-        let id = {
+        let (id, handed_off) = {
             let mut state = lock(&flight.state);
             state.readers += 1;
             state.cursors.push(Some(0));
-            state.cursors.len() - 1
+            (state.cursors.len() - 1, state.inline.take())
         };
+        drop(handed_off);
         FollowerBody {
             flight,
             id,
             next: 0,
             finished: false,
+            leads: false,
         }
+    }
+
+    /// This is the leader's reader: it polls `driving` while it reads alone.
+    pub(crate) fn lead(&mut self, driving: Driving) {
+        self.leads = true;
+        self.flight.keep_inline(driving);
     }
 
     pub(crate) fn poll_chunk(
@@ -309,6 +355,9 @@ impl FollowerBody {
     ) -> Poll<Option<Result<Bytes, LeaderFailed>>> {
         if self.finished {
             return Poll::Ready(None);
+        }
+        if self.leads {
+            self.flight.poll_inline(cx);
         }
         let mut state = lock(&self.flight.state);
         if let Some(chunk) = self
@@ -343,12 +392,17 @@ impl FollowerBody {
 }
 
 impl Drop for FollowerBody {
+    /// A leader going away hands the call it polled to a task of its own.
     fn drop(&mut self) {
-        let mut state = lock(&self.flight.state);
-        state.readers -= 1;
-        state.cursors[self.id] = None;
-        state.trim();
-        state.wake_driver();
+        let handed_off = {
+            let mut state = lock(&self.flight.state);
+            state.readers -= 1;
+            state.cursors[self.id] = None;
+            state.trim();
+            state.wake_driver();
+            state.inline.take()
+        };
+        drop(handed_off);
     }
 }
 

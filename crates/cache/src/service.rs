@@ -19,7 +19,7 @@ use tower::Service;
 use crate::body::ResponseBody;
 use crate::config::CacheConfig;
 use crate::controls::CacheControls;
-use crate::drive::drive;
+use crate::drive::{drive, Driving};
 use crate::entry::{CachedBody, CachedResponse};
 use crate::flight::{Flight, Flights, FollowerBody, Head, LeaderHandle, Role};
 use crate::headers::{storable as storable_headers, upstream_directives, CACHE_HEADER_NAME};
@@ -118,7 +118,7 @@ where
                 }
             }
             // Single flight: identical misses that would store their answer
-            // share one upstream call, which runs on a task of its own.
+            // share one upstream call, which belongs to the flight.
             let mut leader = None;
             if plan.share {
                 match shared.flights.join(key) {
@@ -146,16 +146,24 @@ where
                 .as_ref()
                 .and_then(|_| tokio::runtime::Handle::try_current().ok());
             if let (Some(runtime), Some(handle)) = (runtime, leader.take()) {
-                let (answer, led) = tokio::sync::oneshot::channel();
-                // The call is made on the task, once no other process
-                // answers for it.
+                let (answer, mut led) = tokio::sync::oneshot::channel();
+                // The call is made once no other process answers for it.
                 let call = move || inner.call(request);
                 let ttl = plan.requested_ttl;
                 let task_shared = shared.clone();
-                runtime.spawn(async move {
-                    drive(call, handle, &task_shared, &facts, key, ttl, answer).await;
-                });
-                let led = led.await;
+                let mut driving = Driving::new(
+                    async move {
+                        drive(call, handle, &task_shared, &facts, key, ttl, answer).await;
+                    },
+                    runtime,
+                );
+                // This task polls the call until its head is known; if it
+                // goes away first, the call goes on on a task of its own.
+                let led = std::future::poll_fn(|cx| {
+                    let _ = driving.poll(cx);
+                    Pin::new(&mut led).poll(cx)
+                })
+                .await;
                 match &led {
                     Ok(Led::Found(_)) => shared.counters.hit(),
                     _ => shared.counters.missed(outcome),
@@ -165,8 +173,11 @@ where
                     Ok(Led::Shared {
                         head,
                         extensions,
-                        reader,
-                    }) => from_flight(head, Some(extensions), reader, outcome, key),
+                        mut reader,
+                    }) => {
+                        reader.lead(driving);
+                        from_flight(head, Some(extensions), reader, outcome, key)
+                    }
                     Ok(Led::Found(entry)) => hit(entry, key, shared.config.paced_replay, kind),
                     Err(_) => flight_lost(key),
                 });

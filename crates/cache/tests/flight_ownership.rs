@@ -1,7 +1,8 @@
 //! The upstream call of a single flight belongs to the flight, not to the
 //! client whose miss started it: that client hanging up, before the head
 //! or mid-stream, costs the followers nothing, and the answer is stored.
-//! A call nobody reads and that cannot be stored is abandoned.
+//! A call nobody reads and that cannot be stored is abandoned. A leader
+//! that reads slowly, or not at all, does not hold the followers back.
 
 use std::time::Duration;
 
@@ -91,6 +92,36 @@ async fn a_leader_hanging_up_mid_stream_costs_the_followers_nothing() {
     let (again, body) = fetch(client.clone(), request(&mock.base_url(), "mid")).await;
     assert_eq!(again, "HIT", "the answer was stored");
     assert_eq!(body, stream);
+    assert_eq!(mock.stats().requests_to("/v1/chat/completions"), 1);
+}
+
+#[tokio::test]
+async fn a_leader_that_stops_reading_does_not_hold_the_followers_back() {
+    let mock = MockServer::start(slow_mock_config()).await.unwrap();
+    let layer = CacheLayer::default();
+    let client = client(&layer);
+    let leader = client
+        .clone()
+        .oneshot(request(&mock.base_url(), "idle"))
+        .await
+        .unwrap();
+    assert_eq!(leader.headers()["x-llm-cache"], "MISS");
+    let mut leader_body = leader.into_body();
+    leader_body.frame().await.unwrap().unwrap();
+    // The leader holds its body and reads no further while the others
+    // join and read the whole stream.
+    let followers: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(fetch(client.clone(), request(&mock.base_url(), "idle"))))
+        .collect();
+    let stream = all_hits(followers).await;
+    assert!(stream.ends_with(b"data: [DONE]\n\n"));
+    assert_eq!(layer.stats().stores, 1, "stored without the leader reading");
+    // The leader still gets the whole answer when it reads on.
+    let rest = leader_body.collect().await.unwrap().to_bytes();
+    assert!(
+        stream.ends_with(&rest),
+        "the leader's rest is the stream's end"
+    );
     assert_eq!(mock.stats().requests_to("/v1/chat/completions"), 1);
 }
 

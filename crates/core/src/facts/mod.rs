@@ -32,6 +32,7 @@
 mod call;
 pub(crate) mod key;
 mod layer_types;
+mod memo;
 mod prepare;
 mod scan;
 mod target;
@@ -140,7 +141,11 @@ impl RequestFacts {
         body: Bytes,
     ) -> RequestFacts {
         let (known_kind, known_model, known_stream) = known;
-        let scanned = with_scratch(&SCRATCH, |scratch| scan_body(&body, known_kind, scratch));
+        // A body seen lately (with the same API and credential) is not
+        // scanned again: see `memo`.
+        let scanned = memo::scanned(known_kind, target.credential.as_ref(), &body, || {
+            with_scratch(&SCRATCH, |scratch| scan_body(&body, known_kind, scratch))
+        });
         let (kind, opaque, model, stream, digest) = match scanned {
             Ok(scanned) => (
                 known_kind,
