@@ -1,7 +1,7 @@
 //! Gathering requests into batches, one pending batch per group, and
 //! flushing each when its window ends or it is full.
 
-use std::collections::HashMap;
+use llm_layers_core::hash_map::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

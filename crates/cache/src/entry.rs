@@ -107,7 +107,9 @@ impl CachedResponse {
 
     /// The headers as a map.
     pub fn header_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.headers.len());
+        // Room for the headers a hit adds (`x-llm-cache`, `age`) and one
+        // more a layer outside may, without growing the map.
+        let mut map = HeaderMap::with_capacity(self.headers.len() + 3);
         for (name, value) in &self.headers {
             map.append(name.clone(), value.clone());
         }

@@ -17,7 +17,9 @@
 //! has read are let go, and the call waits for the slowest reader rather
 //! than buffer more than an entry's size ahead of it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use llm_layers_core::hash_map::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};

@@ -67,7 +67,7 @@ impl Expiry<CanonicalKey, Arc<CachedResponse>> for EntryTtl {
 /// The default store.
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<CanonicalKey, Arc<CachedResponse>>,
+    cache: Cache<CanonicalKey, Arc<CachedResponse>, foldhash::quality::RandomState>,
     evictions: Arc<Evictions>,
     max_bytes: u64,
     floor: u64,
@@ -94,7 +94,7 @@ impl MemoryStore {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             })
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         MemoryStore {
             cache,
             evictions,

@@ -24,7 +24,7 @@
 //! more connections than callers, and it queues HTTP/2 requests behind the
 //! stream limit of its one connection per host.)
 
-use std::collections::HashMap;
+use llm_layers_core::hash_map::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
@@ -189,7 +189,7 @@ where
             shared: Arc::new(Shared {
                 connect,
                 config,
-                hosts: Mutex::new(HashMap::new()),
+                hosts: Mutex::new(HashMap::default()),
                 epoch: Instant::now(),
                 reaper: Once::new(),
             }),

@@ -28,6 +28,7 @@ pub mod completeness;
 mod config_setters;
 pub mod error;
 pub mod facts;
+pub mod hash_map;
 mod json;
 pub mod provider_error;
 pub mod sse;

@@ -36,6 +36,10 @@ pub(crate) fn cache_slot(outcome: Option<CacheOutcome>) -> usize {
     outcome.map_or(0, |outcome| 1 + outcome.index())
 }
 
+const DOLLARS_SPENT: usize = 0;
+const DOLLARS_SAVED_BY_RESPONSE_CACHE: usize = 1;
+const DOLLARS_SAVED_BY_PROMPT_CACHE: usize = 2;
+
 /// Tokens go to a counter by default, or to a histogram per call with the
 /// OpenTelemetry names.
 enum TokenSink {
@@ -53,6 +57,8 @@ pub(crate) struct Handles {
     time_to_first_chunk: OnceLock<Histogram>,
     tokens: [OnceLock<TokenSink>; TOKEN_KINDS.len()],
     saved: [OnceLock<Counter>; TOKEN_KINDS.len()],
+    /// Dollars: spent, saved by the response cache, saved by the prompt cache.
+    dollars: [OnceLock<Gauge>; 3],
     errors: [OnceLock<Counter>; ERROR_KINDS.len()],
     pub in_flight: Gauge,
 }
@@ -72,6 +78,7 @@ impl Handles {
             time_to_first_chunk: OnceLock::new(),
             tokens: Default::default(),
             saved: Default::default(),
+            dollars: Default::default(),
             errors: Default::default(),
             in_flight: metrics::gauge!(names::IN_FLIGHT, "provider" => provider, "model" => model.to_owned()),
         }
@@ -141,18 +148,34 @@ impl Handles {
     /// A priced call's dollars: spent, or saved by the response cache; and
     /// what the prompt cache saved.
     pub fn cost(&self, cost: crate::prices::Cost, from_cache: bool) {
-        let (provider, model) = (self.provider, self.model.clone());
         if from_cache {
-            metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "response_cache")
+            self.dollars(DOLLARS_SAVED_BY_RESPONSE_CACHE)
                 .increment(cost.spent);
             return;
         }
-        metrics::gauge!(names::COST, "provider" => provider, "model" => model.clone())
-            .increment(cost.spent);
+        self.dollars(DOLLARS_SPENT).increment(cost.spent);
         if cost.prompt_cache_saved > 0.0 {
-            metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "prompt_cache")
+            self.dollars(DOLLARS_SAVED_BY_PROMPT_CACHE)
                 .increment(cost.prompt_cache_saved);
         }
+    }
+
+    /// The dollar gauge in slot `which` (see [`Handles::cost`]).
+    fn dollars(&self, which: usize) -> &Gauge {
+        self.dollars[which].get_or_init(|| {
+            let (provider, model) = (self.provider, self.model.clone());
+            match which {
+                DOLLARS_SPENT => {
+                    metrics::gauge!(names::COST, "provider" => provider, "model" => model)
+                }
+                DOLLARS_SAVED_BY_RESPONSE_CACHE => {
+                    metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "response_cache")
+                }
+                _ => {
+                    metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "prompt_cache")
+                }
+            }
+        })
     }
 
     /// A call with usage whose model has no price.

@@ -1,7 +1,7 @@
 //! The per-model entries (handles and statistics) a layer shares with its
 //! services, with the model label cap applied.
 
-use std::collections::HashMap;
+use llm_layers_core::hash_map::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -63,7 +63,7 @@ impl Registry {
             windows: Windows::new(config.alerts.clone()),
             config,
             names,
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::default()),
             models: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),

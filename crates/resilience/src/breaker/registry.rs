@@ -1,7 +1,7 @@
 //! The breakers of a layer, one per upstream origin and model, and the
 //! metrics their transitions emit.
 
-use std::collections::HashMap;
+use llm_layers_core::hash_map::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Which partitions and models have spent their quota, until when, and
 //! how many calls wait for them.
 
-use std::collections::HashMap;
+use llm_layers_core::hash_map::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
