@@ -11,41 +11,41 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::retry::go_duration;
 
 /// The quota counts a provider reports: (remaining header, reset header,
 /// how the reset is written).
-const COUNTS: [(&str, &str, ResetForm); 6] = [
+const COUNTS: [(HeaderName, HeaderName, ResetForm); 6] = [
     (
-        "x-ratelimit-remaining-requests",
-        "x-ratelimit-reset-requests",
+        HeaderName::from_static("x-ratelimit-remaining-requests"),
+        HeaderName::from_static("x-ratelimit-reset-requests"),
         ResetForm::GoDuration,
     ),
     (
-        "x-ratelimit-remaining-tokens",
-        "x-ratelimit-reset-tokens",
+        HeaderName::from_static("x-ratelimit-remaining-tokens"),
+        HeaderName::from_static("x-ratelimit-reset-tokens"),
         ResetForm::GoDuration,
     ),
     (
-        "anthropic-ratelimit-requests-remaining",
-        "anthropic-ratelimit-requests-reset",
+        HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
+        HeaderName::from_static("anthropic-ratelimit-requests-reset"),
         ResetForm::Rfc3339,
     ),
     (
-        "anthropic-ratelimit-tokens-remaining",
-        "anthropic-ratelimit-tokens-reset",
+        HeaderName::from_static("anthropic-ratelimit-tokens-remaining"),
+        HeaderName::from_static("anthropic-ratelimit-tokens-reset"),
         ResetForm::Rfc3339,
     ),
     (
-        "anthropic-ratelimit-input-tokens-remaining",
-        "anthropic-ratelimit-input-tokens-reset",
+        HeaderName::from_static("anthropic-ratelimit-input-tokens-remaining"),
+        HeaderName::from_static("anthropic-ratelimit-input-tokens-reset"),
         ResetForm::Rfc3339,
     ),
     (
-        "anthropic-ratelimit-output-tokens-remaining",
-        "anthropic-ratelimit-output-tokens-reset",
+        HeaderName::from_static("anthropic-ratelimit-output-tokens-remaining"),
+        HeaderName::from_static("anthropic-ratelimit-output-tokens-reset"),
         ResetForm::Rfc3339,
     ),
 ];
@@ -62,7 +62,16 @@ const LONGEST: Duration = Duration::from_secs(3600);
 /// How long the quota these headers describe stays spent; `None` when no
 /// remaining count is zero (or none is reported).
 pub fn spent_for(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    // Most answers (every one of a provider that reports no quota) carry
+    // none of these: one pass over the names rules them all out.
+    let reports_quota = headers.keys().any(|name| {
+        let name = name.as_str();
+        name.starts_with("x-ratelimit-") || name.starts_with("anthropic-ratelimit-")
+    });
+    if !reports_quota {
+        return None;
+    }
+    let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
     COUNTS
         .iter()
         .filter(|(remaining, ..)| {
