@@ -93,7 +93,20 @@ impl ResponseUsage {
     /// A data frame passed by.
     pub fn on_data(&mut self, data: &Bytes) {
         match &mut self.mode {
-            Mode::Parse { parser, usage, .. } => parser.feed(data, |event| usage.observe(event)),
+            Mode::Parse {
+                parser,
+                usage,
+                publish,
+            } => {
+                let was_open = usage.completion() == StreamCompletion::Open;
+                parser.feed(data, |event| usage.observe(event));
+                // Published as soon as the end marker passes, not only at
+                // the body's end: a client that hangs up at the marker
+                // (many do) leaves the layers outside with the usage.
+                if was_open && usage.completion() != StreamCompletion::Open {
+                    publish.publish(usage);
+                }
+            }
             Mode::Json {
                 frames,
                 size,
@@ -187,13 +200,24 @@ mod tests {
         let mut inner = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 0);
         let mut outer = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 0);
         assert!(inner.is_stream() && outer.is_stream());
-        inner.on_data(&Bytes::from_static(STREAM));
-        outer.on_data(&Bytes::from_static(STREAM));
-        assert_eq!(outer.completion(), None, "nothing published before the end");
-        let usage = inner.finish().unwrap();
-        assert_eq!(usage.input_tokens, 7);
+        let (events, marker) = STREAM.split_at(STREAM.len() - b"data: [DONE]\n\n".len());
+        for part in [events, marker] {
+            inner.on_data(&Bytes::from_static(part));
+            outer.on_data(&Bytes::from_static(part));
+            if part == events {
+                assert_eq!(
+                    outer.completion(),
+                    None,
+                    "nothing published before the marker"
+                );
+            }
+        }
+        // Published when the end marker passed, before the body's end: a
+        // client hanging up at the marker leaves the usage to the layers
+        // outside.
         assert_eq!(outer.completion(), Some(StreamCompletion::Completed));
         assert_eq!(outer.finish().unwrap().output_tokens, 2);
+        assert_eq!(inner.finish().unwrap().input_tokens, 7);
     }
 
     #[test]
