@@ -1,7 +1,6 @@
 //! Gathering requests into batches, one pending batch per group, and
 //! flushing each when its window ends or it is full.
 
-use llm_layers_core::hash_map::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
+use llm_layers_core::hash_map::HashMap;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 

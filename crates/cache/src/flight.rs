@@ -18,8 +18,6 @@
 //! than buffer more than an entry's size ahead of it.
 
 use std::collections::VecDeque;
-
-use llm_layers_core::hash_map::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
@@ -27,6 +25,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use http_body::{Body, Frame, SizeHint};
+use llm_layers_core::hash_map::HashMap;
 use llm_layers_core::CanonicalKey;
 
 use crate::drive::Driving;

@@ -24,7 +24,6 @@
 //! more connections than callers, and it queues HTTP/2 requests behind the
 //! stream limit of its one connection per host.)
 
-use llm_layers_core::hash_map::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
@@ -33,6 +32,7 @@ use http::uri::{Authority, Scheme};
 use http::{header, HeaderValue, Request, Response, Uri};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use llm_layers_core::hash_map::HashMap;
 use tokio::sync::Notify;
 
 use crate::body::{Release, UpstreamBody};

@@ -1,11 +1,11 @@
 //! The per-model entries (handles and statistics) a layer shares with its
 //! services, with the model label cap applied.
 
-use llm_layers_core::hash_map::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use llm_layers_core::hash_map::HashMap;
 use llm_layers_core::{CacheOutcome, Provider, TokenKind, Usage};
 
 use crate::alerts::window::{ModelWindow, Seen};

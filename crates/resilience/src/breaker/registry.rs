@@ -1,9 +1,10 @@
 //! The breakers of a layer, one per upstream origin and model, and the
 //! metrics their transitions emit.
 
-use llm_layers_core::hash_map::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
+
+use llm_layers_core::hash_map::HashMap;
 
 use super::policy::BreakerPolicy;
 use super::state::{Admission, Breaker, CircuitState, Outcome};

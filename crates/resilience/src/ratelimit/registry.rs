@@ -1,10 +1,10 @@
 //! Which partitions and models have spent their quota, until when, and
 //! how many calls wait for them.
 
-use llm_layers_core::hash_map::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use llm_layers_core::hash_map::HashMap;
 use llm_layers_core::CredentialFingerprint;
 
 /// A credential partition and a model.
