@@ -36,9 +36,13 @@ pub(crate) fn cache_slot(outcome: Option<CacheOutcome>) -> usize {
     outcome.map_or(0, |outcome| 1 + outcome.index())
 }
 
-const DOLLARS_SPENT: usize = 0;
-const DOLLARS_SAVED_BY_RESPONSE_CACHE: usize = 1;
-const DOLLARS_SAVED_BY_PROMPT_CACHE: usize = 2;
+/// The dollar gauges of a label pair, in [`Handles::dollars`]' order.
+#[derive(Clone, Copy)]
+enum Dollars {
+    Spent,
+    SavedByResponseCache,
+    SavedByPromptCache,
+}
 
 /// Tokens go to a counter by default, or to a histogram per call with the
 /// OpenTelemetry names.
@@ -57,7 +61,7 @@ pub(crate) struct Handles {
     time_to_first_chunk: OnceLock<Histogram>,
     tokens: [OnceLock<TokenSink>; TOKEN_KINDS.len()],
     saved: [OnceLock<Counter>; TOKEN_KINDS.len()],
-    /// Dollars: spent, saved by the response cache, saved by the prompt cache.
+    /// One per [`Dollars`].
     dollars: [OnceLock<Gauge>; 3],
     errors: [OnceLock<Counter>; ERROR_KINDS.len()],
     pub in_flight: Gauge,
@@ -149,29 +153,29 @@ impl Handles {
     /// what the prompt cache saved.
     pub fn cost(&self, cost: crate::prices::Cost, from_cache: bool) {
         if from_cache {
-            self.dollars(DOLLARS_SAVED_BY_RESPONSE_CACHE)
+            self.dollars(Dollars::SavedByResponseCache)
                 .increment(cost.spent);
             return;
         }
-        self.dollars(DOLLARS_SPENT).increment(cost.spent);
+        self.dollars(Dollars::Spent).increment(cost.spent);
         if cost.prompt_cache_saved > 0.0 {
-            self.dollars(DOLLARS_SAVED_BY_PROMPT_CACHE)
+            self.dollars(Dollars::SavedByPromptCache)
                 .increment(cost.prompt_cache_saved);
         }
     }
 
-    /// The dollar gauge in slot `which` (see [`Handles::cost`]).
-    fn dollars(&self, which: usize) -> &Gauge {
-        self.dollars[which].get_or_init(|| {
+    /// The gauge of `which`, built at its first use.
+    fn dollars(&self, which: Dollars) -> &Gauge {
+        self.dollars[which as usize].get_or_init(|| {
             let (provider, model) = (self.provider, self.model.clone());
             match which {
-                DOLLARS_SPENT => {
+                Dollars::Spent => {
                     metrics::gauge!(names::COST, "provider" => provider, "model" => model)
                 }
-                DOLLARS_SAVED_BY_RESPONSE_CACHE => {
+                Dollars::SavedByResponseCache => {
                     metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "response_cache")
                 }
-                _ => {
+                Dollars::SavedByPromptCache => {
                     metrics::gauge!(names::COST_SAVED, "provider" => provider, "model" => model, "by" => "prompt_cache")
                 }
             }

@@ -154,3 +154,31 @@ fn responses_api_keeps_echoed_fields_in_the_key() {
     );
     assert_ne!(a.canonical_key(), b.canonical_key());
 }
+
+/// A repeated request takes its body's facts from the memo: they must be
+/// those of its first time, and its key still carries its own credential
+/// and target.
+#[test]
+fn a_repeated_request_has_the_facts_of_its_first() {
+    let body =
+        r#"{"model":"gpt-\u0034o","stream":true,"messages":[{"role":"user","content":"again"}]}"#;
+    let owner = [("authorization", "Bearer owner")];
+    let first = facts("POST", "http://h/v1/chat/completions", &owner, body);
+    let again = facts("POST", "http://h/v1/chat/completions", &owner, body);
+    assert_eq!(again.canonical_key(), first.canonical_key());
+    assert_eq!((again.model(), again.stream()), (Some("gpt-4o"), true));
+    assert_eq!(again.model(), first.model());
+    let other = facts(
+        "POST",
+        "http://h/v1/chat/completions",
+        &[("authorization", "Bearer other")],
+        body,
+    );
+    assert_ne!(other.canonical_key(), first.canonical_key());
+    assert_eq!(
+        other.key_without_credential(),
+        first.key_without_credential()
+    );
+    let elsewhere = facts("POST", "http://h/v1/other/chat/completions", &owner, body);
+    assert_ne!(elsewhere.canonical_key(), first.canonical_key());
+}
