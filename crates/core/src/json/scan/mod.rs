@@ -170,6 +170,19 @@ impl<T: Tape> Scanner<'_, '_, T> {
         let index = self.push(NodeKind::String, self.pos);
         self.pos += 1;
         let mut escaped = false;
+        // Most strings (keys, roles, ids) are short and plain: walked byte
+        // by byte, which costs less than setting up a vector search.
+        let rest = &self.input[self.pos..];
+        let plain = rest
+            .iter()
+            .take(SHORT_STRING)
+            .take_while(|&&byte| !ENDS_PLAIN_RUN[usize::from(byte)])
+            .count();
+        if rest.get(plain) == Some(&b'"') {
+            self.pos += plain + 1;
+            self.tape.close(index, self.pos, false);
+            return Ok(());
+        }
         loop {
             let rest = &self.input[self.pos..];
             let Some(offset) = memchr::memchr2(b'"', b'\\', rest) else {
@@ -291,6 +304,22 @@ pub(crate) fn number_length(bytes: &[u8]) -> Option<usize> {
     }
     Some(pos)
 }
+
+/// Strings up to this long are walked byte by byte first.
+const SHORT_STRING: usize = 24;
+
+/// Bytes a plain run of string bytes stops at: the quote, the backslash,
+/// controls (which must be escaped) and bytes over 0x7f (checked as UTF-8
+/// by the general path).
+static ENDS_PLAIN_RUN: [bool; 256] = {
+    let mut ends = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        ends[byte] = byte < 0x20 || byte == b'"' as usize || byte == b'\\' as usize || byte > 0x7f;
+        byte += 1;
+    }
+    ends
+};
 
 /// Whether `bytes` holds a byte below 0x20 (which JSON strings must
 /// escape), and one over 0x7f (the start or rest of a UTF-8 sequence), in

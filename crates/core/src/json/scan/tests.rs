@@ -74,3 +74,32 @@ fn nodes_describe_the_tree() {
     assert_eq!(nodes[2].next, 5);
     assert_eq!(&text[nodes[4].span()], br#""b""#);
 }
+
+proptest::proptest! {
+    /// Strings of any bytes, short and long, plain or not, alone and as
+    /// keys and values: the scanner accepts exactly what serde_json does.
+    #[test]
+    fn strings_are_judged_as_serde_json_judges_them(
+        raw in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::num::u8::ANY,
+                proptest::sample::select(b"\"\\aZ09 u\xc3\xa9\x1f\x7f".to_vec()),
+            ],
+            0..48,
+        )
+    ) {
+        let mut quoted = vec![b'"'];
+        quoted.extend_from_slice(&raw);
+        quoted.push(b'"');
+        let mut member = b"{".to_vec();
+        member.extend_from_slice(&quoted);
+        member.extend_from_slice(b":");
+        member.extend_from_slice(&quoted);
+        member.extend_from_slice(b"}");
+        for text in [&quoted, &member] {
+            let ours = scan(text, &mut Vec::new()).is_ok();
+            let theirs = serde_json::from_slice::<serde_json::Value>(text).is_ok();
+            proptest::prop_assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+}
