@@ -68,6 +68,14 @@ impl CacheControls {
             },
             ..CacheControls::default()
         };
+        // Most requests carry none of the three: one pass over the names
+        // instead of three lookups.
+        if !headers
+            .keys()
+            .any(|name| name.as_str().starts_with("x-llm-cache-"))
+        {
+            return controls;
+        }
         let text = |value: http::HeaderValue| value.to_str().ok().map(|v| v.trim().to_owned());
         controls.mode = headers
             .remove(MODE_NAME)

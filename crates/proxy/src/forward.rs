@@ -31,7 +31,8 @@ pub async fn forward(
     // The caller's URI, kept for the log line (a clone shares its bytes).
     let caller_uri = parts.uri.clone();
     let path = caller_uri.path();
-    if declared_length(&parts.headers).is_some_and(|length| length > app.max_request_bytes) {
+    let declared = declared_length(&parts.headers);
+    if declared.is_some_and(|length| length > app.max_request_bytes) {
         let response = failure(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request_too_large",
@@ -50,7 +51,7 @@ pub async fn forward(
     // must not reach the upstream cut short. (The layers buffer it anyway.)
     // Its bytes count against the budget of all bodies being read, until
     // the answer's head is back.
-    let (body, _budget) = match read_body(&app, &parts.headers, body).await {
+    let (body, _budget) = match read_body(&app, declared, body).await {
         Ok(read) => read,
         Err(refusal) => {
             let response = refusal.answer();
@@ -122,12 +123,12 @@ impl Refusal {
     }
 }
 
-/// Reads the whole body within the size limit, the body timeout and the
-/// budget shared by every body being read; returns it with its share of
-/// the budget.
+/// Reads the whole body (of `declared` length, if the head said) within
+/// the size limit, the body timeout and the budget shared by every body
+/// being read; returns it with its share of the budget.
 async fn read_body(
     app: &AppState,
-    headers: &http::HeaderMap,
+    declared: Option<usize>,
     body: Incoming,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refusal> {
     let reserve = |bytes: usize| {
@@ -138,14 +139,16 @@ async fn read_body(
             .map_err(|_| Refusal::OverBudget)
     };
     // A declared length is reserved whole, up front.
-    let mut held = match declared_length(headers) {
+    let mut held = match declared {
         Some(length) if length > 0 => Some(reserve(length)?),
         _ => None,
     };
     let reserved_up_front = held.is_some();
     let read = async {
         let mut body = std::pin::pin!(body);
-        let mut collected = BytesMut::new();
+        // A declared length (already checked against the limit) is
+        // allocated once.
+        let mut collected = BytesMut::with_capacity(declared.unwrap_or(0));
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|error| Refusal::Unreadable(error.to_string()))?;
             let Ok(data) = frame.into_data() else {

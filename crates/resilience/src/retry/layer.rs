@@ -24,7 +24,11 @@ impl RetryLayer {
             policy.budget_ratio,
         );
         RetryLayer {
-            shared: Arc::new(Shared { policy, budget }),
+            shared: Arc::new(Shared {
+                policy,
+                budget,
+                attempts: Default::default(),
+            }),
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Retry<S> {
 pub(crate) struct Shared {
     pub policy: RetryPolicy,
     pub budget: TpsBudget,
+    /// `llm_call_attempts`, looked up at the first call, not on each.
+    pub attempts: std::sync::OnceLock<metrics::Histogram>,
 }
 
 crate::boxed::async_service!(Retry, RetryBody, attempts, shared, { S::Error: InspectError, ResBody: http_body::Body<Data = Bytes> + Unpin, ResBody::Error: Send, });
@@ -89,7 +91,7 @@ where
             },
         };
         let (answer, reason, hint) = match examine(result, policy).await {
-            Examined::Final(answer) => return counted(answer, attempt),
+            Examined::Final(answer) => return counted(answer, attempt, &shared),
             Examined::Retryable {
                 answer,
                 reason,
@@ -110,7 +112,7 @@ where
             if again.is_some() {
                 metrics::counter!("llm_retries_given_up_total", "why" => why).increment(1);
             }
-            return counted(answer, attempt);
+            return counted(answer, attempt, &shared);
         }
         metrics::counter!("llm_retries_total", "reason" => reason.as_str()).increment(1);
         // Let the failed attempt's connection go before waiting.
@@ -123,8 +125,11 @@ where
 }
 
 /// The answer, telling how many attempts it took.
-fn counted<B: Body, E>(answer: Answer<B, E>, attempts: u32) -> Answer<B, E> {
-    metrics::histogram!("llm_call_attempts").record(f64::from(attempts));
+fn counted<B: Body, E>(answer: Answer<B, E>, attempts: u32, shared: &Shared) -> Answer<B, E> {
+    shared
+        .attempts
+        .get_or_init(|| metrics::histogram!("llm_call_attempts"))
+        .record(f64::from(attempts));
     answer.map(|mut response| {
         response
             .headers_mut()
