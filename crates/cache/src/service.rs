@@ -105,11 +105,16 @@ where
                     None => shared.store.get(&key).await,
                 };
                 match found {
-                    Ok(Some(entry)) if plan.serves(entry.age()) => {
-                        shared.counters.hit();
-                        return Ok(hit(entry, key, shared.config.paced_replay, facts.kind()));
+                    Ok(Some(entry)) => {
+                        // One clock reading serves the check and the `age` header.
+                        let age = entry.age();
+                        if plan.serves(age) {
+                            shared.counters.hit();
+                            let paced = shared.config.paced_replay;
+                            return Ok(hit(entry, age, key, paced, facts.kind()));
+                        }
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(_) => shared.counters.store_error(),
                 }
                 if plan.only_if_cached {
@@ -135,7 +140,9 @@ where
                         // answer another process stored. Look once more.
                         if let Ok(Some(entry)) = shared.store.get(&key).await {
                             shared.counters.hit();
-                            return Ok(hit(entry, key, shared.config.paced_replay, facts.kind()));
+                            let age = entry.age();
+                            let paced = shared.config.paced_replay;
+                            return Ok(hit(entry, age, key, paced, facts.kind()));
                         }
                     }
                 }
@@ -178,7 +185,10 @@ where
                         reader.lead(driving);
                         from_flight(head, Some(extensions), reader, outcome, key)
                     }
-                    Ok(Led::Found(entry)) => hit(entry, key, shared.config.paced_replay, kind),
+                    Ok(Led::Found(entry)) => {
+                        let age = entry.age();
+                        hit(entry, age, key, shared.config.paced_replay, kind)
+                    }
                     Err(_) => flight_lost(key),
                 });
             }
@@ -369,6 +379,7 @@ fn flight_lost<B: Body>(key: CanonicalKey) -> Response<ResponseBody<B>> {
 
 fn hit<B: Body>(
     entry: Arc<CachedResponse>,
+    age: Duration,
     key: CanonicalKey,
     paced: bool,
     kind: ApiKind,
@@ -383,12 +394,7 @@ fn hit<B: Body>(
         published.publish(usage);
         response.extensions_mut().insert(published);
     }
-    mark(
-        &mut response,
-        CacheOutcome::Hit,
-        Some(key),
-        Some(entry.age()),
-    );
+    mark(&mut response, CacheOutcome::Hit, Some(key), Some(age));
     response
 }
 
