@@ -37,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod embedded_mock;
 mod forward;
+mod head_timer;
 mod layers;
 pub mod prometheus;
 mod serve;

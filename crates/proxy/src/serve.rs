@@ -27,6 +27,7 @@ use tower::ServiceExt;
 
 use crate::activity::{Activity, Tracked};
 use crate::forward;
+use crate::head_timer::HeadTimer;
 use crate::server::AppState;
 
 /// The body of every answer: the stack's, or an axum body (the proxy's own
@@ -103,10 +104,7 @@ pub async fn serve(
     stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+    builder.http1().header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
     let (stop, stopping) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -148,7 +146,10 @@ pub async fn serve(
             stopping: stopping.clone(),
             _permit: permit,
         };
-        let builder = builder.clone();
+        let mut builder = builder.clone();
+        // Each connection its own head timer: one timer registration per
+        // connection, not per request.
+        builder.http1().timer(HeadTimer::default());
         match &tls {
             None => {
                 let connection = builder

@@ -80,6 +80,59 @@ async fn a_client_sending_half_a_head_is_disconnected() {
     proxy.shutdown().await.unwrap();
 }
 
+/// Reads one answer (a declared length or chunks) off a keep-alive
+/// connection; its status line.
+async fn read_one_answer(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+            let whole = match head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+            {
+                Some(length) => seen.len() >= end + 4 + length.trim().parse::<usize>().unwrap(),
+                None => seen.ends_with(b"\r\n0\r\n\r\n"),
+            };
+            if whole {
+                return head.lines().next().unwrap().to_owned();
+            }
+        }
+        let read = stream.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "closed mid-answer");
+        seen.extend_from_slice(&buffer[..read]);
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_head_after_several_requests_is_disconnected() {
+    // The head timer is reused from one request to the next on a
+    // connection: after several heads, a stalled one still ends it.
+    let (mock, proxy) =
+        mock_and_proxy(ProxyConfig::default().client_header_timeout(Duration::from_millis(300)))
+            .await;
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    for turn in 0..3 {
+        let body = CHAT.replace("hello", &format!("hello {turn}"));
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-stall\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        assert_eq!(read_one_answer(&mut stream).await, "http/1.1 200 ok");
+        // Waits between requests shorter than the head timeout, each.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stream
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    assert!(read_until_closed(&mut stream).await.is_empty());
+    assert_eq!(mock.stats().requests_total, 3);
+    proxy.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_client_sending_half_a_body_gets_408() {
     let (mock, proxy) =
