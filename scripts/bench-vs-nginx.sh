@@ -5,7 +5,9 @@
 #   (b) wrk -> the bare pass-through hyper proxy (no layers) -> nginx,
 #   (h) wrk -> llm-layers-proxy, default stack, hits (one request repeated),
 #   (m) wrk -> llm-layers-proxy, default stack, misses (every body unique),
-#   then a fixed 5,000 hits per second against the proxy (open loop).
+#   then a fixed 5,000 hits per second against the proxy (open loop),
+#   then a fixed 10,000 misses per second through each proxy in turn (its
+#   CPU per miss when both do the same work).
 #
 # Prints requests per second, wrk's p99, and each proxy's CPU time per
 # request (utime + stime from /proc, so only that process's work), then the
@@ -26,6 +28,7 @@ DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-1}"
 CONNECTIONS="${CONNECTIONS:-32}"
 RATE="${RATE:-5000}"
+MISS_RATE="${MISS_RATE:-10000}"
 . scripts/lib/loopback.sh
 require nginx wrk
 
@@ -106,3 +109,21 @@ done
 
 printf '\nopen loop, %s hits per second for %s s against the proxy:\n' "$RATE" "$DURATION"
 target/release/examples/fixed_rate "http://127.0.0.1:$proxy_port/v1/chat/completions" "$RATE" "$DURATION" "$work/hit.json"
+
+# The same misses at the same rate through each proxy: the CPU each spends
+# per miss when both do the same work (at saturation above, the faster one
+# also gets its neighbours' wake-ups cheaper).
+printf '\nequal load, %s misses per second for %s s through each proxy:\n' "$MISS_RATE" "$DURATION"
+for which in bare full; do
+    pid=$bare_pid; port=$bare_port
+    [ "$which" = full ] && { pid=$proxy_pid; port=$proxy_port; }
+    printf "$(cat "$work/template.json")" "equal-$which-$(date +%s%N)-%s" > "$work/equal.json"
+    before="$(cpu_ticks "$pid")"
+    out="$(target/release/examples/fixed_rate "http://127.0.0.1:$port/v1/chat/completions" "$MISS_RATE" "$DURATION" "$work/equal.json")"
+    after="$(cpu_ticks "$pid")"
+    requests=$((MISS_RATE * DURATION + 32))
+    cpu="$(awk -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
+    printf '%-6s CPU %s us per miss; %s\n' "$which" "$cpu" "$out"
+    [ "$which" = bare ] && equal_bare=$cpu || equal_full=$cpu
+done
+awk -v m="$equal_full" -v b="$equal_bare" 'BEGIN {printf "       CPU per miss / bare proxy at equal load: %.2f (target <= 1.50)\n", m / b}'

@@ -7,12 +7,12 @@
 //! per request, an allocation, an insertion into the runtime's timer wheel
 //! and a removal from it, each under the wheel's lock, which both workers
 //! share. Here a connection keeps one tokio [`Sleep`](tokio::time::Sleep):
-//! a dropped head sleep gives it back, and the next one moves its deadline.
-//! A deadline moved later (the usual case: the next head's deadline is
-//! after the last one's) is a compare-and-swap on the registered entry, no
-//! lock; the wheel catches up when the old deadline comes round, once per
-//! timeout period at most. A deadline moved earlier registers anew, as
-//! tokio does for any sleep.
+//! a dropped head sleep gives it back, and the next one takes it over with
+//! its own deadline. The tokio sleep is moved only when that deadline is
+//! earlier than the one it is set to; for a later one (the usual case: the
+//! next head's deadline is after the last one's) it is left as it is, and
+//! when it fires before the head sleep's own deadline it is set to that
+//! deadline then, once per timeout period at most.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,15 +40,14 @@ impl HeadTimer {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
-        let sleep = match spare {
-            Some(mut sleep) => {
-                sleep.as_mut().reset(deadline.into());
-                sleep
-            }
-            None => Box::pin(tokio::time::sleep_until(deadline.into())),
-        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let mut sleep = spare.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if deadline < sleep.deadline() {
+            sleep.as_mut().reset(deadline);
+        }
         HeadSleep {
             sleep: Some(sleep),
+            deadline,
             spare: self.spare.clone(),
         }
     }
@@ -75,16 +74,22 @@ impl Timer for HeadTimer {
     }
 }
 
-/// A head sleep: the connection's tokio sleep, given back when dropped.
+/// A head sleep: its deadline, and the connection's tokio sleep (set to
+/// that deadline or an earlier one), given back when dropped.
 struct HeadSleep {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    deadline: tokio::time::Instant,
     spare: Arc<Spare>,
 }
 
 impl HeadSleep {
     fn reset(self: Pin<&mut Self>, deadline: Instant) {
-        if let Some(sleep) = self.get_mut().sleep.as_mut() {
-            sleep.as_mut().reset(deadline.into());
+        let this = self.get_mut();
+        this.deadline = tokio::time::Instant::from_std(deadline);
+        if let Some(sleep) = this.sleep.as_mut() {
+            if this.deadline < sleep.deadline() {
+                sleep.as_mut().reset(this.deadline);
+            }
         }
     }
 }
@@ -93,9 +98,17 @@ impl Future for HeadSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.get_mut().sleep.as_mut() {
-            Some(sleep) => sleep.as_mut().poll(cx),
-            None => Poll::Ready(()),
+        let this = self.get_mut();
+        let Some(sleep) = this.sleep.as_mut() else {
+            return Poll::Ready(());
+        };
+        loop {
+            std::task::ready!(sleep.as_mut().poll(cx));
+            if sleep.deadline() >= this.deadline {
+                return Poll::Ready(());
+            }
+            // Fired at an earlier head's deadline: on to this one's.
+            sleep.as_mut().reset(this.deadline);
         }
     }
 }
@@ -152,6 +165,26 @@ mod tests {
         assert!(!is_ready(&mut third));
         tokio::time::advance(Duration::from_millis(200)).await;
         assert!(is_ready(&mut third));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_deadline_is_not_cut_short_by_the_earlier_one_left_set() {
+        let timer = HeadTimer::default();
+        let start = timer.now();
+        let mut first = timer.sleep_until(start + Duration::from_secs(1));
+        assert!(!is_ready(&mut first));
+        drop(first);
+        // The tokio sleep stays set to 1 s; this head has until 2 s.
+        let mut second = timer.sleep_until(start + Duration::from_secs(2));
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        assert!(
+            !is_ready(&mut second),
+            "fired at the earlier head's deadline"
+        );
+        tokio::time::advance(Duration::from_millis(400)).await;
+        assert!(!is_ready(&mut second));
+        tokio::time::advance(Duration::from_millis(200)).await;
+        assert!(is_ready(&mut second));
     }
 
     #[tokio::test(start_paused = true)]
