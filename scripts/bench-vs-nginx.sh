@@ -19,6 +19,13 @@
 #   PERF_MISSES=/tmp/misses.data scripts/bench-vs-nginx.sh   # perf record the proxy on misses
 #   PERF_HITS=/tmp/hits.data scripts/bench-vs-nginx.sh       # ... on hits
 #
+# Each server gets WORKERS threads (default 1, as nginx gets one worker
+# process): wrk, nginx and the proxy share the machine's cores, and a
+# second worker per proxy is preempted by wrk or nginx at nearly every
+# wake-up (BENCHMARKS.md has both).
+#
+#   WORKERS=2 scripts/bench-vs-nginx.sh  # tokio's default on 2 cores
+#
 # Needs nginx and wrk (Debian: apt-get install -y nginx wrk). Everything
 # listens on 127.0.0.1 and is stopped at the end.
 set -euo pipefail
@@ -29,6 +36,7 @@ ROUNDS="${ROUNDS:-1}"
 CONNECTIONS="${CONNECTIONS:-32}"
 RATE="${RATE:-5000}"
 MISS_RATE="${MISS_RATE:-10000}"
+WORKERS="${WORKERS:-1}"
 . scripts/lib/loopback.sh
 require nginx wrk
 
@@ -44,10 +52,11 @@ echo "request body: $(wc -c < "$work/hit.json") bytes; answer: ${#BENCH_ANSWER} 
 
 start_nginx "$BENCH_ANSWER"
 bare_port="$(free_port)"; proxy_port="$(free_port)"
-target/release/examples/bare_proxy "127.0.0.1:$bare_port" "http://127.0.0.1:$nginx_port" >/dev/null &
+TOKIO_WORKER_THREADS="$WORKERS" target/release/examples/bare_proxy "127.0.0.1:$bare_port" \
+    "http://127.0.0.1:$nginx_port" >/dev/null &
 bare_pid=$!; pids+=($bare_pid)
 RUST_LOG=warn target/release/llm-layers-proxy --listen "127.0.0.1:$proxy_port" \
-    --upstream "http://127.0.0.1:$nginx_port" >/dev/null &
+    --upstream "http://127.0.0.1:$nginx_port" --worker-threads "$WORKERS" >/dev/null &
 proxy_pid=$!; pids+=($proxy_pid)
 wait_port "$bare_port"; wait_port "$proxy_port"
 
@@ -84,7 +93,7 @@ perf_wait() {
 wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$proxy_port/v1/chat/completions" >/dev/null
 wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$bare_port/v1/chat/completions" >/dev/null
 
-printf '\nwrk -t1 -c%s -d%ss, %s round(s)\n' "$CONNECTIONS" "$DURATION" "$ROUNDS"
+printf '\nwrk -t1 -c%s -d%ss, %s round(s), %s worker thread(s) per proxy\n' "$CONNECTIONS" "$DURATION" "$ROUNDS" "$WORKERS"
 printf '%-6s %-34s %12s %10s %14s\n' round scenario "requests/s" "p99 ms" "CPU us/req"
 for round in $(seq 1 "$ROUNDS"); do
     run_wrk "http://127.0.0.1:$nginx_port/v1/chat/completions" "" "$work/hits.lua"

@@ -86,6 +86,9 @@ pub struct Args {
     /// Clients: open connections at most [default: 1024].
     #[arg(long, env = "LLM_PROXY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Runtime threads [default: one per core].
+    #[arg(long, env = "LLM_PROXY_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
     /// SIGTERM: how long in-flight work may go on [default: 30s].
     #[arg(long, env = "LLM_PROXY_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Option<Duration>,
@@ -140,7 +143,6 @@ impl Args {
             // running with the admin routes unguarded or silently closed.
             config.admin_token = Some(String::new());
         }
-        config.validate()?;
         if let Some(bytes) = self.max_request_bytes {
             config.max_request_bytes = bytes;
         }
@@ -177,6 +179,9 @@ impl Args {
         if let Some(count) = self.max_connections {
             config.max_connections = count;
         }
+        if let Some(count) = self.worker_threads {
+            config.worker_threads = Some(count);
+        }
         if let Some(bytes) = self.max_buffered_request_bytes {
             config.max_buffered_request_bytes = bytes;
         }
@@ -185,6 +190,8 @@ impl Args {
         config.metrics.enabled &= !self.no_metrics;
         self.store.apply(&mut config);
         self.resilience.apply(&mut config);
+        // Checked whole, flags included.
+        config.validate()?;
         Ok(config)
     }
 }
@@ -263,6 +270,21 @@ mod tests {
             ProxyConfig::from_toml("request_timeout = \"90s\"\nshutdown_grace = \"1m\"").unwrap();
         assert_eq!(from_file.request_timeout, Duration::from_secs(90));
         assert_eq!(from_file.shutdown_grace, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn worker_threads_come_from_the_flag_or_the_file() {
+        let _alone = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        let default = Args::try_parse_from(["llm-layers-proxy"]).unwrap();
+        assert_eq!(default.into_config().unwrap().worker_threads, None);
+        let flag = Args::try_parse_from(["llm-layers-proxy", "--worker-threads", "1"]).unwrap();
+        assert_eq!(flag.into_config().unwrap().worker_threads, Some(1));
+        let file = ProxyConfig::from_toml("worker_threads = 2").unwrap();
+        assert_eq!(file.worker_threads, Some(2));
+        assert!(ProxyConfig::from_toml("worker_threads = 0")
+            .unwrap()
+            .validate()
+            .is_err());
     }
 
     #[test]

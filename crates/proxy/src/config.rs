@@ -22,6 +22,7 @@
 //! client_body_timeout = "30s"      # clients: to send a request's body (408 beyond)
 //! keep_alive_timeout = "60s"       # clients: an idle connection is closed after this
 //! max_connections = 1024           # clients: open connections at most
+//! # worker_threads = 1             # runtime threads (default: one per core)
 //! shutdown_grace = "30s"           # SIGTERM: in-flight work gets this long
 //! max_buffered_request_bytes = 268435456  # all request bodies being read (503 beyond)
 //!
@@ -174,6 +175,13 @@ pub struct ProxyConfig {
     /// Clients: open connections at most; more wait to be accepted.
     /// Default 1024.
     pub max_connections: usize,
+    /// The binary's runtime threads; `None` (the default): one per core.
+    /// Fewer than the cores when other busy processes share them (a
+    /// sidecar, a load generator on the same machine): a worker that
+    /// another process preempts at every wake-up costs more than the
+    /// parallelism it brings (BENCHMARKS.md). Code that embeds the proxy
+    /// with [`crate::start`] runs it on its own runtime instead.
+    pub worker_threads: Option<usize>,
     /// SIGTERM: how long in-flight requests and streams may go on before
     /// the rest are closed. Default 30 s.
     #[serde(with = "humantime_serde")]
@@ -223,6 +231,7 @@ impl Default for ProxyConfig {
             client_body_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            worker_threads: None,
             shutdown_grace: Duration::from_secs(30),
             max_buffered_request_bytes: 256 << 20,
             cache: CacheSection::default(),
@@ -259,6 +268,7 @@ llm_layers::core::config_setters!(ProxyConfig {
     client_body_timeout: Duration,
     keep_alive_timeout: Duration,
     max_connections: usize,
+    worker_threads: Option<usize>,
     shutdown_grace: Duration,
     max_buffered_request_bytes: usize,
     cache: CacheSection,
@@ -315,6 +325,11 @@ impl ProxyConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "tls_cert and tls_key go together: give both, or neither".into(),
+            ));
+        }
+        if self.worker_threads == Some(0) {
+            return Err(ConfigError::Invalid(
+                "worker_threads must be more than 0 (leave it out for one per core)".into(),
             ));
         }
         if self.max_connections == 0 || self.max_buffered_request_bytes == 0 {

@@ -21,8 +21,7 @@ pub static _rjem_malloc_conf: &[u8] =
 use llm_layers_proxy::cli::Args;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -36,6 +35,22 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // The runtime is built from the configuration (its worker threads).
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(threads) = config.worker_threads {
+        runtime.worker_threads(threads);
+    }
+    match runtime.build() {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(error) => {
+            eprintln!("llm-layers-proxy: no runtime: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: llm_layers_proxy::ProxyConfig) -> std::process::ExitCode {
     let proxy = match llm_layers_proxy::start(config).await {
         Ok(proxy) => proxy,
         Err(error) => {
