@@ -14,7 +14,14 @@
 //! The schedule is kept by a thread of its own sleeping to each slot
 //! (`nanosleep`, tens of microseconds late at most), not by tokio's
 //! millisecond timer; requests run on a one-thread tokio runtime.
+//!
+//! A server that cannot keep up makes requests pile up; at most
+//! `MAX_OUTSTANDING` are in flight, a request due beyond that is not sent
+//! and counted as skipped, and a request that fails (refused, cut, not a
+//! 2xx) is counted as failed. Either count above zero means the rate was
+//! not sustained: the line says so and the exit status is 1.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +30,10 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+/// Requests in flight beyond which a due request is skipped, not sent
+/// (each holds a connection, and so a file descriptor).
+const MAX_OUTSTANDING: u64 = 4096;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,9 +66,11 @@ fn main() {
                 .expect("a valid request");
             let client = client.clone();
             async move {
-                let response = client.request(request).await.expect("an answer");
-                assert!(response.status().is_success(), "{}", response.status());
-                response.into_body().collect().await.expect("the body");
+                let response = client.request(request).await.ok()?;
+                if !response.status().is_success() {
+                    return None;
+                }
+                response.into_body().collect().await.ok().map(drop)
             }
         }
     };
@@ -65,13 +78,17 @@ fn main() {
     runtime.block_on(async {
         let warm: Vec<_> = (0..32).map(|_| tokio::spawn(send(body_for(0)))).collect();
         for task in warm {
-            task.await.expect("a warm-up request");
+            task.await
+                .expect("a warm-up request")
+                .expect("the server answers the warm-up requests");
         }
     });
     let latency = Arc::new(Mutex::new(
         Histogram::<u64>::new(3).expect("a valid histogram"),
     ));
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let (outstanding, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut skipped = 0;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity((rate * seconds) as usize);
     for i in 0..rate * seconds {
@@ -79,9 +96,20 @@ fn main() {
         if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
+        if outstanding.load(Ordering::Relaxed) >= MAX_OUTSTANDING {
+            skipped += 1;
+            continue;
+        }
+        outstanding.fetch_add(1, Ordering::Relaxed);
         let (latency, request) = (latency.clone(), send(body_for(i + 1)));
+        let (outstanding, failed) = (outstanding.clone(), failed.clone());
         tasks.push(runtime.spawn(async move {
-            request.await;
+            let answered = request.await.is_some();
+            outstanding.fetch_sub(1, Ordering::Relaxed);
+            if !answered {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             let took = scheduled.elapsed().as_micros() as u64;
             latency
                 .lock()
@@ -105,4 +133,11 @@ fn main() {
         ms(0.999),
         latency.max() as f64 / 1000.0
     );
+    let failed = failed.load(Ordering::Relaxed);
+    if skipped + failed > 0 {
+        println!(
+            "rate not sustained: {skipped} requests skipped (over {MAX_OUTSTANDING} in flight), {failed} failed"
+        );
+        std::process::exit(1);
+    }
 }
