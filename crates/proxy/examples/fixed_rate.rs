@@ -21,6 +21,7 @@
 //! 2xx) is counted as failed. Either count above zero means the rate was
 //! not sustained: the line says so and the exit status is 1.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,11 +67,12 @@ fn main() {
                 .expect("a valid request");
             let client = client.clone();
             async move {
-                let response = client.request(request).await.ok()?;
+                let response = client.request(request).await.map_err(|e| format!("{e:?}"))?;
                 if !response.status().is_success() {
-                    return None;
+                    return Err(format!("status {}", response.status()));
                 }
-                response.into_body().collect().await.ok().map(drop)
+                let body = response.into_body().collect().await;
+                body.map(drop).map_err(|e| format!("body: {e:?}"))
             }
         }
     };
@@ -87,7 +89,8 @@ fn main() {
         Histogram::<u64>::new(3).expect("a valid histogram"),
     ));
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let (outstanding, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let outstanding = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let mut skipped = 0;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity((rate * seconds) as usize);
@@ -104,10 +107,10 @@ fn main() {
         let (latency, request) = (latency.clone(), send(body_for(i + 1)));
         let (outstanding, failed) = (outstanding.clone(), failed.clone());
         tasks.push(runtime.spawn(async move {
-            let answered = request.await.is_some();
+            let answered = request.await;
             outstanding.fetch_sub(1, Ordering::Relaxed);
-            if !answered {
-                failed.fetch_add(1, Ordering::Relaxed);
+            if let Err(why) = answered {
+                *failed.lock().expect("unpoisoned").entry(why).or_default() += 1;
                 return;
             }
             let took = scheduled.elapsed().as_micros() as u64;
@@ -133,11 +136,15 @@ fn main() {
         ms(0.999),
         latency.max() as f64 / 1000.0
     );
-    let failed = failed.load(Ordering::Relaxed);
-    if skipped + failed > 0 {
+    let failed = failed.lock().expect("unpoisoned");
+    let failed_count: u64 = failed.values().sum();
+    if skipped + failed_count > 0 {
         println!(
-            "rate not sustained: {skipped} requests skipped (over {MAX_OUTSTANDING} in flight), {failed} failed"
+            "rate not sustained: {skipped} requests skipped (over {MAX_OUTSTANDING} in flight), {failed_count} failed"
         );
+        for (why, count) in failed.iter() {
+            println!("  {count} failed: {why}");
+        }
         std::process::exit(1);
     }
 }
