@@ -67,7 +67,10 @@ fn main() {
                 .expect("a valid request");
             let client = client.clone();
             async move {
-                let response = client.request(request).await.map_err(|e| format!("{e:?}"))?;
+                let response = client
+                    .request(request)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
                 if !response.status().is_success() {
                     return Err(format!("status {}", response.status()));
                 }

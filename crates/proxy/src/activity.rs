@@ -1,14 +1,16 @@
 //! What a connection has in flight, so that an idle one can be closed: a
 //! request is in flight from its call until its answer's body is done or
-//! dropped.
+//! dropped. The server can also ask a connection to close (to make room
+//! for a new one past the connection limit).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// One connection's requests in flight, and when the last one ended.
@@ -16,6 +18,8 @@ use tokio::time::Instant;
 pub(crate) struct Activity {
     in_flight: AtomicUsize,
     last_ended: Mutex<Instant>,
+    close_asked: AtomicBool,
+    close: Notify,
 }
 
 impl Activity {
@@ -23,7 +27,28 @@ impl Activity {
         Activity {
             in_flight: AtomicUsize::new(0),
             last_ended: Mutex::new(Instant::now()),
+            close_asked: AtomicBool::new(false),
+            close: Notify::new(),
         }
+    }
+
+    /// Since when nothing has been in flight; `None` while a request is,
+    /// or once the connection was asked to close.
+    pub fn idle_since(&self) -> Option<Instant> {
+        let idle = self.in_flight.load(Ordering::Acquire) == 0
+            && !self.close_asked.load(Ordering::Acquire);
+        idle.then(|| self.last_ended())
+    }
+
+    /// Asks the connection's watcher to close it (after what is in flight).
+    pub fn ask_to_close(&self) {
+        self.close_asked.store(true, Ordering::Release);
+        self.close.notify_one();
+    }
+
+    /// Resolves once [`Activity::ask_to_close`] was called.
+    pub async fn close_asked(&self) {
+        self.close.notified().await
     }
 
     /// A request begins; it ends when the guard is dropped.

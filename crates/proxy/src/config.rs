@@ -169,11 +169,13 @@ pub struct ProxyConfig {
     #[serde(with = "humantime_serde")]
     pub client_body_timeout: Duration,
     /// Clients: a connection with no request in flight is closed after
-    /// this long. Default 60 s.
+    /// this long. Default 60 s. An HTTP/1.1 connection that has answered
+    /// a request waits for its next head at most `client_header_timeout`.
     #[serde(with = "humantime_serde")]
     pub keep_alive_timeout: Duration,
-    /// Clients: open connections at most; more wait to be accepted.
-    /// Default 1024.
+    /// Clients: open connections at most; more wait to be accepted, and
+    /// while one waits, the connection idle the longest (nothing in
+    /// flight for a second at least) is closed to make room. Default 1024.
     pub max_connections: usize,
     /// The binary's runtime threads; `None` (the default): one per core.
     /// Fewer than the cores when other busy processes share them (a

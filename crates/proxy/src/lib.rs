@@ -39,6 +39,7 @@ pub mod embedded_mock;
 mod forward;
 mod head_timer;
 mod layers;
+mod open_connections;
 pub mod prometheus;
 mod serve;
 mod server;

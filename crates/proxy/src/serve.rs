@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -28,11 +28,16 @@ use tower::ServiceExt;
 use crate::activity::{Activity, Tracked};
 use crate::forward;
 use crate::head_timer::HeadTimer;
+use crate::open_connections::{OpenConnections, Registered};
 use crate::server::AppState;
 
 /// The body of every answer: the stack's, or an axum body (the proxy's own
 /// routes and errors).
 pub type ProxyBody = Either<StackBody, axum::body::Body>;
+
+/// While a new connection waits past the limit and no open one has been
+/// idle long enough to close, how often to look again.
+const LOOK_FOR_IDLE_EVERY: Duration = Duration::from_millis(50);
 
 /// Paths the proxy answers itself; everything else is forwarded.
 const OWN_PATHS: [&str; 5] = ["/healthz", "/metrics", "/stats", "/dashboard", "/admin/"];
@@ -86,7 +91,8 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// A connection with nothing in flight is closed after this.
     pub keep_alive_timeout: Duration,
-    /// Open connections at most; more wait in the listen backlog.
+    /// Open connections at most; more wait in the listen backlog, and
+    /// while one does, the connection idle the longest is closed.
     pub max_connections: usize,
     /// After the stop signal, how long open connections may finish.
     pub shutdown_grace: Duration,
@@ -108,15 +114,10 @@ pub async fn serve(
     builder.http2().timer(TokioTimer::new());
     let (stop, stopping) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let open = Arc::new(OpenConnections::default());
     let mut connections = JoinSet::new();
     let mut stopped = std::pin::pin!(stopped);
-    loop {
-        // A permit first: past the limit, clients wait in the backlog.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit,
-            _ = &mut stopped => break,
-        };
-        let Ok(permit) = permit else { break };
+    'accepting: loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = &mut stopped => break,
@@ -133,8 +134,27 @@ pub async fn serve(
                 continue;
             }
         };
+        // Past the limit, this connection waits (and the ones behind it in
+        // the backlog): the connection idle the longest (for a second at
+        // least) is asked to close; while there is none, look again.
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => break,
+            Err(TryAcquireError::NoPermits) => loop {
+                open.close_longest_idle();
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => break permit,
+                        Err(_) => break 'accepting,
+                    },
+                    _ = &mut stopped => break 'accepting,
+                    _ = tokio::time::sleep(LOOK_FOR_IDLE_EVERY) => {}
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
+        let listed = open.register(activity.clone());
         let service = ProxyService {
             state: state.clone(),
             own_routes: own_routes.clone(),
@@ -145,6 +165,7 @@ pub async fn serve(
             keep_alive: limits.keep_alive_timeout,
             stopping: stopping.clone(),
             _permit: permit,
+            _listed: listed,
         };
         let mut builder = builder.clone();
         // Each connection its own head timer: one timer registration per
@@ -213,6 +234,7 @@ where
         keep_alive,
         mut stopping,
         _permit,
+        _listed,
     } = watch;
     let mut connection = std::pin::pin!(connection);
     let mut closing_since: Option<Instant> = None;
@@ -226,6 +248,11 @@ where
                 return;
             }
             _ = stopping.wait_for(|stop| *stop), if closing_since.is_none() => {
+                connection.as_mut().shut_down();
+                closing_since = Some(Instant::now());
+            }
+            // Its place is wanted by a new connection.
+            _ = activity.close_asked(), if closing_since.is_none() => {
                 connection.as_mut().shut_down();
                 closing_since = Some(Instant::now());
             }
@@ -255,6 +282,7 @@ struct Watch {
     keep_alive: Duration,
     stopping: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
+    _listed: Registered,
 }
 
 /// A connection that can be asked to finish what it is doing and close.

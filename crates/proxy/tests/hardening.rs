@@ -169,28 +169,120 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
     proxy.shutdown().await.unwrap();
 }
 
+/// A keep-alive request on `stream`: its answer's status line.
+async fn request_on(stream: &mut TcpStream, key: &str) -> String {
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_one_answer(stream).await
+}
+
+/// Polls `seen` until it holds, for at most 30 s.
+async fn until(mut seen: impl FnMut() -> bool, what: &str) {
+    for _ in 0..3000 {
+        if seen() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
+
 #[tokio::test]
-async fn connections_past_the_limit_wait_until_one_closes() {
-    let (mock, proxy) = mock_and_proxy(ProxyConfig::default().max_connections(2)).await;
-    let first = TcpStream::connect(proxy.addr()).await.unwrap();
-    let _second = TcpStream::connect(proxy.addr()).await.unwrap();
+async fn connections_past_the_limit_wait_while_every_one_is_busy() {
+    let answer = r#"{"id":"x","choices":[]}"#;
+    let upstream = RawUpstream::start(vec![
+        Step::Stall,
+        Step::write(head(
+            200,
+            &[
+                ("content-type", "application/json"),
+                ("content-length", &answer.len().to_string()),
+            ],
+        )),
+        Step::write(answer),
+    ])
+    .await
+    .unwrap();
+    let proxy = proxy(
+        upstream.base_url(),
+        ProxyConfig::default().max_connections(2),
+    )
+    .await;
+    // Two connections, each with a request held by the upstream.
+    // (Two credentials: one would make them one call, single flight.)
+    let mut busy = Vec::new();
+    for caller in 0..2 {
+        let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-limit-{caller}\r\ncontent-length: {}\r\n\r\n{CHAT}",
+            CHAT.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        busy.push(stream);
+    }
+    until(|| upstream.requests() == 2, "both requests upstream").await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     let third = tokio::spawn(async move {
         post(
             false,
             &url,
-            &[("authorization", "Bearer sk-limit")],
+            &[("authorization", "Bearer sk-limit-3")],
             Full::new(Bytes::from_static(CHAT.as_bytes())),
         )
         .await
     });
-    // While two connections are open, the third is not served.
+    // While both are busy, the third is not served.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!third.is_finished(), "served past the connection limit");
-    assert_eq!(mock.stats().requests_total, 0);
-    drop(first);
+    assert_eq!(upstream.requests(), 2);
+    // Both answered: one of them, now idle, makes room for the third.
+    upstream.release();
+    for stream in &mut busy {
+        assert!(read_one_answer(stream).await.starts_with("http/1.1 200"));
+    }
+    until(|| upstream.requests() == 3, "the third request upstream").await;
+    upstream.release();
     let (status, _, _) = third.await.unwrap().unwrap();
-    assert_eq!(status, 200, "served once a connection closed");
+    assert_eq!(status, 200, "served once a connection was idle");
+    proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_idle_the_longest_makes_room_past_the_limit() {
+    // Clients' pools keep idle connections open; with the places all
+    // taken, a new client must not wait for the keep-alive timeout.
+    let (mock, proxy) = mock_and_proxy(
+        ProxyConfig::default()
+            .max_connections(2)
+            .keep_alive_timeout(Duration::from_secs(600))
+            .client_header_timeout(Duration::from_secs(600)),
+    )
+    .await;
+    let mut oldest = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(request_on(&mut oldest, "sk-one").await, "http/1.1 200 ok");
+    let mut newer = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(request_on(&mut newer, "sk-two").await, "http/1.1 200 ok");
+
+    let url = format!("{}/v1/chat/completions", proxy.url());
+    let third = tokio::time::timeout(
+        Duration::from_secs(30),
+        post(
+            false,
+            &url,
+            &[("authorization", "Bearer sk-three")],
+            Full::new(Bytes::from_static(CHAT.as_bytes())),
+        ),
+    )
+    .await
+    .expect("the new connection waited for the keep-alive timeout");
+    assert_eq!(third.unwrap().0, 200);
+    // The connection idle the longest was closed, the other kept.
+    assert!(read_until_closed(&mut oldest).await.is_empty());
+    assert_eq!(request_on(&mut newer, "sk-four").await, "http/1.1 200 ok");
+    assert_eq!(mock.stats().requests_total, 4);
     proxy.shutdown().await.unwrap();
 }
 
