@@ -1,8 +1,9 @@
 //! The binary's runtime: as many worker threads as `--worker-threads`
 //! asks for, and a clear refusal of none.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+mod common;
 
 /// The names of a process's threads (Linux).
 fn thread_names(pid: u32) -> Vec<String> {
@@ -18,27 +19,13 @@ fn thread_names(pid: u32) -> Vec<String> {
 #[test]
 fn the_binary_runs_the_worker_threads_it_is_given() {
     for (threads, expected) in [("1", 1), ("3", 3)] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llm-layers-proxy"))
-            .args([
-                "--mock",
-                "--listen",
-                "127.0.0.1:0",
-                "--worker-threads",
-                threads,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.strip_prefix("llm-layers-proxy listening on ")
-                    .map(str::to_owned)
-            })
-            .expect("the proxy says where it listens");
+        let (mut child, url) = common::spawn_binary(&[
+            "--mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--worker-threads",
+            threads,
+        ]);
         // It answers, on the runtime it was given.
         let address = url.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(address).unwrap();
