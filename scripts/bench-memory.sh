@@ -50,4 +50,4 @@ curl -s "http://127.0.0.1:$proxy_port/stats" | python3 -c '
 import json, sys
 cache = json.load(sys.stdin)["cache"]
 store = cache["store"]
-print("cache: %d entries, %.1f MiB held, %d evicted for size, %d stored" % (store["entries"], store["bytes"] / 1048576, store["evicted_size"], cache["stores"]))'
+print("cache: %d entries, %.1f MiB held, %d evicted for size, %d stored, %d refused by the admission policy" % (store["entries"], store["bytes"] / 1048576, store["evicted_size"], cache["stores"], cache["store_refused"]))'
