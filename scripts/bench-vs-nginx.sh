@@ -129,10 +129,14 @@ for which in bare full; do
     [ "$which" = full ] && { pid=$proxy_pid; port=$proxy_port; }
     printf "$(cat "$work/template.json")" "equal-$which-$(date +%s%N)-%s" > "$work/equal.json"
     before="$(cpu_ticks "$pid")"
-    out="$(target/release/examples/fixed_rate "http://127.0.0.1:$port/v1/chat/completions" "$MISS_RATE" "$DURATION" "$work/equal.json")" || sustained=no
-    after="$(cpu_ticks "$pid")"
-    requests=$((MISS_RATE * DURATION + 32))
-    cpu="$(awk -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
+    if out="$(target/release/examples/fixed_rate "http://127.0.0.1:$port/v1/chat/completions" "$MISS_RATE" "$DURATION" "$work/equal.json")"; then
+        after="$(cpu_ticks "$pid")"
+        requests=$((MISS_RATE * DURATION + 32))
+        cpu="$(awk -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
+    else
+        # Fewer requests were made than the rate asks: no figure per miss.
+        sustained=no; cpu="-"
+    fi
     printf '%-6s CPU %s us per miss; %s\n' "$which" "$cpu" "$out"
     [ "$which" = bare ] && equal_bare=$cpu || equal_full=$cpu
 done

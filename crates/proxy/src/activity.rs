@@ -47,7 +47,7 @@ impl Activity {
     }
 
     /// Resolves once [`Activity::ask_to_close`] was called.
-    pub async fn close_asked(&self) {
+    pub async fn until_asked_to_close(&self) {
         self.close.notified().await
     }
 

@@ -252,7 +252,7 @@ where
                 closing_since = Some(Instant::now());
             }
             // Its place is wanted by a new connection.
-            _ = activity.close_asked(), if closing_since.is_none() => {
+            _ = activity.until_asked_to_close(), if closing_since.is_none() => {
                 connection.as_mut().shut_down();
                 closing_since = Some(Instant::now());
             }

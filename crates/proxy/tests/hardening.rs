@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use llm_layers_mock::raw::{chunk, head, RawUpstream, Step};
+use llm_layers_mock::testing::eventually;
 use llm_layers_mock::{MockConfig, MockServer};
 use llm_layers_proxy::{start, ProxyConfig, RunningProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -115,10 +116,7 @@ async fn a_client_that_stalls_mid_head_after_several_requests_is_disconnected() 
     let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
     for turn in 0..3 {
         let body = CHAT.replace("hello", &format!("hello {turn}"));
-        let request = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-stall\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let request = chat_request("sk-stall", &body);
         stream.write_all(request.as_bytes()).await.unwrap();
         assert_eq!(read_one_answer(&mut stream).await, "http/1.1 200 ok");
         // Waits between requests shorter than the head timeout, each.
@@ -159,35 +157,26 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
     read_until_closed(&mut silent).await;
     // One request, then silence.
     let mut used = TcpStream::connect(proxy.addr()).await.unwrap();
-    let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-idle\r\ncontent-length: {}\r\n\r\n{CHAT}",
-        CHAT.len()
-    );
+    let request = chat_request("sk-idle", CHAT);
     used.write_all(request.as_bytes()).await.unwrap();
     let answer = String::from_utf8_lossy(&read_until_closed(&mut used).await).into_owned();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     proxy.shutdown().await.unwrap();
 }
 
-/// A keep-alive request on `stream`: its answer's status line.
-async fn request_on(stream: &mut TcpStream, key: &str) -> String {
-    let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-length: {}\r\n\r\n{CHAT}",
-        CHAT.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    read_one_answer(stream).await
+/// A chat completion request with `key` and `body`, as raw HTTP/1.1.
+fn chat_request(key: &str, body: &str) -> String {
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
-/// Polls `seen` until it holds, for at most 30 s.
-async fn until(mut seen: impl FnMut() -> bool, what: &str) {
-    for _ in 0..3000 {
-        if seen() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never: {what}");
+/// A keep-alive request on `stream`: its answer's status line.
+async fn request_on(stream: &mut TcpStream, key: &str) -> String {
+    let request = chat_request(key, CHAT);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_one_answer(stream).await
 }
 
 #[tokio::test]
@@ -216,14 +205,14 @@ async fn connections_past_the_limit_wait_while_every_one_is_busy() {
     let mut busy = Vec::new();
     for caller in 0..2 {
         let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
-        let request = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-limit-{caller}\r\ncontent-length: {}\r\n\r\n{CHAT}",
-            CHAT.len()
-        );
+        let request = chat_request(&format!("sk-limit-{caller}"), CHAT);
         stream.write_all(request.as_bytes()).await.unwrap();
         busy.push(stream);
     }
-    until(|| upstream.requests() == 2, "both requests upstream").await;
+    assert!(
+        eventually(|| upstream.requests() == 2).await,
+        "both requests upstream"
+    );
     let url = format!("{}/v1/chat/completions", proxy.url());
     let third = tokio::spawn(async move {
         post(
@@ -243,7 +232,10 @@ async fn connections_past_the_limit_wait_while_every_one_is_busy() {
     for stream in &mut busy {
         assert!(read_one_answer(stream).await.starts_with("http/1.1 200"));
     }
-    until(|| upstream.requests() == 3, "the third request upstream").await;
+    assert!(
+        eventually(|| upstream.requests() == 3).await,
+        "the third request upstream"
+    );
     upstream.release();
     let (status, _, _) = third.await.unwrap().unwrap();
     assert_eq!(status, 200, "served once a connection was idle");
