@@ -63,13 +63,12 @@ impl PrefixObserver {
     }
 
     /// Puts the report in the response and chooses how to read its usage.
-    pub(crate) fn watching<B>(mut self, response: &mut Response<B>) -> Self {
+    pub(crate) fn watch<B>(&mut self, response: &mut Response<B>) {
         if let Some(tracked) = &self.tracked {
             response.extensions_mut().insert(tracked.report);
             let reader = ResponseUsage::for_response(tracked.kind, response, tracked.json_limit);
             self.reader = Some(reader);
         }
-        self
     }
 }
 

@@ -65,7 +65,9 @@ llm_layers_core::around_layer_types!(
 pub(crate) struct PrefixCall {
     rewriter: Arc<Rewriter>,
     stats: PrefixStats,
-    observer: Option<PrefixObserver>,
+    /// Boxed: made before the call, it would otherwise make the call's
+    /// future (moved up through the layers above) hundreds of bytes larger.
+    observer: Option<Box<PrefixObserver>>,
 }
 
 impl<B, ResBody, E> AroundCall<B, ResBody, E> for PrefixCall
@@ -77,17 +79,15 @@ where
 
     fn before(&mut self, request: Request<ReplayBody<B>>) -> Request<ReplayBody<B>> {
         let (request, observer) = prepare(request, &self.rewriter, &self.stats);
-        self.observer = Some(observer);
+        self.observer = Some(Box::new(observer));
         request
     }
 
     fn after(self, result: Result<Response<ResBody>, E>) -> Self::Output {
         let mut response = result?;
-        let observer = self
-            .observer
-            .expect("an observer is made before calling")
-            .watching(&mut response);
-        Ok(response.map(|body| TapBody::new(body, observer)))
+        let mut observer = self.observer.expect("an observer is made before calling");
+        observer.watch(&mut response);
+        Ok(response.map(|body| TapBody::with_boxed(body, observer)))
     }
 }
 

@@ -73,12 +73,7 @@ where
             }
             Some(Err(error)) => {
                 return Collected::Incomplete {
-                    body: ReplayBody {
-                        prefix: Some(buffer.into_bytes()).filter(|b| !b.is_empty()),
-                        trailers: None,
-                        rest: None,
-                        error: Some(error),
-                    },
+                    body: ReplayBody::failed(buffer.into_bytes(), error),
                     reason: Opaque::BodyError,
                 };
             }
@@ -145,34 +140,57 @@ pin_project! {
     /// A body made of bytes already read, then what is left of the original
     /// body (or the error it failed with).
     pub struct ReplayBody<B: Body> {
-        prefix: Option<Bytes>,
-        // Boxed: trailers are rare, and a body nested once per layer moves
-        // with every request.
-        trailers: Option<Box<HeaderMap>>,
+        // Boxed: a layer that finds the facts known passes the body on with
+        // nothing read, and a body nested once per layer moves with every
+        // request (this keeps a level to two words and the rest's own).
+        read: Option<Box<Read<B::Error>>>,
         #[pin]
         rest: Option<B>,
-        error: Option<B::Error>,
     }
+}
+
+/// What a [`ReplayBody`] yields before and after the rest of its body.
+struct Read<E> {
+    prefix: Option<Bytes>,
+    /// The error the original body failed with, after the prefix.
+    error: Option<E>,
+    /// Trailers, after everything else.
+    trailers: Option<HeaderMap>,
 }
 
 impl<B: Body> ReplayBody<B> {
     /// A body that yields `bytes`, then `trailers` if any.
     pub fn complete(bytes: Bytes, trailers: Option<HeaderMap>) -> Self {
-        ReplayBody {
-            prefix: Some(bytes).filter(|b| !b.is_empty()),
-            trailers: trailers.map(Box::new),
-            rest: None,
-            error: None,
-        }
+        ReplayBody::with_read(Some(bytes), None, trailers, None)
     }
 
     /// A body that yields `prefix`, then everything `rest` yields.
     pub fn passthrough(prefix: Bytes, rest: Option<B>) -> Self {
+        ReplayBody::with_read(Some(prefix), None, None, rest)
+    }
+
+    /// A body that yields `prefix`, then fails with `error`.
+    fn failed(prefix: Bytes, error: B::Error) -> Self {
+        ReplayBody::with_read(Some(prefix), Some(error), None, None)
+    }
+
+    fn with_read(
+        prefix: Option<Bytes>,
+        error: Option<B::Error>,
+        trailers: Option<HeaderMap>,
+        rest: Option<B>,
+    ) -> Self {
+        let prefix = prefix.filter(|bytes| !bytes.is_empty());
+        let nothing_read = prefix.is_none() && error.is_none() && trailers.is_none();
         ReplayBody {
-            prefix: Some(prefix).filter(|b| !b.is_empty()),
-            trailers: None,
+            read: (!nothing_read).then(|| {
+                Box::new(Read {
+                    prefix,
+                    error,
+                    trailers,
+                })
+            }),
             rest,
-            error: None,
         }
     }
 }
@@ -190,11 +208,13 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
-        if let Some(prefix) = this.prefix.take() {
-            return Poll::Ready(Some(Ok(Frame::data(prefix))));
-        }
-        if let Some(error) = this.error.take() {
-            return Poll::Ready(Some(Err(error)));
+        if let Some(read) = this.read.as_deref_mut() {
+            if let Some(prefix) = read.prefix.take() {
+                return Poll::Ready(Some(Ok(Frame::data(prefix))));
+            }
+            if let Some(error) = read.error.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
         }
         if let Some(rest) = this.rest.as_pin_mut() {
             return rest.poll_frame(cx).map(|frame| {
@@ -205,18 +225,26 @@ where
                 })
             });
         }
-        Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(*t))))
+        let trailers = this
+            .read
+            .as_deref_mut()
+            .and_then(|read| read.trailers.take());
+        Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.prefix.is_none()
-            && self.error.is_none()
-            && self.trailers.is_none()
-            && self.rest.as_ref().is_none_or(|rest| rest.is_end_stream())
+        let read_all = self.read.as_deref().is_none_or(|read| {
+            read.prefix.is_none() && read.error.is_none() && read.trailers.is_none()
+        });
+        read_all && self.rest.as_ref().is_none_or(|rest| rest.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        let prefix = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let prefix = self
+            .read
+            .as_deref()
+            .and_then(|read| read.prefix.as_ref())
+            .map_or(0, |p| p.len() as u64);
         match &self.rest {
             Some(rest) => {
                 let hint = rest.size_hint();
@@ -340,5 +368,35 @@ mod tests {
             "ab"
         );
         assert_eq!(body.frame().await.unwrap().err(), Some("reset"));
+    }
+
+    #[tokio::test]
+    async fn trailers_come_after_the_bytes_and_a_passed_on_body_is_unchanged() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-checksum", "1".parse().unwrap());
+        let complete =
+            ReplayBody::<Full<Bytes>>::complete(Bytes::from_static(b"ab"), Some(trailers));
+        let collected = complete.collect().await.unwrap();
+        assert_eq!(collected.trailers().unwrap()["x-checksum"], "1");
+        assert_eq!(collected.to_bytes(), "ab");
+
+        let inner = ReplayBody::complete(Bytes::from_static(b"cd"), None);
+        let passed_on =
+            ReplayBody::<ReplayBody<Full<Bytes>>>::passthrough(Bytes::new(), Some(inner));
+        assert_eq!(passed_on.size_hint().exact(), Some(2));
+        assert!(!passed_on.is_end_stream());
+        assert_eq!(passed_on.collect().await.unwrap().to_bytes(), "cd");
+    }
+
+    #[test]
+    fn a_body_passed_on_by_each_layer_grows_by_two_words_a_level() {
+        // Every layer of a stack passes the request body on in one more
+        // ReplayBody, and the request moves through every layer's call.
+        type One = ReplayBody<Full<Bytes>>;
+        type Two = ReplayBody<One>;
+        type Three = ReplayBody<Two>;
+        let word = std::mem::size_of::<usize>();
+        assert!(std::mem::size_of::<Two>() <= std::mem::size_of::<One>() + 2 * word);
+        assert!(std::mem::size_of::<Three>() <= std::mem::size_of::<Two>() + 2 * word);
     }
 }

@@ -65,7 +65,9 @@ pub trait BodyObserver<E>: Send {
 
 /// Calls `on_end(Dropped)` if the body is dropped before it ended.
 struct Armed<O: BodyObserver<E>, E> {
-    observer: Option<O>,
+    // Boxed: an answer's body, wrapped once per layer, moves up through
+    // every layer's future; an observer's state stays where it is.
+    observer: Option<Box<O>>,
     _error: PhantomData<fn(&E)>,
 }
 
@@ -103,6 +105,13 @@ where
 {
     /// Wraps `inner`, reporting to `observer`.
     pub fn new(inner: B, observer: O) -> Self {
+        TapBody::with_boxed(inner, Box::new(observer))
+    }
+
+    /// Wraps `inner`, reporting to an observer already boxed (as a layer
+    /// that made it before the call keeps it, so that its future stays
+    /// small).
+    pub fn with_boxed(inner: B, observer: Box<O>) -> Self {
         TapBody {
             inner,
             armed: Armed {

@@ -75,15 +75,23 @@ pin_project! {
         S: Service<Request<ReplayBody<B>>>,
         B: Body,
     {
+        // Boxed: inside a stack the facts are always known and a layer
+        // calls its inner service at once; the future (moved up through
+        // every layer) is then the size of its call, not of a request.
         Preparing {
-            facts: FactsFuture<B>,
-            inner: Option<S>,
+            preparing: Box<Preparing<S, B>>,
         },
         Calling {
             #[pin]
             future: S::Future,
         },
     }
+}
+
+/// Buffering the body, with the ready inner service to call after.
+struct Preparing<S, B: Body> {
+    facts: FactsFuture<B>,
+    inner: Option<S>,
 }
 
 pin_project! {
@@ -112,8 +120,10 @@ where
     pub fn new(inner: S, request: Request<B>, limit: usize, around: A) -> Self {
         AroundFuture {
             state: State::Preparing {
-                facts: with_facts(request, limit),
-                inner: Some(inner),
+                preparing: Box::new(Preparing {
+                    facts: with_facts(request, limit),
+                    inner: Some(inner),
+                }),
             },
             around: Some(around),
         }
@@ -140,8 +150,10 @@ where
                 let clone = inner.clone();
                 AroundFuture {
                     state: State::Preparing {
-                        facts,
-                        inner: Some(std::mem::replace(inner, clone)),
+                        preparing: Box::new(Preparing {
+                            facts,
+                            inner: Some(std::mem::replace(inner, clone)),
+                        }),
                     },
                     around: Some(around),
                 }
@@ -162,7 +174,8 @@ where
         loop {
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {
-                StateProjection::Preparing { facts, inner } => {
+                StateProjection::Preparing { preparing } => {
+                    let Preparing { facts, inner } = &mut **preparing;
                     let request = ready!(Pin::new(facts).poll(cx));
                     let mut inner = inner.take().expect("the preparing state is left once");
                     let around = this.around.as_mut().expect("present until the end");
