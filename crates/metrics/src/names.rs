@@ -71,6 +71,15 @@ pub const TOKEN_BUCKETS: [f64; 14] = [
     16777216.0, 67108864.0,
 ];
 
+/// Histogram buckets for counts per call or per batch: the retry layer's
+/// `llm_call_attempts` and the batch layer's `llm_batch_inputs`.
+pub const COUNT_BUCKETS: [f64; 13] = [
+    1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 2048.0,
+];
+
+/// The other layers' histograms of counts, given [`COUNT_BUCKETS`].
+pub const COUNT_HISTOGRAMS: [&str; 2] = ["llm_call_attempts", "llm_batch_inputs"];
+
 /// Which names to emit.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Names {

@@ -102,4 +102,30 @@ proptest::proptest! {
             proptest::prop_assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(text));
         }
     }
+
+    /// Plain text with one byte of any value at any place, as one value
+    /// and followed by more members: every position of a word-at-a-time
+    /// look (and past it) meets every kind of byte. Judged as serde_json
+    /// judges it, and a string accepted ends where it does.
+    #[test]
+    fn one_unusual_byte_anywhere_in_plain_text_is_found(
+        length in 0usize..80,
+        place in 0usize..80,
+        byte in proptest::num::u8::ANY,
+    ) {
+        let mut raw = vec![b'a'; length];
+        if place < length {
+            raw[place] = byte;
+        }
+        let mut text = b"{\"k\":\"".to_vec();
+        text.extend_from_slice(&raw);
+        text.extend_from_slice(b"\",\"n\":1}");
+        let mut nodes = Vec::new();
+        let ours = scan(&text, &mut nodes).is_ok();
+        let theirs = serde_json::from_slice::<serde_json::Value>(&text).is_ok();
+        proptest::prop_assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(&text));
+        if ours && byte != b'"' {
+            proptest::prop_assert_eq!(nodes[2].end as usize, 7 + length);
+        }
+    }
 }
