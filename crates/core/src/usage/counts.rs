@@ -10,7 +10,7 @@
 //! malformed value — and the caller then falls back to serde, so its answer
 //! is always the one serde would give (a property test checks this).
 
-use crate::json::scan::{value_prefix, NoTape};
+use crate::json::scan::{plain_run, value_prefix, NoTape};
 use crate::json::whitespace;
 
 /// The counts a usage object may carry, by member name.
@@ -132,25 +132,20 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A key without escapes or control bytes, valid UTF-8; anything else
-    /// is left to serde.
+    /// A short key of plain ASCII (no escapes, no controls); anything
+    /// else is left to serde.
     fn plain_key(&mut self) -> Option<&'a [u8]> {
         if self.peek()? != b'"' {
             return None;
         }
         let start = self.pos + 1;
-        // Keys are short: find the closing quote (or an escape, refused),
-        // then check the key's bytes in passes the compiler vectorises.
         let rest = &self.input[start..];
-        let length = memchr::memchr2(b'"', b'\\', rest)?;
-        let key = &rest[..length];
-        let control = key.iter().fold(false, |seen, &b| seen | (b < 0x20));
-        if rest[length] != b'"' || control || (!key.is_ascii() && std::str::from_utf8(key).is_err())
-        {
+        let length = plain_run(rest);
+        if rest.get(length) != Some(&b'"') {
             return None;
         }
         self.pos = start + length + 1;
-        Some(key)
+        Some(&rest[..length])
     }
 
     /// An unsigned integer, stored once.

@@ -85,7 +85,15 @@ where
 /// `scheme://authority` of a request's URI (empty for a relative one).
 fn origin(uri: &http::Uri) -> String {
     match (uri.scheme_str(), uri.authority()) {
-        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        (Some(scheme), Some(authority)) => {
+            // Not `format!`: this runs on every call.
+            let authority = authority.as_str();
+            let mut origin = String::with_capacity(scheme.len() + 3 + authority.len());
+            origin.push_str(scheme);
+            origin.push_str("://");
+            origin.push_str(authority);
+            origin
+        }
         _ => String::new(),
     }
 }

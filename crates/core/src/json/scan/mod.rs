@@ -309,7 +309,7 @@ const SHORT_STRING: usize = 32;
 /// [`SHORT_STRING`]) of bytes a string holds as they are: not the quote,
 /// not the backslash, not a control (which must be escaped), not over 0x7f
 /// (checked as UTF-8 by the general path).
-fn plain_run(bytes: &[u8]) -> usize {
+pub(crate) fn plain_run(bytes: &[u8]) -> usize {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
     let mut at = 0;
