@@ -106,6 +106,9 @@ where
     }
 }
 
+/// The circuit breaker's header (`x-llm-circuit`), made once.
+const CIRCUIT: http::HeaderName = http::HeaderName::from_static("x-llm-circuit");
+
 fn observe<ResBody>(
     call: CallStart,
     mut response: Response<ResBody>,
@@ -126,7 +129,7 @@ where
     let mut observer = CallObserver::new(call, status_error, cache, reader);
     observer.circuit_open = response
         .headers()
-        .get("x-llm-circuit")
+        .get(CIRCUIT)
         .is_some_and(|state| state == "open");
     response.map(|body| TapBody::new(body, observer))
 }

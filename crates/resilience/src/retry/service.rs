@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes};
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt;
 use llm_layers_core::body::{collect_limited, Collected, ReplayBody};
@@ -22,6 +22,9 @@ use super::wait_hint::wait_hint;
 use super::ATTEMPTS_HEADER;
 use crate::refused::NotSent;
 use crate::timeout::SilentUpstream;
+
+/// [`ATTEMPTS_HEADER`] as a name made once, not parsed on every call.
+const ATTEMPTS: HeaderName = HeaderName::from_static(ATTEMPTS_HEADER);
 
 /// Retries calls through it; built by [`super::RetryLayer`].
 #[derive(Clone)]
@@ -133,7 +136,7 @@ fn counted<B: Body, E>(answer: Answer<B, E>, attempts: u32, shared: &Shared) -> 
     answer.map(|mut response| {
         response
             .headers_mut()
-            .insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
+            .insert(ATTEMPTS, HeaderValue::from(attempts));
         response
     })
 }
