@@ -13,8 +13,8 @@ use http::{header, HeaderValue, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use llm_layers_core::body::ReplayBody;
-use llm_layers_core::facts::with_facts;
-use llm_layers_core::RequestFacts;
+use llm_layers_core::facts::{with_facts, FactsFuture};
+use llm_layers_core::{ApiKind, RequestFacts};
 use tower::{BoxError, Service, ServiceExt};
 
 use crate::batcher::{Answered, Batcher, Outcome, Send};
@@ -59,12 +59,49 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let facts = with_facts(request, self.batcher.config.max_request_bytes);
+        if let FactsFuture::Ready(Some(request)) = facts {
+            if !may_join(&request) {
+                // Known not to be an embeddings call (every chat call in a
+                // stack): sent on at once, with nothing kept for it.
+                let call = self.inner.call(request);
+                return Box::pin(async move { Ok(call.await?.map(Either::Left)) });
+            }
+            return self.batched(FactsFuture::Ready(Some(request)));
+        }
+        self.batched(facts)
+    }
+}
+
+/// Whether a request with its facts known is an embeddings call, which may
+/// join a batch.
+fn may_join<B>(request: &Request<B>) -> bool {
+    RequestFacts::from_extensions(request.extensions())
+        .is_some_and(|facts| facts.kind() == ApiKind::OpenAiEmbeddings)
+}
+
+impl<S> EmbeddingsBatch<S> {
+    /// The call of a request that may join a batch, once its facts are known.
+    fn batched<B, ResBody>(&mut self, facts: FactsFuture<B>) -> ResponseFuture<ResBody, S::Error>
+    where
+        S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>>
+            + Clone
+            + std::marker::Send
+            + 'static,
+        S::Future: std::marker::Send + 'static,
+        S::Error: std::marker::Send + 'static,
+        B: Body + std::marker::Send + Unpin + 'static,
+        B::Data: Buf + std::marker::Send,
+        B::Error: std::marker::Send,
+        ResBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
         // The ready service goes into the future; a clone stays for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let batcher = self.batcher.clone();
         Box::pin(async move {
-            let request = with_facts(request, batcher.config.max_request_bytes).await;
+            let request = facts.await;
             let facts = RequestFacts::from_extensions(request.extensions()).cloned();
             let joining = facts
                 .as_ref()
