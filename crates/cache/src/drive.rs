@@ -146,19 +146,21 @@ pub(crate) async fn drive<F, B, E>(
             let Some(flight) = publisher.flight().cloned() else {
                 return;
             };
-            let recorder = Recorder::publish_only(publisher, events);
-            return share(response, recorder, flight, shared, leader).await;
+            let recorder = Box::new(Recorder::publish_only(publisher, events));
+            return Box::pin(share(response, recorder, flight, shared, leader)).await;
         }
     };
     let (recorder, flight) = storing.with_lease(lease).recorder(Some(handle));
     let Some(flight) = flight else { return };
-    share(response, recorder, flight, shared, leader).await;
+    // Boxed, as the recorder: the body's reading (kilobytes of state) would
+    // otherwise be part of every flight's call, moved when it starts.
+    Box::pin(share(response, Box::new(recorder), flight, shared, leader)).await;
 }
 
 /// Hands the leader its reader, then reads the body into the flight.
 async fn share<B, E>(
     response: Response<B>,
-    recorder: Recorder,
+    recorder: Box<Recorder>,
     flight: Arc<Flight>,
     shared: &Shared,
     leader: oneshot::Sender<Led<B, E>>,
@@ -194,7 +196,7 @@ enum Step<F> {
 /// flight and stores a whole answer at its end), pausing while the slowest
 /// reader is `window` bytes behind an answer that will not be stored, and
 /// stopping when nobody reads an answer that cannot be stored.
-async fn pump<B>(body: B, mut recorder: Recorder, flight: &Flight, window: usize)
+async fn pump<B>(body: B, mut recorder: Box<Recorder>, flight: &Flight, window: usize)
 where
     B: Body<Data = Bytes>,
 {
@@ -209,15 +211,15 @@ where
         .await;
         match step {
             Step::Abandon => {
-                return BodyObserver::<B::Error>::on_end(&mut recorder, BodyEnd::Dropped)
+                return BodyObserver::<B::Error>::on_end(&mut *recorder, BodyEnd::Dropped)
             }
             Step::Frame(None) => {
-                return BodyObserver::<B::Error>::on_end(&mut recorder, BodyEnd::Complete)
+                return BodyObserver::<B::Error>::on_end(&mut *recorder, BodyEnd::Complete)
             }
             Step::Frame(Some(Err(error))) => return recorder.on_end(BodyEnd::Error(&error)),
             Step::Frame(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    BodyObserver::<B::Error>::on_data(&mut recorder, data);
+                    BodyObserver::<B::Error>::on_data(&mut *recorder, data);
                 }
             }
         }
