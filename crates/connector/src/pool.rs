@@ -232,10 +232,12 @@ where
                 }
                 Step::Wait(changed) => changed.await,
                 Step::Dial { h2_slot } => {
-                    return self
-                        .dial(key, uri, h2_slot)
+                    // Boxed: a connection set-up (TCP, TLS, the HTTP/2
+                    // handshake) holds kilobytes of state, which would
+                    // otherwise be part of every request's future.
+                    return Box::pin(self.dial(key, uri, h2_slot))
                         .await
-                        .map(|taken| (taken, false))
+                        .map(|taken| (taken, false));
                 }
             }
         }
