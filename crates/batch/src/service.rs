@@ -59,43 +59,15 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let facts = with_facts(request, self.batcher.config.max_request_bytes);
-        if let FactsFuture::Ready(Some(request)) = facts {
-            if !may_join(&request) {
-                // Known not to be an embeddings call (every chat call in a
-                // stack): sent on at once, with nothing kept for it.
+        let facts = match with_facts(request, self.batcher.config.max_request_bytes) {
+            // Known not to be an embeddings call (every chat call in a
+            // stack): sent on at once, with nothing kept for it.
+            FactsFuture::Ready(Some(request)) if !may_join(&request) => {
                 let call = self.inner.call(request);
                 return Box::pin(async move { Ok(call.await?.map(Either::Left)) });
             }
-            return self.batched(FactsFuture::Ready(Some(request)));
-        }
-        self.batched(facts)
-    }
-}
-
-/// Whether a request with its facts known is an embeddings call, which may
-/// join a batch.
-fn may_join<B>(request: &Request<B>) -> bool {
-    RequestFacts::from_extensions(request.extensions())
-        .is_some_and(|facts| facts.kind() == ApiKind::OpenAiEmbeddings)
-}
-
-impl<S> EmbeddingsBatch<S> {
-    /// The call of a request that may join a batch, once its facts are known.
-    fn batched<B, ResBody>(&mut self, facts: FactsFuture<B>) -> ResponseFuture<ResBody, S::Error>
-    where
-        S: Service<Request<ReplayBody<B>>, Response = Response<ResBody>>
-            + Clone
-            + std::marker::Send
-            + 'static,
-        S::Future: std::marker::Send + 'static,
-        S::Error: std::marker::Send + 'static,
-        B: Body + std::marker::Send + Unpin + 'static,
-        B::Data: Buf + std::marker::Send,
-        B::Error: std::marker::Send,
-        ResBody: Body<Data = Bytes> + std::marker::Send + 'static,
-        ResBody::Error: Into<BoxError>,
-    {
+            facts => facts,
+        };
         // The ready service goes into the future; a clone stays for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -120,6 +92,13 @@ impl<S> EmbeddingsBatch<S> {
             Ok(response.map(Either::Left))
         })
     }
+}
+
+/// Whether a request with its facts known is an embeddings call, which may
+/// join a batch.
+fn may_join<B>(request: &Request<B>) -> bool {
+    RequestFacts::from_extensions(request.extensions())
+        .is_some_and(|facts| facts.kind() == ApiKind::OpenAiEmbeddings)
 }
 
 /// How a batch led by `request` goes upstream: with its head (headers,
