@@ -305,7 +305,7 @@ pub(crate) fn number_length(bytes: &[u8]) -> Option<usize> {
 /// longer one goes on with a vector search.
 const SHORT_STRING: usize = 32;
 
-/// The length of the run at the start of `bytes` (at most about
+/// The length of the run at the start of `bytes` (at most
 /// [`SHORT_STRING`]) of bytes a string holds as they are: not the quote,
 /// not the backslash, not a control (which must be escaped), not over 0x7f
 /// (checked as UTF-8 by the general path).
