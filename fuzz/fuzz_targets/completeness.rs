@@ -1,11 +1,13 @@
 //! The completeness check on arbitrary bodies: never panics; a plain body
 //! it accepts is one JSON value of the declared length; a stream's verdict
 //! does not depend on how the bytes were split into chunks, and bytes
-//! appended after a failure never make a stream whole.
+//! appended after a failure never make a stream whole; the plain check's
+//! one reading finds the usage the usage reader finds on its own.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llm_layers_core::completeness::{check_plain_body, check_stream, Incomplete};
+use llm_layers_core::completeness::{check_plain_answer, check_plain_body, check_stream, Incomplete};
+use llm_layers_core::usage::token_usage_from_json;
 use llm_layers_core::{ApiKind, SseParser, UsageTracker};
 
 const KINDS: [ApiKind; 5] = [
@@ -39,6 +41,8 @@ fuzz_target!(|input: (u8, u16, u8, &[u8])| {
         }
     }
     let kind = KINDS[kind as usize % KINDS.len()];
+    let alone = check_plain_body(bytes, declared).map(|()| token_usage_from_json(kind, bytes));
+    assert_eq!(check_plain_answer(bytes, declared, kind), alone);
     let at = split as usize % (bytes.len() + 1);
     let whole = verdict(kind, &[bytes]);
     assert_eq!(whole, verdict(kind, &[&bytes[..at], &bytes[at..]]));

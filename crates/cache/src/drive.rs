@@ -171,18 +171,10 @@ async fn share<B, E>(
     // The leader's reader counts from now on: a leader still waiting for
     // this message is a reader, one gone is not.
     let reader = FollowerBody::new(flight.clone());
-    // The caller who made the call gets the upstream's own headers
-    // (request ids, rate-limit figures, retry-after); the others, the
-    // stored ones.
-    let head = Head {
-        status: parts.status,
-        headers: passed_on(&parts.headers),
-    };
-    let _ = leader.send(Led::Shared {
-        head,
-        extensions: parts.extensions,
-        reader,
-    });
+    // The caller who made the call gets the upstream's own head, as a
+    // call passed through would (request ids, rate-limit figures,
+    // retry-after, the length); the others, the stored headers.
+    let _ = leader.send(Led::Shared { parts, reader });
     pump(body, recorder, &flight, shared.config.max_entry_bytes).await;
 }
 

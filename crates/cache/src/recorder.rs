@@ -2,15 +2,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use llm_layers_core::body::{BodyEnd, BodyObserver};
-use llm_layers_core::completeness::{check_plain_body, check_stream, Incomplete};
-use llm_layers_core::usage::ResponseUsage;
+use llm_layers_core::completeness::{check_plain_answer, check_stream, Incomplete};
+use llm_layers_core::usage::{token_usage_from_json, ResponseUsage};
 use llm_layers_core::StreamCompletion;
+use llm_layers_core::{Usage, UsageTracker};
 use smallvec::SmallVec;
 
 use crate::entry::{CachedBody, CachedResponse, TimedChunk};
@@ -97,8 +98,11 @@ impl<E> BodyObserver<E> for Recorder {
     }
 
     fn on_end(&mut self, end: BodyEnd<'_, E>) {
-        // Publishes a stream parsed here for the layers outside.
-        self.events.finish();
+        // Publishes a stream parsed here for the layers outside; a plain
+        // body kept here is read with the store's check, below.
+        if !self.events.keeps_body() {
+            self.events.finish();
+        }
         let ended = match end {
             BodyEnd::Complete => Ok(()),
             BodyEnd::Error(_) => Err(Incomplete::BodyError),
@@ -107,7 +111,8 @@ impl<E> BodyObserver<E> for Recorder {
         // Store first, then release the followers: whoever comes next finds
         // the entry. Followers get what the caller got: a clean end when
         // the body ended cleanly, whole or not.
-        self.store(ended);
+        let usage = self.store(ended);
+        self.events.finish_kept(usage);
         if let Some(publisher) = self.publisher.take() {
             publisher.finish(ended.is_ok());
         }
@@ -132,26 +137,36 @@ impl Recorder {
         self.pending.is_some()
     }
 
-    fn store(&mut self, ended: Result<(), Incomplete>) {
-        let Some(mut pending) = self.pending.take() else {
-            return;
-        };
+    /// Stores the answer if it is whole. Returns a plain body's usage, read
+    /// by the same scan that checks it is whole, for the layers outside
+    /// when the body is kept here ([`ResponseUsage::keeps_body`]); for a
+    /// body that is not whole, what those layers would have read of it.
+    fn store(&mut self, ended: Result<(), Incomplete>) -> Option<Usage> {
+        let mut pending = self.pending.take()?;
         let chunks = std::mem::take(&mut self.chunks);
         let stream = self.events.is_stream();
+        let kind = self.events.kind();
+        let kept = self.events.keeps_body();
         let whole = ended.and_then(|()| match stream {
             true => check_stream(self.events.completion().unwrap_or(StreamCompletion::Open)),
             false => Ok(()),
         });
         if let Err(reason) = whole {
             pending.counters.not_stored(reason);
-            return;
+            return kept.then(|| token_usage_from_json(kind, &join(&chunks)))?;
         }
         let joined = join(&chunks);
+        let mut usage = None;
         if !stream {
-            if let Err(reason) = check_plain_body(&joined, pending.declared_length) {
-                pending.counters.not_stored(reason);
-                return;
+            match check_plain_answer(&joined, pending.declared_length, kind) {
+                Ok(read) => usage = read,
+                Err(reason) => {
+                    pending.counters.not_stored(reason);
+                    return kept.then(|| token_usage_from_json(kind, &joined))?;
+                }
             }
+            // Read once: a hit publishes it without reading the body again.
+            pending.entry.usage = OnceLock::from(Some(UsageTracker::of_body(kind, usage.clone())));
         }
         pending.entry.body = if stream {
             CachedBody::Chunks(resliced(chunks, &joined))
@@ -159,6 +174,7 @@ impl Recorder {
             CachedBody::Whole(joined)
         };
         store_now_or_in_background(pending);
+        usage
     }
 }
 

@@ -134,7 +134,7 @@ where
                         let reader = FollowerBody::new(flight.clone());
                         if let Some(head) = flight.head().await {
                             shared.counters.hit();
-                            return Ok(from_flight(head, None, reader, CacheOutcome::Hit, key));
+                            return Ok(from_flight(head, reader, key));
                         }
                         // The leader shared nothing: it may have found the
                         // answer another process stored. Look once more.
@@ -177,13 +177,12 @@ where
                 }
                 return Ok(match led {
                     Ok(Led::Own(response)) => passthrough(response?, outcome, Some(key)),
-                    Ok(Led::Shared {
-                        head,
-                        extensions,
-                        mut reader,
-                    }) => {
+                    Ok(Led::Shared { parts, mut reader }) => {
                         reader.lead(driving);
-                        from_flight(head, Some(extensions), reader, outcome, key)
+                        let body = ResponseBody::follower(reader);
+                        let mut response = Response::from_parts(parts, body);
+                        mark(&mut response, outcome, Some(key), None);
+                        response
                     }
                     Ok(Led::Found(entry)) => {
                         let age = entry.age();
@@ -220,11 +219,10 @@ pub(crate) enum Led<B, E> {
     /// The answer is not shared (an error, or an answer not to be stored):
     /// the leader's alone.
     Own(Result<Response<B>, E>),
-    /// The answer is shared: its head, the upstream response's extensions,
-    /// and the leader's reader.
+    /// The answer is shared: the upstream response's head, and the
+    /// leader's reader.
     Shared {
-        head: Head,
-        extensions: http::Extensions,
+        parts: http::response::Parts,
         reader: FollowerBody,
     },
     /// Another process stored the answer while this one waited for it.
@@ -288,8 +286,11 @@ impl Shared {
             status: response.status(),
             headers: headers.clone(),
         };
-        // A stream is parsed once: here, or by an inner layer that publishes it.
-        let events = ResponseUsage::for_response(facts.kind(), response, 0);
+        // An answer is read once: a stream here or by an inner layer that
+        // publishes it; a plain body of a declared length here, with the
+        // check that it is whole.
+        let events =
+            ResponseUsage::for_kept_response(facts.kind(), response, self.config.max_entry_bytes);
         let pending = Pending {
             store: self.store.clone(),
             key,
@@ -345,13 +346,11 @@ fn passthrough<B: Body>(
     response
 }
 
-/// An answer read from a flight: a follower's (a hit, with the leader's
-/// head) or the leader's own (a miss, with the upstream's extensions).
+/// A follower's answer: a hit read from the flight, with the leader's
+/// head.
 fn from_flight<B: Body>(
     head: Head,
-    extensions: Option<http::Extensions>,
     reader: FollowerBody,
-    outcome: CacheOutcome,
     key: CanonicalKey,
 ) -> Response<ResponseBody<B>> {
     let mut response = Response::new(ResponseBody::follower(reader));
@@ -359,11 +358,12 @@ fn from_flight<B: Body>(
     for (name, value) in head.headers {
         response.headers_mut().append(name, value);
     }
-    if let Some(extensions) = extensions {
-        *response.extensions_mut() = extensions;
-    }
-    let age = (outcome == CacheOutcome::Hit).then_some(Duration::ZERO);
-    mark(&mut response, outcome, Some(key), age);
+    mark(
+        &mut response,
+        CacheOutcome::Hit,
+        Some(key),
+        Some(Duration::ZERO),
+    );
     response
 }
 

@@ -109,6 +109,11 @@ async fn a_repeat_is_a_hit_with_the_same_body_and_no_upstream_call() {
             "the caller who made the call gets the upstream's {per_call}"
         );
     }
+    // ... and its length, as a call passed through would: not re-framed.
+    assert_eq!(
+        first.headers["content-length"],
+        first.body.len().to_string().as_str()
+    );
     assert_eq!(
         second.status_ext.unwrap().key,
         first.status_ext.unwrap().key

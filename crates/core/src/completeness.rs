@@ -19,7 +19,8 @@
 //! assert_eq!(check_stream(StreamCompletion::Completed), Ok(()));
 //! ```
 
-use crate::usage::StreamCompletion;
+use crate::api::ApiKind;
+use crate::usage::{StreamCompletion, Usage};
 
 /// Why an answer is not whole (and so is never stored).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,6 +106,35 @@ pub fn check_plain_body(body: &[u8], declared_length: Option<u64>) -> Result<(),
     match crate::json::scan::is_valid(body) {
         true => Ok(()),
         false => Err(Incomplete::InvalidJson),
+    }
+}
+
+/// [`check_plain_body`] and the answer's token counts as
+/// [`crate::usage::token_usage_from_json`] reads them, in one reading of
+/// the body: the validating scan notes where the top-level `usage` member
+/// is, so the counts are read without looking for it again.
+///
+/// ```
+/// use llm_layers_core::completeness::{check_plain_answer, Incomplete};
+/// use llm_layers_core::ApiKind;
+///
+/// let body = br#"{"id":"x","usage":{"prompt_tokens":12,"completion_tokens":3}}"#;
+/// let usage = check_plain_answer(body, None, ApiKind::OpenAiChat).unwrap().unwrap();
+/// assert_eq!((usage.input_tokens, usage.output_tokens), (12, 3));
+/// let cut = &body[..body.len() - 1];
+/// assert_eq!(check_plain_answer(cut, None, ApiKind::OpenAiChat), Err(Incomplete::InvalidJson));
+/// ```
+pub fn check_plain_answer(
+    body: &[u8],
+    declared_length: Option<u64>,
+    kind: ApiKind,
+) -> Result<Option<Usage>, Incomplete> {
+    if declared_length.is_some_and(|declared| declared != body.len() as u64) {
+        return Err(Incomplete::LengthMismatch);
+    }
+    match crate::json::scan::valid_with_member(body, b"\"usage\"") {
+        Some(usage) => Ok(crate::usage::token_usage_of_member(kind, body, usage)),
+        None => Err(Incomplete::InvalidJson),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 use super::anthropic::{AnthropicMessage, AnthropicUsage};
-use super::counts::read_token_counts;
+use super::counts::{read_token_counts, TokenCounts};
 use super::gemini::gemini_from_json;
 use super::openai::{
     CachedDetails, OpenAiChatResponse, OpenAiChatUsage, OpenAiResponse, ReasoningDetails,
@@ -16,20 +16,26 @@ use super::openai::{
 use super::Usage;
 use crate::api::ApiKind;
 use crate::json::member::{top_level_member_with, top_level_string};
+use crate::json::scan::Member;
 
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
 static MODEL_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"model\""));
 
-/// The fast path: read only the top-level `usage` (and `model`) members.
-pub(super) fn usage_from_members(kind: ApiKind, body: &[u8], with_model: bool) -> Option<Usage> {
-    if !matches!(
+/// The kinds whose usage is a top-level `usage` object [`read_token_counts`] reads.
+fn has_usage_member(kind: ApiKind) -> bool {
+    matches!(
         kind,
         ApiKind::OpenAiChat
             | ApiKind::OpenAiCompletions
             | ApiKind::OpenAiEmbeddings
             | ApiKind::OpenAiResponses
             | ApiKind::AnthropicMessages
-    ) {
+    )
+}
+
+/// The fast path: read only the top-level `usage` (and `model`) members.
+pub(super) fn usage_from_members(kind: ApiKind, body: &[u8], with_model: bool) -> Option<Usage> {
+    if !has_usage_member(kind) {
         return None;
     }
     let counts = top_level_member_with(body, &USAGE_KEY, read_token_counts)?;
@@ -43,7 +49,26 @@ pub(super) fn usage_from_members(kind: ApiKind, body: &[u8], with_model: bool) -
             None => None,
         }
     };
-    Some(match kind {
+    Some(usage_of_counts(kind, counts, model))
+}
+
+/// The token counts (model `None`) of a body already validated, whose
+/// top-level `usage` member was located by the validating scan: what
+/// [`super::token_usage_from_json`] reads, without reading the body again.
+pub(crate) fn token_usage_of_member(kind: ApiKind, body: &[u8], usage: Member) -> Option<Usage> {
+    let read = match (has_usage_member(kind), usage) {
+        (true, Member::At(value)) => {
+            read_token_counts(&body[value..]).map(|(counts, _)| usage_of_counts(kind, counts, None))
+        }
+        // No top-level `usage`: the full parse finds none either.
+        (true, Member::Absent) => return None,
+        _ => None,
+    };
+    read.or_else(|| super::token_usage_from_json(kind, body))
+}
+
+fn usage_of_counts(kind: ApiKind, counts: TokenCounts, model: Option<String>) -> Usage {
+    match kind {
         ApiKind::OpenAiResponses => ResponsesUsage {
             input_tokens: counts.input_tokens.unwrap_or(0),
             output_tokens: counts.output_tokens.unwrap_or(0),
@@ -73,7 +98,7 @@ pub(super) fn usage_from_members(kind: ApiKind, body: &[u8], with_model: bool) -
             }),
         }
         .into_usage(model),
-    })
+    }
 }
 
 /// Usage by parsing the whole body.

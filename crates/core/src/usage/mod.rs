@@ -37,6 +37,7 @@ mod tracker;
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiKind;
+pub(crate) use fast::token_usage_of_member;
 use fast::{usage_from_full_parse, usage_from_members};
 
 pub use reader::{is_event_stream, ResponseUsage};

@@ -54,6 +54,9 @@ enum Mode {
         overflowed: bool,
         publish: PublishedUsage,
     },
+    /// The caller keeps the whole body and reads it at its end (see
+    /// [`ResponseUsage::for_kept_response`]).
+    Kept(PublishedUsage),
     /// Nothing to read.
     None,
 }
@@ -83,6 +86,71 @@ impl ResponseUsage {
             (true, None) => Mode::None,
         };
         ResponseUsage { kind, stream, mode }
+    }
+
+    /// For a layer that keeps a plain answer whole anyway (a cache
+    /// recording it): when the answer succeeded and declares a length of
+    /// at most `keep_limit`, the layer reads its usage once at the end and
+    /// hands it to [`ResponseUsage::finish_kept`], published for the layers
+    /// outside, which then keep and read nothing. Otherwise as
+    /// [`ResponseUsage::for_response`] with no JSON limit: a stream is
+    /// parsed here.
+    ///
+    /// ```
+    /// use llm_layers_core::completeness::check_plain_answer;
+    /// use llm_layers_core::usage::ResponseUsage;
+    /// use llm_layers_core::ApiKind;
+    ///
+    /// let body = br#"{"usage":{"prompt_tokens":12,"completion_tokens":3}}"#;
+    /// let mut response = http::Response::builder()
+    ///     .header("content-length", body.len())
+    ///     .body(())
+    ///     .unwrap();
+    /// let mut kept = ResponseUsage::for_kept_response(ApiKind::OpenAiChat, &mut response, 1024);
+    /// assert!(kept.keeps_body());
+    /// // A layer outside finds the reading published, and keeps nothing.
+    /// let mut outside = ResponseUsage::for_response(ApiKind::OpenAiChat, &mut response, 1 << 20);
+    /// outside.on_data(&bytes::Bytes::from_static(body));
+    /// kept.finish_kept(check_plain_answer(body, Some(body.len() as u64), ApiKind::OpenAiChat).unwrap());
+    /// assert_eq!(outside.finish().unwrap().input_tokens, 12);
+    /// ```
+    pub fn for_kept_response<B>(
+        kind: ApiKind,
+        response: &mut Response<B>,
+        keep_limit: usize,
+    ) -> Self {
+        let kept = response.status().is_success()
+            && !is_event_stream(response)
+            && response.extensions().get::<PublishedUsage>().is_none()
+            && crate::completeness::declared_length(response.headers())
+                .is_some_and(|length| length <= keep_limit as u64);
+        if !kept {
+            return ResponseUsage::for_response(kind, response, 0);
+        }
+        ResponseUsage {
+            kind,
+            stream: false,
+            mode: Mode::Kept(publish_in(response)),
+        }
+    }
+
+    /// Whether the caller reads the kept body (see
+    /// [`ResponseUsage::for_kept_response`]).
+    pub fn keeps_body(&self) -> bool {
+        matches!(self.mode, Mode::Kept(_))
+    }
+
+    /// The API the answer belongs to.
+    pub fn kind(&self) -> ApiKind {
+        self.kind
+    }
+
+    /// Publishes the usage the caller read from the kept body (`None`:
+    /// none, or the body was not kept whole). Only a kept reader publishes.
+    pub fn finish_kept(&mut self, usage: Option<Usage>) {
+        if let Mode::Kept(publish) = &self.mode {
+            publish.publish(&UsageTracker::of_body(self.kind, usage));
+        }
     }
 
     /// Whether the response is an SSE stream.
@@ -122,7 +190,7 @@ impl ResponseUsage {
                     frames.push(data.clone());
                 }
             }
-            Mode::Shared(_) | Mode::None => {}
+            Mode::Shared(_) | Mode::Kept(_) | Mode::None => {}
         }
     }
 
@@ -133,7 +201,7 @@ impl ResponseUsage {
             _ if !self.stream => None,
             Mode::Parse { usage, .. } => Some(usage.completion()),
             Mode::Shared(shared) => shared.get().map(|usage| usage.completion()),
-            Mode::Json { .. } | Mode::None => None,
+            Mode::Json { .. } | Mode::Kept(_) | Mode::None => None,
         }
     }
 
@@ -160,7 +228,8 @@ impl ResponseUsage {
                 publish.publish(&UsageTracker::of_body(self.kind, usage.clone()));
                 usage
             }
-            Mode::None => None,
+            // Published by the caller with what it read (`finish_kept`).
+            Mode::Kept(_) | Mode::None => None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::tracker::{has_object_member, starts_with_error_member, USAGE_MEMBER};
 use super::*;
+use crate::completeness::{check_plain_answer, check_plain_body};
 use crate::sse::SseParser;
 
 fn stream_usage(kind: ApiKind, stream: &str) -> UsageTracker {
@@ -283,6 +284,44 @@ mod fast_path_agrees_with_full_parse {
                 prop_assert_eq!(Some(fast), full, "{}", body);
             }
             prop_assert_eq!(usage_from_json(kind, body.as_bytes()), usage_from_full_parse(kind, body.as_bytes()));
+        }
+
+        /// The completeness check's one reading finds what the usage
+        /// reader finds on its own, whatever the document: usage first,
+        /// last, twice, absent, nested lookalikes, an escaped key, a root
+        /// that is not an object, a cut body.
+        #[test]
+        fn the_checked_answer_reads_what_the_usage_reader_reads(
+            before in tempting(),
+            after in tempting(),
+            usage in usage_object(),
+            second in usage_object(),
+            shape in 0..8u8,
+            cut in any::<prop::sample::Index>(),
+            kind in prop_oneof![
+                Just(ApiKind::OpenAiChat),
+                Just(ApiKind::AnthropicMessages),
+                Just(ApiKind::OpenAiResponses),
+                Just(ApiKind::OpenAiEmbeddings),
+                Just(ApiKind::GeminiGenerateContent),
+            ],
+        ) {
+            let (before, after, usage, second) =
+                (before.to_string(), after.to_string(), usage.to_string(), second.to_string());
+            let body = match shape {
+                0 => format!(r#"{{"before":{before},"usage":{usage},"after":{after}}}"#),
+                1 => format!(r#"{{ "usage" : {usage} , "after":{after}}}"#),
+                2 => format!(r#"{{"before":{before},"after":{after}}}"#),
+                3 => format!(r#"{{"before":{before},"usage":{usage},"usage":{second}}}"#),
+                4 => format!(r#"{{"before":{before},"\u0075sage":{usage}}}"#),
+                5 => format!(r#"[{before},{{"usage":{usage}}}]"#),
+                6 => format!(r#"{{"usage":null,"after":{after}}}"#),
+                _ => format!(r#"{{"usageMetadata":{{"promptTokenCount":3}},"usage":{usage}}}"#),
+            };
+            for body in [body.as_bytes(), &body.as_bytes()[..cut.index(body.len())]] {
+                let alone = check_plain_body(body, None).map(|()| token_usage_from_json(kind, body));
+                prop_assert_eq!(check_plain_answer(body, None, kind), alone, "{}", String::from_utf8_lossy(body));
+            }
         }
     }
 }

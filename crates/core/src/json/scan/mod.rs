@@ -13,7 +13,8 @@ mod tape;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use tape::{NoTape, Node, NodeKind, Tape};
+use tape::MemberTape;
+pub(crate) use tape::{Member, NoTape, Node, NodeKind, Tape};
 
 /// Nesting limit, equal to `serde_json`'s recursion limit.
 pub(crate) const MAX_DEPTH: usize = 128;
@@ -35,6 +36,15 @@ pub(crate) fn scan(input: &[u8], nodes: &mut Vec<Node>) -> Result<(), ScanError>
 /// Whether `input` is one JSON document (serde_json would parse it).
 pub(crate) fn is_valid(input: &[u8]) -> bool {
     whole_document(input, &mut NoTape).is_ok()
+}
+
+/// Whether `input` is one JSON document, and if so where the value of its
+/// top-level member with the raw key `key` (quotes included) starts: one
+/// reading for a check and a lookup.
+pub(crate) fn valid_with_member(input: &[u8], key: &[u8]) -> Option<Member> {
+    let mut tape = MemberTape::new(input, key);
+    whole_document(input, &mut tape).ok()?;
+    Some(tape.member())
 }
 
 /// Scans the one value at the start of `input` (after whitespace), which

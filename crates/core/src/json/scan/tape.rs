@@ -73,3 +73,89 @@ impl Tape for Vec<Node> {
         node.escaped = escaped;
     }
 }
+
+/// Finds, while the scan validates, where the value of the first member of
+/// the top-level object with one raw key (quotes included) starts.
+pub(crate) struct MemberTape<'a> {
+    input: &'a [u8],
+    key: &'a [u8],
+    /// Nodes open around the next one (0: the next is the root).
+    depth: u32,
+    /// Children of the root opened so far (keys and values alternate).
+    children: u32,
+    root_is_object: bool,
+    /// A key of the root's is open: where it started.
+    open_key: Option<usize>,
+    /// The last key of the root's that closed is `key`.
+    matched: bool,
+    /// A key of the root's holds an escape (it may spell `key` otherwise),
+    /// or `key` comes twice (which readers settle differently).
+    unsure: bool,
+    found: Option<usize>,
+}
+
+/// Where a [`MemberTape`] found the member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Member {
+    /// Its value starts here.
+    At(usize),
+    /// The root is an object without the member.
+    Absent,
+    /// The root is not an object, a key holds an escape, or the member
+    /// comes twice.
+    Unsure,
+}
+
+impl<'a> MemberTape<'a> {
+    pub fn new(input: &'a [u8], key: &'a [u8]) -> Self {
+        MemberTape {
+            input,
+            key,
+            depth: 0,
+            children: 0,
+            root_is_object: false,
+            open_key: None,
+            matched: false,
+            unsure: false,
+            found: None,
+        }
+    }
+
+    /// What the scan found (meaningful once it has validated the document).
+    pub fn member(&self) -> Member {
+        match self.found {
+            _ if self.unsure || !self.root_is_object => Member::Unsure,
+            Some(at) => Member::At(at),
+            None => Member::Absent,
+        }
+    }
+}
+
+impl Tape for MemberTape<'_> {
+    fn open(&mut self, kind: NodeKind, start: usize) -> usize {
+        match self.depth {
+            0 => self.root_is_object = kind == NodeKind::Object,
+            1 if self.root_is_object => {
+                if self.children.is_multiple_of(2) {
+                    self.open_key = Some(start);
+                } else if self.matched && self.found.is_none() {
+                    self.found = Some(start);
+                }
+                self.children += 1;
+            }
+            _ => {}
+        }
+        self.depth += 1;
+        0
+    }
+
+    fn close(&mut self, _: usize, end: usize, escaped: bool) {
+        self.depth -= 1;
+        if self.depth == 1 {
+            if let Some(start) = self.open_key.take() {
+                self.matched = !escaped && self.input.get(start..end) == Some(self.key);
+                self.unsure |= escaped || (self.matched && self.found.is_some());
+            }
+        }
+    }
+}
