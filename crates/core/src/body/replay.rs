@@ -164,6 +164,16 @@ impl<B: Body> ReplayBody<B> {
         ReplayBody::with_read(Some(bytes), None, trailers, None)
     }
 
+    /// A body that yields what `rest` yields, nothing read from it: what a
+    /// layer that finds the facts known passes on (built in place, as it
+    /// is once per layer on every request).
+    pub fn unread(rest: B) -> Self {
+        ReplayBody {
+            read: None,
+            rest: Some(rest),
+        }
+    }
+
     /// A body that yields `prefix`, then everything `rest` yields.
     pub fn passthrough(prefix: Bytes, rest: Option<B>) -> Self {
         ReplayBody::with_read(Some(prefix), None, None, rest)
@@ -381,11 +391,15 @@ mod tests {
         assert_eq!(collected.to_bytes(), "ab");
 
         let inner = ReplayBody::complete(Bytes::from_static(b"cd"), None);
-        let passed_on =
-            ReplayBody::<ReplayBody<Full<Bytes>>>::passthrough(Bytes::new(), Some(inner));
+        let passed_on = ReplayBody::<ReplayBody<Full<Bytes>>>::unread(inner);
         assert_eq!(passed_on.size_hint().exact(), Some(2));
         assert!(!passed_on.is_end_stream());
         assert_eq!(passed_on.collect().await.unwrap().to_bytes(), "cd");
+        let empty_prefix = ReplayBody::<ReplayBody<Full<Bytes>>>::passthrough(
+            Bytes::new(),
+            Some(ReplayBody::complete(Bytes::from_static(b"ef"), None)),
+        );
+        assert_eq!(empty_prefix.collect().await.unwrap().to_bytes(), "ef");
     }
 
     #[test]

@@ -26,7 +26,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::Request;
 use http_body::Body;
@@ -59,7 +58,7 @@ where
 {
     let (parts, body) = request.into_parts();
     if RequestFacts::from_extensions(&parts.extensions).is_some() {
-        let body = ReplayBody::passthrough(Bytes::new(), Some(body));
+        let body = ReplayBody::unread(body);
         return FactsFuture::Ready(Some(Request::from_parts(parts, body)));
     }
     FactsFuture::Collecting {
