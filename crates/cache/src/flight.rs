@@ -369,6 +369,13 @@ impl FollowerBody {
         {
             self.next += 1;
             state.cursors[self.id] = Some(self.next);
+            // The last chunk of an answer that ended cleanly: the end is
+            // known with it. Callers such as hyper, given a length, stop
+            // polling at its last byte, and must not take that for a
+            // reader going away.
+            if state.ended == Some(true) && self.next - state.first == state.chunks.len() {
+                self.finished = true;
+            }
             if state.closed {
                 state.trim();
                 state.wake_driver();
