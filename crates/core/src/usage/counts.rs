@@ -10,7 +10,7 @@
 //! malformed value — and the caller then falls back to serde, so its answer
 //! is always the one serde would give (a property test checks this).
 
-use crate::json::scan::{plain_run, value_prefix, NoTape};
+use crate::json::scan::{number_length, plain_run, value_prefix, NoTape};
 use crate::json::whitespace;
 
 /// The counts a usage object may carry, by member name.
@@ -96,7 +96,10 @@ impl<'a> Reader<'a> {
     }
 
     fn skip_whitespace(&mut self) {
-        self.pos += whitespace(&self.input[self.pos..]);
+        // Providers send usage objects compact: most calls find none.
+        if let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += whitespace(&self.input[self.pos..]);
+        }
     }
 
     fn expect(&mut self, byte: u8) -> Option<()> {
@@ -188,7 +191,12 @@ impl<'a> Reader<'a> {
     /// Any JSON value that is not needed: validated by the scanner, not
     /// decoded.
     fn skip_value(&mut self) -> Option<()> {
-        self.pos += value_prefix(&self.input[self.pos..], &mut NoTape).ok()?;
+        let rest = &self.input[self.pos..];
+        // Most skipped values are counts (`total_tokens`, `audio_tokens`).
+        self.pos += match rest.first() {
+            Some(b'0'..=b'9') => number_length(rest)?,
+            _ => value_prefix(rest, &mut NoTape).ok()?,
+        };
         Some(())
     }
 }
