@@ -142,8 +142,16 @@ impl Alerts {
     /// and set the gauge.
     pub(crate) fn set(&self, kind: AlertKind, model: &str, holds: Option<(f64, f64)>) {
         let mut firing = self.firing.lock().unwrap_or_else(|e| e.into_inner());
+        // Called on every call: looked up without making a key (the map
+        // holds only the alerts firing now, usually none).
+        let present = firing
+            .keys()
+            .any(|(firing_kind, firing_model)| *firing_kind == kind && firing_model == model);
+        if holds.is_none() && !present {
+            return;
+        }
         let key = (kind, model.to_owned());
-        match (holds, firing.contains_key(&key)) {
+        match (holds, present) {
             (Some((value, threshold)), false) => {
                 tracing::warn!(target: "llm_layers::alerts", kind = kind.as_str(), model, value, threshold, "alert started");
                 metrics::gauge!(ALERT, "kind" => kind.as_str(), "model" => model.to_owned())
