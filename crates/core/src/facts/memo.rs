@@ -12,9 +12,9 @@
 //! one tenant's timing cannot tell whether another sent the same body.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use super::key::{BodyDigest, CredentialFingerprint};
+use super::key::{BodyDigest, CanonicalKey, CredentialFingerprint};
 use super::scan::ScannedBody;
 use super::Opaque;
 use crate::api::ApiKind;
@@ -34,6 +34,52 @@ struct Remembered {
     model: Option<String>,
     stream: bool,
     digest: BodyDigest,
+    /// The first key made with this body, and what else it was made of.
+    key: OnceLock<MadeKey>,
+}
+
+/// A canonical key and the parts of the request it was made of besides
+/// the body and the credential (which a remembered scan matched already).
+struct MadeKey {
+    method: http::Method,
+    target: String,
+    variant: Option<[u8; 32]>,
+    key: CanonicalKey,
+}
+
+/// The remembered scan a request's body matched (or was remembered as):
+/// a repeated request with the same method, target and answer headers
+/// gets the key made the first time instead of deriving it again.
+pub(super) struct KeyMemo(Option<Arc<Remembered>>);
+
+impl KeyMemo {
+    /// The key of a request with these parts: the remembered one when they
+    /// are all equal, else `derive`'s (remembered if none is yet).
+    pub(super) fn key(
+        &self,
+        method: &http::Method,
+        target: &str,
+        variant: Option<&[u8; 32]>,
+        derive: impl FnOnce() -> CanonicalKey,
+    ) -> CanonicalKey {
+        let Some(remembered) = &self.0 else {
+            return derive();
+        };
+        if let Some(made) = remembered.key.get() {
+            if made.method == *method && made.target == target && made.variant.as_ref() == variant {
+                return made.key;
+            }
+            return derive();
+        }
+        let key = derive();
+        let _ = remembered.key.set(MadeKey {
+            method: method.clone(),
+            target: target.to_owned(),
+            variant: variant.copied(),
+            key,
+        });
+        key
+    }
 }
 
 /// A direct-mapped table of remembered scans.
@@ -45,13 +91,14 @@ pub(super) struct Memo {
 static MEMO: LazyLock<Memo> = LazyLock::new(|| Memo::new(SLOTS));
 
 /// The scan of `body` as `kind` for `credential`: remembered, or worked
-/// out by `scan` (and remembered when it succeeds).
+/// out by `scan` (and remembered when it succeeds); with the keys made
+/// with it.
 pub(super) fn scanned(
     kind: ApiKind,
     credential: Option<&CredentialFingerprint>,
     body: &[u8],
     scan: impl FnOnce() -> Result<ScannedBody, Opaque>,
-) -> Result<ScannedBody, Opaque> {
+) -> (Result<ScannedBody, Opaque>, KeyMemo) {
     MEMO.scanned(kind, credential, body, scan)
 }
 
@@ -69,9 +116,9 @@ impl Memo {
         credential: Option<&CredentialFingerprint>,
         body: &[u8],
         scan: impl FnOnce() -> Result<ScannedBody, Opaque>,
-    ) -> Result<ScannedBody, Opaque> {
+    ) -> (Result<ScannedBody, Opaque>, KeyMemo) {
         if body.len() > MAX_REMEMBERED_BYTES {
-            return scan();
+            return (scan(), KeyMemo(None));
         }
         let slot = &self.slots[self.slot_of(body) % self.slots.len()];
         let remembered = lock(slot).clone();
@@ -80,22 +127,28 @@ impl Memo {
                 && remembered.credential.as_ref() == credential
                 && *remembered.body == *body
         }) {
-            return Ok(ScannedBody {
+            let scanned = ScannedBody {
                 model: remembered.model.clone(),
                 stream: remembered.stream,
                 digest: remembered.digest,
-            });
+            };
+            return (Ok(scanned), KeyMemo(Some(remembered)));
         }
-        let scanned = scan()?;
-        *lock(slot) = Some(Arc::new(Remembered {
+        let scanned = match scan() {
+            Ok(scanned) => scanned,
+            Err(reason) => return (Err(reason), KeyMemo(None)),
+        };
+        let remembered = Arc::new(Remembered {
             kind,
             credential: credential.copied(),
             body: body.into(),
             model: scanned.model.clone(),
             stream: scanned.stream,
             digest: scanned.digest,
-        }));
-        Ok(scanned)
+            key: OnceLock::new(),
+        });
+        *lock(slot) = Some(remembered.clone());
+        (Ok(scanned), KeyMemo(Some(remembered)))
     }
 
     fn slot_of(&self, body: &[u8]) -> usize {
@@ -132,6 +185,7 @@ mod tests {
             scans.set(scans.get() + 1);
             scan_body(body, kind, &mut Scratch::new())
         })
+        .0
     }
 
     fn fingerprint(authorization: &str) -> CredentialFingerprint {
@@ -158,6 +212,35 @@ mod tests {
 
     const A: &[u8] = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"a"}]}"#;
     const B: &[u8] = br#"{"model":"gpt-4o-mini","stream":true,"messages":[]}"#;
+
+    #[test]
+    fn a_key_is_made_again_unless_method_target_and_variant_are_all_equal() {
+        let memo = Memo::new(SLOTS);
+        let made = Cell::new(0u8);
+        let key_of = |method: &http::Method, target: &str, variant: Option<&[u8; 32]>| {
+            let (_, keys) = memo.scanned(ApiKind::OpenAiChat, None, A, || {
+                direct(ApiKind::OpenAiChat, A)
+            });
+            keys.key(method, target, variant, || {
+                made.set(made.get() + 1);
+                CanonicalKey::from_bytes([made.get(); 32])
+            })
+        };
+        let post = http::Method::POST;
+        let first = key_of(&post, "h/v1/chat/completions", None);
+        assert_eq!(key_of(&post, "h/v1/chat/completions", None), first);
+        assert_eq!(made.get(), 1, "the repeat's key is the first one's");
+        for (method, target, variant) in [
+            (http::Method::PUT, "h/v1/chat/completions", None),
+            (post.clone(), "h/v1/chat/completions?x=1", None),
+            (post.clone(), "h/v1/chat/completions", Some(&[7u8; 32])),
+        ] {
+            assert_ne!(key_of(&method, target, variant), first);
+        }
+        assert_eq!(made.get(), 4, "each other request made its own");
+        assert_eq!(key_of(&post, "h/v1/chat/completions", None), first);
+        assert_eq!(made.get(), 4);
+    }
 
     #[test]
     fn a_repeated_body_is_scanned_once_and_gives_the_same_facts() {

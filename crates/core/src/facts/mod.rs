@@ -143,9 +143,10 @@ impl RequestFacts {
         let (known_kind, known_model, known_stream) = known;
         // A body seen lately (with the same API and credential) is not
         // scanned again: see `memo`.
-        let scanned = memo::scanned(known_kind, target.credential.as_ref(), &body, || {
-            with_scratch(&SCRATCH, |scratch| scan_body(&body, known_kind, scratch))
-        });
+        let (scanned, made_keys) =
+            memo::scanned(known_kind, target.credential.as_ref(), &body, || {
+                with_scratch(&SCRATCH, |scratch| scan_body(&body, known_kind, scratch))
+            });
         let (kind, opaque, model, stream, digest) = match scanned {
             Ok(scanned) => (
                 known_kind,
@@ -157,13 +158,15 @@ impl RequestFacts {
             Err(reason) => (ApiKind::Unknown, Some(reason), None, false, None),
         };
         let canonical_key = digest.as_ref().map(|digest| {
-            derive_key(
-                method.as_str(),
-                &target.text,
-                target.credential.as_ref(),
-                digest,
-                target.variant.as_ref(),
-            )
+            made_keys.key(&method, &target.text, target.variant.as_ref(), || {
+                derive_key(
+                    method.as_str(),
+                    &target.text,
+                    target.credential.as_ref(),
+                    digest,
+                    target.variant.as_ref(),
+                )
+            })
         });
         RequestFacts {
             inner: Arc::new(Inner {

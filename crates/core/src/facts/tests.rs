@@ -99,6 +99,12 @@ fn key_changes_with_every_part_of_the_request() {
         facts(
             "POST",
             "http://h/v1/chat/completions",
+            &[("anthropic-version", "2023-06-01")],
+            CHAT,
+        ),
+        facts(
+            "POST",
+            "http://h/v1/chat/completions",
             &[("authorization", "Bearer a")],
             CHAT,
         ),
