@@ -7,7 +7,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use llm_layers_mock::testing::CapturedLogs;
 use llm_layers_mock::{MockConfig, MockServer};
-use llm_layers_proxy::{start, ProxyConfig};
+
+mod common;
 
 #[tokio::test]
 async fn trace_logs_never_show_a_credential() {
@@ -18,13 +19,7 @@ async fn trace_logs_never_show_a_credential() {
         .with_ansi(false)
         .init();
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = start(
-        ProxyConfig::default()
-            .listen("127.0.0.1:0".parse().unwrap())
-            .upstream(mock.base_url().to_owned()),
-    )
-    .await
-    .unwrap();
+    let proxy = common::proxy_before(&mock).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     for (path, header) in [
         ("/v1/chat/completions", "authorization"),

@@ -4,20 +4,13 @@
 //! away, and its tokens are counted once.
 
 use llm_layers_mock::{MockConfig, MockServer};
-use llm_layers_proxy::{start, ProxyConfig};
 
 mod common;
 
 #[tokio::test]
 async fn misses_with_a_length_are_completed_calls_not_cancelled_ones() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
-    let proxy = start(
-        ProxyConfig::default()
-            .listen("127.0.0.1:0".parse().unwrap())
-            .upstream(mock.base_url().to_owned()),
-    )
-    .await
-    .unwrap();
+    let proxy = common::proxy_before(&mock).await;
     let url = format!("{}/v1/chat/completions", proxy.url());
     let mut input_tokens = 0;
     for at in 0..5 {
@@ -43,10 +36,7 @@ async fn misses_with_a_length_are_completed_calls_not_cancelled_ones() {
         let answer: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
         input_tokens += answer["usage"]["prompt_tokens"].as_u64().unwrap();
     }
-    let stats = common::request(false, "GET", &format!("{}/stats", proxy.url()), &[], "")
-        .await
-        .unwrap();
-    let stats: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    let stats = common::stats(&proxy.url()).await;
     let calls = &stats["calls"];
     assert_eq!(calls["total_calls"], 5);
     assert_eq!(calls["errors"], serde_json::json!({}), "{calls}");

@@ -51,6 +51,18 @@ pub async fn request(
     })
 }
 
+/// The proxy with its default configuration in front of `mock`, on a
+/// free loopback port.
+pub async fn proxy_before(mock: &llm_layers_mock::MockServer) -> llm_layers_proxy::RunningProxy {
+    llm_layers_proxy::start(
+        llm_layers_proxy::ProxyConfig::default()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .upstream(mock.base_url().to_owned()),
+    )
+    .await
+    .expect("the proxy starts")
+}
+
 /// `GET {base}/stats`, as JSON.
 pub async fn stats(base: &str) -> serde_json::Value {
     let answer = request(false, "GET", &format!("{base}/stats"), &[], "")
