@@ -17,6 +17,7 @@ use bytes::Bytes;
 use http::Response;
 use http_body::Body;
 use llm_layers_core::body::{BodyEnd, BodyObserver};
+use llm_layers_core::completeness::declared_length;
 use llm_layers_core::{CanonicalKey, RequestFacts};
 use tokio::sync::oneshot;
 
@@ -170,7 +171,8 @@ async fn share<B, E>(
     let (parts, body) = response.into_parts();
     // The leader's reader counts from now on: a leader still waiting for
     // this message is a reader, one gone is not.
-    let reader = FollowerBody::new(flight.clone());
+    let mut reader = FollowerBody::new(flight.clone());
+    reader.expect_length(declared_length(&parts.headers));
     // The caller who made the call gets the upstream's own head, as a
     // call passed through would (request ids, rate-limit figures,
     // retry-after, the length); the others, the stored headers.

@@ -321,6 +321,8 @@ pub(crate) struct FollowerBody {
     finished: bool,
     /// The leader's reader, which may poll the call itself.
     leads: bool,
+    /// Bytes of the answer's declared length not handed over yet.
+    remaining: Option<u64>,
 }
 
 impl FollowerBody {
@@ -341,7 +343,17 @@ impl FollowerBody {
             next: 0,
             finished: false,
             leads: false,
+            remaining: None,
         }
+    }
+
+    /// The answer declares this length (the leader's head does): its last
+    /// bytes are handed over once the flight has ended, with the end. The
+    /// end comes after what the flight does with a whole answer (its usage
+    /// published for the layers outside, the entry stored), and a server
+    /// given the length stops reading at the last byte.
+    pub(crate) fn expect_length(&mut self, length: Option<u64>) {
+        self.remaining = length;
     }
 
     /// This is the leader's reader: it polls `driving` while it reads alone.
@@ -367,6 +379,14 @@ impl FollowerBody {
             .and_then(|at| state.chunks.get(at))
             .cloned()
         {
+            let last_declared = self.remaining == Some(chunk.len() as u64);
+            if last_declared && state.ended.is_none() {
+                state.wakers.push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            if let Some(remaining) = &mut self.remaining {
+                *remaining = remaining.saturating_sub(chunk.len() as u64);
+            }
             self.next += 1;
             state.cursors[self.id] = Some(self.next);
             // The last chunk of an answer that ended cleanly: the end is

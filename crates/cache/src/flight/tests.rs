@@ -78,3 +78,31 @@ fn a_reader_that_joined_before_the_close_reads_from_the_first_chunk() {
     }
     assert_eq!(read, ["first", "second"]);
 }
+
+#[test]
+fn the_leaders_last_declared_bytes_come_with_the_end() {
+    let (_flights, publisher, flight) = flight();
+    let mut leader = FollowerBody::new(flight.clone());
+    leader.expect_length(Some(15));
+    let mut cx = Context::from_waker(Waker::noop());
+    publisher.chunk(&Bytes::from_static(b"0123456789"));
+    publisher.chunk(&Bytes::from_static(b"abcde"));
+    assert!(matches!(
+        leader.poll_chunk(&mut cx),
+        Poll::Ready(Some(Ok(chunk))) if chunk == "0123456789"
+    ));
+    assert!(!leader.is_end_stream());
+    // What the flight does with a whole answer (its usage published, the
+    // entry stored) happens before its end: the last bytes wait for it.
+    assert!(leader.poll_chunk(&mut cx).is_pending());
+    publisher.finish(true);
+    assert!(matches!(
+        leader.poll_chunk(&mut cx),
+        Poll::Ready(Some(Ok(chunk))) if chunk == "abcde"
+    ));
+    assert!(
+        leader.is_end_stream(),
+        "the end is known with the last byte"
+    );
+    assert!(matches!(leader.poll_chunk(&mut cx), Poll::Ready(None)));
+}
