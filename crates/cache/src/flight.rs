@@ -347,8 +347,9 @@ impl FollowerBody {
         }
     }
 
-    /// The answer declares this length (the leader's head does): its last
-    /// bytes are handed over once the flight has ended, with the end. The
+    /// The answer declares this length (the leader's head does): while it
+    /// may be stored, its last bytes are handed over once the flight has
+    /// ended, with the end. The
     /// end comes after what the flight does with a whole answer (its usage
     /// published for the layers outside, the entry stored), and a server
     /// given the length stops reading at the last byte.
@@ -379,8 +380,10 @@ impl FollowerBody {
             .and_then(|at| state.chunks.get(at))
             .cloned()
         {
+            // Only while the answer may be stored: a closed flight's driver
+            // waits for its readers to catch up, this one included.
             let last_declared = self.remaining == Some(chunk.len() as u64);
-            if last_declared && state.ended.is_none() {
+            if last_declared && state.ended.is_none() && !state.closed {
                 state.wakers.push(cx.waker().clone());
                 return Poll::Pending;
             }

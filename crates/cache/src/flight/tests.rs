@@ -106,3 +106,21 @@ fn the_leaders_last_declared_bytes_come_with_the_end() {
     );
     assert!(matches!(leader.poll_chunk(&mut cx), Poll::Ready(None)));
 }
+
+#[test]
+fn a_closed_flights_last_bytes_are_not_held_for_its_end() {
+    // The answer will not be stored, and its driver waits for readers that
+    // fall a window behind: holding the last bytes would wait on it forever.
+    let (_flights, publisher, flight) = flight();
+    let mut leader = FollowerBody::new(flight.clone());
+    leader.expect_length(Some(30));
+    let mut cx = Context::from_waker(Waker::noop());
+    publisher.chunk(&Bytes::from_static(b"012345678901234567890123456789"));
+    publisher.close();
+    assert!(flight.poll_may_read(&mut cx, false, 10).is_pending());
+    assert!(matches!(
+        leader.poll_chunk(&mut cx),
+        Poll::Ready(Some(Ok(chunk))) if chunk.len() == 30
+    ));
+    assert_eq!(flight.poll_may_read(&mut cx, false, 10), Poll::Ready(true));
+}
