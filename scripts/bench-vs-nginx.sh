@@ -43,7 +43,15 @@ require nginx wrk
 CARGO_INCREMENTAL=0 cargo build -q --release -p llm-layers-proxy --bin llm-layers-proxy \
     --example bare_proxy --example fixed_rate
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# A process's user and system CPU ticks so far ("user sys").
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# CPU per request between two cpu_ticks readings: "total (user+sys)" in µs.
+cpu_per_request() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$ticks_per_second" 'BEGIN {
+        split(a, x, " "); split(b, y, " ");
+        u = (y[1] - x[1]) / hz * 1e6 / n; s = (y[2] - x[2]) / hz * 1e6 / n;
+        printf "%.1f (%.1f+%.1f)", u + s, u, s }'
+}
 ticks_per_second="$(getconf CLK_TCK)"
 
 write_chat_template "$work/template.json"
@@ -63,7 +71,8 @@ wait_port "$bare_port"; wait_port "$proxy_port"
 write_wrk_script "$work/hits.lua" "$work/template.json" hits
 write_wrk_script "$work/misses.lua" "$work/template.json" misses
 
-# wrk against a URL; sets rps, p99_ms, requests; cpu_us per request of $2 (a pid) if given.
+# wrk against a URL; sets rps, p99_ms, requests; cpu_us per request of $2
+# (a pid) if given, as "total (user+sys)".
 run_wrk() {
     local url="$1" pid="${2:-}" script="$3" before=0 after out
     [ -n "$pid" ] && before="$(cpu_ticks "$pid")"
@@ -74,7 +83,7 @@ run_wrk() {
     p99_ms="$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}')"
     errors="$(echo "$out" | awk '/Non-2xx|Socket errors/' | tr '\n' ' ')"
     cpu_us="-"
-    [ -n "$pid" ] && cpu_us="$(awk -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
+    [ -n "$pid" ] && cpu_us="$(cpu_per_request "$before" "$after" "$requests")"
     if [ -n "$errors" ]; then echo "  !! $url: $errors"; fi
 }
 
@@ -94,25 +103,25 @@ wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$proxy_port/
 wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/hits.lua" "http://127.0.0.1:$bare_port/v1/chat/completions" >/dev/null
 
 printf '\nwrk -t1 -c%s -d%ss, %s round(s), %s worker thread(s) per proxy\n' "$CONNECTIONS" "$DURATION" "$ROUNDS" "$WORKERS"
-printf '%-6s %-34s %12s %10s %14s\n' round scenario "requests/s" "p99 ms" "CPU us/req"
+printf '%-6s %-34s %12s %10s %22s\n' round scenario "requests/s" "p99 ms" "CPU us/req (user+sys)"
 for round in $(seq 1 "$ROUNDS"); do
     run_wrk "http://127.0.0.1:$nginx_port/v1/chat/completions" "" "$work/hits.lua"
     n_rps=$rps
-    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(n) nginx direct" "$rps" "$p99_ms" "$cpu_us"
+    printf '%-6s %-34s %12s %10s %22s\n' "$round" "(n) nginx direct" "$rps" "$p99_ms" "$cpu_us"
     run_wrk "http://127.0.0.1:$bare_port/v1/chat/completions" "$bare_pid" "$work/misses.lua"
     b_cpu=$cpu_us
-    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(b) bare hyper proxy -> nginx" "$rps" "$p99_ms" "$cpu_us"
+    printf '%-6s %-34s %12s %10s %22s\n' "$round" "(b) bare hyper proxy -> nginx" "$rps" "$p99_ms" "$cpu_us"
     perf_start "${PERF_HITS:-}"
     run_wrk "http://127.0.0.1:$proxy_port/v1/chat/completions" "$proxy_pid" "$work/hits.lua"
     h_rps=$rps
     perf_wait
-    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(h) llm-layers-proxy, hits" "$rps" "$p99_ms" "$cpu_us"
+    printf '%-6s %-34s %12s %10s %22s\n' "$round" "(h) llm-layers-proxy, hits" "$rps" "$p99_ms" "$cpu_us"
     perf_start "${PERF_MISSES:-}"
     run_wrk "http://127.0.0.1:$proxy_port/v1/chat/completions" "$proxy_pid" "$work/misses.lua"
     m_cpu=$cpu_us
     perf_wait
-    printf '%-6s %-34s %12s %10s %14s\n' "$round" "(m) llm-layers-proxy, misses" "$rps" "$p99_ms" "$cpu_us"
-    awk -v h="$h_rps" -v n="$n_rps" -v m="$m_cpu" -v b="$b_cpu" 'BEGIN {
+    printf '%-6s %-34s %12s %10s %22s\n' "$round" "(m) llm-layers-proxy, misses" "$rps" "$p99_ms" "$cpu_us"
+    awk -v h="$h_rps" -v n="$n_rps" -v m="${m_cpu%% *}" -v b="${b_cpu%% *}" 'BEGIN {
         printf "       hits / nginx direct: %.2f (target >= 0.60); CPU per miss / bare proxy: %.2f (target <= 1.50)\n", h / n, m / b }'
 done
 
@@ -132,13 +141,13 @@ for which in bare full; do
     if out="$(target/release/examples/fixed_rate "http://127.0.0.1:$port/v1/chat/completions" "$MISS_RATE" "$DURATION" "$work/equal.json")"; then
         after="$(cpu_ticks "$pid")"
         requests=$((MISS_RATE * DURATION + 32))
-        cpu="$(awk -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
+        cpu="$(cpu_per_request "$before" "$after" "$requests")"
     else
         # Fewer requests were made than the rate asks: no figure per miss.
         sustained=no; cpu="-"
     fi
     printf '%-6s CPU %s us per miss; %s\n' "$which" "$cpu" "$out"
-    [ "$which" = bare ] && equal_bare=$cpu || equal_full=$cpu
+    [ "$which" = bare ] && equal_bare=${cpu%% *} || equal_full=${cpu%% *}
 done
 if [ "$sustained" = yes ]; then
     awk -v m="$equal_full" -v b="$equal_bare" 'BEGIN {printf "       CPU per miss / bare proxy at equal load: %.2f (target <= 1.50)\n", m / b}'
